@@ -1,0 +1,11 @@
+"""Built-in datasets plugins."""
+
+from __future__ import annotations
+
+from fairaudit.hookspecs import hookimpl
+from fairaudit.registry import Registry
+
+
+@hookimpl
+def fairaudit_register_datasets(registry: Registry) -> None:
+    """Register the built-in datasets."""

@@ -1,0 +1,167 @@
+"""The container every dataset plugin returns and every stage of an audit consumes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairaudit.errors import DataError
+
+#: ``oracle(original_indices, factor) -> images`` renders the same samples with one factor flipped.
+CounterfactualOracle = Callable[[np.ndarray, str], np.ndarray]
+
+
+@dataclass
+class AuditDataset:
+    """Features or images, a binary target, sensitive attributes and patient ids.
+
+    Parameters
+    ----------
+    name:
+        Short name used in reports.
+    y:
+        Binary target, shape ``(n,)``, values 0/1.
+    sensitive:
+        One column per protected attribute (categorical values; ``NaN`` = missing).
+    patient_ids:
+        Patient identifier per row (bootstrap and splits resample patients, not rows).
+    X:
+        Feature matrix ``(n, d)`` (e.g. foundation-model embeddings), or ``None``.
+    images:
+        Float images ``(n, C, H, W)`` in ``[0, 1]``, or ``None``.
+    masks:
+        Optional segmentation masks ``(n, H, W)`` (e.g. lungs), values 0/1.
+    extras:
+        Further per-row arrays (e.g. ``shortcut`` artefact flag, continuous ``age``).
+    meta:
+        Free-form description and ground truth (which dimensions carry which attribute...).
+    oracle:
+        Optional counterfactual oracle, see :data:`CounterfactualOracle`.
+    index:
+        Row ids in the originally loaded dataset (kept through :meth:`subset`).
+    """
+
+    name: str
+    y: np.ndarray
+    sensitive: pd.DataFrame
+    patient_ids: np.ndarray
+    X: np.ndarray | None = None
+    images: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    oracle: CounterfactualOracle | None = None
+    index: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.y = np.asarray(self.y)
+        self.patient_ids = np.asarray(self.patient_ids)
+        self.sensitive = self.sensitive.reset_index(drop=True)
+        n = len(self.y)
+        if self.index is None:
+            self.index = np.arange(n)
+        if self.X is None and self.images is None:
+            raise DataError(f"dataset {self.name!r}: neither features (X) nor images were given")
+        lengths: dict[str, int] = {
+            "y": n,
+            "sensitive": len(self.sensitive),
+            "patient_ids": len(self.patient_ids),
+            "index": len(self.index),
+        }
+        for label, arr in (("X", self.X), ("images", self.images), ("masks", self.masks)):
+            if arr is not None:
+                lengths[label] = len(arr)
+        lengths.update({f"extras[{k}]": len(v) for k, v in self.extras.items()})
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{k}={v}" for k, v in lengths.items())
+            raise DataError(f"dataset {self.name!r}: lengths differ ({detail})")
+        if n == 0:
+            raise DataError(f"dataset {self.name!r} is empty")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def modality(self) -> str:
+        """``"images"`` when images are present, else ``"features"``."""
+        return "images" if self.images is not None else "features"
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """What a downstream model consumes: images if present, else features."""
+        data = self.images if self.images is not None else self.X
+        assert data is not None
+        return data
+
+    @property
+    def attributes(self) -> list[str]:
+        return list(self.sensitive.columns)
+
+    def subset(self, rows: np.ndarray) -> AuditDataset:
+        """Rows ``rows`` (integer positions) as a new dataset sharing the oracle."""
+        rows = np.asarray(rows)
+
+        def take(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[rows]
+
+        assert self.index is not None
+        return replace(
+            self,
+            y=self.y[rows],
+            sensitive=self.sensitive.iloc[rows].reset_index(drop=True),
+            patient_ids=self.patient_ids[rows],
+            X=take(self.X),
+            images=take(self.images),
+            masks=take(self.masks),
+            extras={k: v[rows] for k, v in self.extras.items()},
+            index=self.index[rows],
+        )
+
+    def with_inputs(self, X: np.ndarray | None = None, images: np.ndarray | None = None) -> AuditDataset:
+        """A copy whose features/images are replaced (e.g. by a debiaser's output)."""
+        return replace(self, X=X, images=images)
+
+    def counterfactual(self, factor: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Oracle counterfactual images of ``rows`` with ``factor`` flipped."""
+        if self.oracle is None:
+            raise DataError(f"dataset {self.name!r} has no counterfactual oracle")
+        assert self.index is not None
+        idx = self.index if rows is None else self.index[np.asarray(rows)]
+        return self.oracle(idx, factor)
+
+    def group_labels(self, attributes: list[str] | None = None) -> pd.Series:
+        """One label per row for the intersection of ``attributes`` (default: all)."""
+        cols = attributes or self.attributes
+        missing = [c for c in cols if c not in self.sensitive.columns]
+        if missing:
+            raise DataError(
+                f"dataset {self.name!r} has no sensitive attribute(s) {missing}; "
+                f"available: {self.attributes}"
+            )
+        if len(cols) == 1:
+            return self.sensitive[cols[0]].astype("object")
+        frame = self.sensitive[cols].astype(str)
+        return frame.agg(" & ".join, axis=1)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and prevalence per group of every attribute (for reports)."""
+        out: dict[str, Any] = {
+            "n": int(len(self)),
+            "n_patients": int(len(np.unique(self.patient_ids))),
+            "prevalence": float(np.mean(self.y)),
+            "modality": self.modality,
+            "shape": list(self.inputs.shape[1:]),
+            "groups": {},
+        }
+        for col in self.attributes:
+            values = self.sensitive[col].astype("object").where(self.sensitive[col].notna(), "(missing)")
+            rows = []
+            for g, idx in values.groupby(values, sort=True).groups.items():
+                ys = self.y[np.asarray(list(idx))]
+                rows.append({"group": str(g), "n": int(len(ys)), "prevalence": float(ys.mean())})
+            out["groups"][col] = rows
+        return out

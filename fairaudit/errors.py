@@ -1,0 +1,106 @@
+"""Exception hierarchy and the CLI exit codes that go with it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of the ``fairaudit`` command (modelled on pytest's)."""
+
+    OK = 0
+    THRESHOLDS_FAILED = 1
+    INTERRUPTED = 2
+    INTERNAL_ERROR = 3
+    USAGE_ERROR = 4
+    PLUGIN_ERROR = 5
+
+
+class FairAuditError(Exception):
+    """Base class of every error fairaudit reports to a user without a traceback."""
+
+    exit_code: ExitCode = ExitCode.USAGE_ERROR
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One problem found in a spec file, with its position."""
+
+    file: str
+    line: int | None
+    col: int | None
+    loc: str
+    msg: str
+    input: str | None = None
+
+    def format(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.col is not None:
+                where += f":{self.col}"
+        got = f"  (got {self.input})" if self.input is not None else ""
+        return f"{where}  {self.loc or '<root>'}  {self.msg}{got}"
+
+
+class SpecError(FairAuditError):
+    """The spec file is not valid; ``issues`` lists every problem at once."""
+
+    exit_code = ExitCode.USAGE_ERROR
+
+    def __init__(self, issues: list[SpecIssue]):
+        self.issues = list(issues)
+        super().__init__("\n".join(issue.format() for issue in self.issues))
+
+
+class PluginError(FairAuditError):
+    """A plugin could not be found, loaded or run."""
+
+    exit_code = ExitCode.PLUGIN_ERROR
+
+
+class PluginNotFound(PluginError):
+    """No plugin of that family has that name."""
+
+    def __init__(self, family: str, name: str, suggestions: list[str], available: list[str]):
+        self.family, self.name, self.suggestions = family, name, suggestions
+        hint = f" Did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        avail = ", ".join(sorted(available)) or "none"
+        super().__init__(f"unknown {family} plugin {name!r}.{hint} Installed: {avail}.")
+
+
+class DuplicatePluginError(PluginError):
+    """Two plugins registered the same name in one family."""
+
+
+class PluginLoadError(PluginError):
+    """A plugin's entry point failed to import or register."""
+
+
+class PluginRunError(PluginError):
+    """A plugin raised while fitting, transforming or computing."""
+
+
+class DataError(FairAuditError):
+    """The data do not fit the spec: missing column, tiny group, mismatched lengths..."""
+
+    exit_code = ExitCode.USAGE_ERROR
+
+
+class ReportError(FairAuditError):
+    """A report could not be rendered."""
+
+    exit_code = ExitCode.INTERNAL_ERROR
+
+
+class TrainingError(FairAuditError):
+    """Training diverged (NaN loss) or otherwise failed."""
+
+    exit_code = ExitCode.INTERNAL_ERROR
+
+
+class CheckpointError(FairAuditError):
+    """A checkpoint is missing, corrupted or does not match the model."""
+
+    exit_code = ExitCode.USAGE_ERROR

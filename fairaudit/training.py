@@ -1,0 +1,220 @@
+"""Shared helpers for torch training loops: device, seeds, loaders, DDP, checkpoints, progress.
+
+Loops written with these helpers run unchanged on CPU, one GPU, or under
+``torchrun`` / ``accelerate launch`` (DistributedDataParallel with distributed samplers).
+torch is imported lazily so that importing fairaudit stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from fairaudit.errors import CheckpointError, TrainingError
+
+if TYPE_CHECKING:
+    import torch
+
+T = TypeVar("T")
+
+
+def resolve_device(requested: str = "auto", *, on_missing_cuda: str = "warn") -> str:
+    """``"auto"`` -> CUDA when available else CPU; ``"cuda"`` without CUDA warns and falls
+    back to CPU, or raises when ``on_missing_cuda="fail"``."""
+    import torch
+
+    requested = (requested or "auto").lower()
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        if on_missing_cuda == "fail":
+            raise TrainingError(f"device {requested!r} was requested but CUDA is not available")
+        warnings.warn(f"device {requested!r} requested but CUDA is not available; using CPU",
+                      RuntimeWarning, stacklevel=2)
+        return "cpu"
+    return requested
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def torch_generator(seed: int) -> torch.Generator:
+    import torch
+
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+# ---------------------------------------------------------------- distributed
+def is_distributed() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process() -> bool:
+    return rank() == 0
+
+
+def init_distributed_from_env(backend: str | None = None) -> bool:
+    """Initialise torch.distributed when launched by torchrun/accelerate (``WORLD_SIZE`` > 1)."""
+    import torch
+    import torch.distributed as dist
+
+    if is_distributed() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return is_distributed()
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group(backend=backend)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return True
+
+
+def wrap_ddp(module: torch.nn.Module, device: str) -> torch.nn.Module:
+    """Wrap in DistributedDataParallel when running distributed; otherwise return as is."""
+    if not is_distributed():
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    if device.startswith("cuda"):
+        import torch
+
+        return DistributedDataParallel(module, device_ids=[torch.cuda.current_device()])
+    return DistributedDataParallel(module)
+
+
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    return getattr(module, "module", module)
+
+
+def make_loader(
+    *arrays: np.ndarray | torch.Tensor,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    drop_last: bool = False,
+    num_workers: int = 0,
+) -> torch.utils.data.DataLoader:
+    """A DataLoader over in-memory arrays; uses a DistributedSampler when distributed."""
+    import torch
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+    tensors = [a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a)) for a in arrays]
+    dataset = TensorDataset(*tensors)
+    if is_distributed():
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
+                          num_workers=num_workers)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      generator=torch_generator(seed) if shuffle else None, num_workers=num_workers)
+
+
+def set_epoch(loader: Any, epoch: int) -> None:
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+
+
+def all_reduce_mean(value: float, device: str = "cpu") -> float:
+    """Average a scalar across ranks (identity when not distributed)."""
+    if not is_distributed():
+        return value
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t.item()) / world_size()
+
+
+# ---------------------------------------------------------------- loop helpers
+def check_finite(loss: float, where: str) -> None:
+    """Raise :class:`TrainingError` on a NaN/inf loss (the runner marks the arm failed)."""
+    if not math.isfinite(loss):
+        raise TrainingError(f"{where}: loss became {loss}; training diverged")
+
+
+class EarlyStopping:
+    """Stop when the monitored value has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    def __init__(self, patience: int = 5, min_delta: float = 0.0, mode: str = "min"):
+        self.patience, self.min_delta, self.mode = patience, min_delta, mode
+        self.best: float | None = None
+        self.bad_epochs = 0
+        self.best_state: dict[str, Any] | None = None
+
+    def step(self, value: float, module: torch.nn.Module | None = None) -> bool:
+        """Record ``value``; returns True when training should stop."""
+        improved = self.best is None or (
+            value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        )
+        if improved:
+            self.best, self.bad_epochs = value, 0
+            if module is not None:
+                self.best_state = {k: v.detach().clone() for k, v in unwrap(module).state_dict().items()}
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+    def restore(self, module: torch.nn.Module) -> None:
+        if self.best_state is not None:
+            unwrap(module).load_state_dict(self.best_state)
+
+
+def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, enabled: bool = True) -> Iterator[T]:
+    """A tqdm progress bar on the main process (silent elsewhere or when disabled)."""
+    from tqdm.auto import tqdm
+
+    disable = (not enabled) or (not is_main_process()) or os.environ.get("FAIRAUDIT_NO_PROGRESS") == "1"
+    yield from tqdm(iterable, desc=desc, total=total, disable=disable, leave=False, dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------- checkpoints
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, torch.Tensor],
+                    metadata: dict[str, str] | None = None) -> Path:
+    """Save tensors with safetensors, atomically (temp file, then rename)."""
+    from safetensors.torch import save
+
+    from fairaudit.atomic import write_bytes
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    return write_bytes(path, save(tensors, metadata=metadata))
+
+
+def load_checkpoint(path: str | os.PathLike[str], device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Load a safetensors checkpoint; a missing or corrupted file raises :class:`CheckpointError`."""
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    try:
+        return load_file(str(p), device=device)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {p} is corrupted or not a safetensors file: {exc}") from exc
