@@ -1,7 +1,10 @@
-"""Built-in models plugins."""
+"""Built-in downstream classifiers: logistic regression and MLP on features, a small CNN on images."""
 
 from __future__ import annotations
 
+from fairaudit.builtin.models.cnn import SmallCNN
+from fairaudit.builtin.models.logistic import LogisticModel
+from fairaudit.builtin.models.mlp import MLPModel
 from fairaudit.hookspecs import hookimpl
 from fairaudit.registry import Registry
 
@@ -9,3 +12,5 @@ from fairaudit.registry import Registry
 @hookimpl
 def fairaudit_register_models(registry: Registry) -> None:
     """Register the built-in models."""
+    for cls in (LogisticModel, MLPModel, SmallCNN):
+        registry.add(cls)

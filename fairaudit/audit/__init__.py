@@ -1,0 +1,1 @@
+"""Running an audit: splits, arms, metrics, statistics, run folder."""

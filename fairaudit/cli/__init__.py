@@ -1,0 +1,1 @@
+"""The ``fairaudit`` command line (Typer); one module per command."""

@@ -1,0 +1,138 @@
+"""Pydantic models of an audit spec (extra fields forbidden everywhere, to catch typos)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SPEC_SCHEMA_VERSION = 1
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Component(StrictModel):
+    """A plugin used by the spec: its registered ``name``, an optional ``label`` and ``params``."""
+
+    name: str = Field(min_length=1, description="Registered plugin name.")
+    label: str | None = Field(None, description="Arm name in the report (default: the plugin name).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Plugin parameters.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @property
+    def arm_name(self) -> str:
+        return self.label or self.name
+
+
+class GeneratorComponent(Component):
+    """A generator arm: train on synthetic data, and/or augment real training data with it."""
+
+    evaluation: list[Literal["train_on_synthetic", "augment", "counterfactuals"]] = Field(
+        default_factory=lambda: ["train_on_synthetic", "augment"],
+        description="Which evaluations to run for this generator.",
+    )
+    n_synthetic: int | None = Field(None, ge=1, description="Synthetic images (default: size of train split).")
+    counterfactual_factor: str = Field("device", description="Factor edited for counterfactual metrics.")
+
+
+class SplitSpec(StrictModel):
+    test_size: float = Field(0.3, gt=0, lt=1)
+    val_size: float = Field(0.15, ge=0, lt=1)
+    stratify: list[str] = Field(default_factory=list, description="Attributes to stratify by (plus the label).")
+    seed: int | None = Field(None, description="Split seed (default: the spec's seed).")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> SplitSpec:
+        if self.test_size + self.val_size >= 0.9:
+            raise ValueError("test_size + val_size must leave at least 10% for training")
+        return self
+
+
+class StatisticsSpec(StrictModel):
+    n_boot: int = Field(1000, ge=0, le=100_000)
+    ci_level: float = Field(0.95, gt=0.5, lt=1)
+    min_group_size: int = Field(30, ge=1)
+    min_group_positives: int = Field(5, ge=0)
+    n_permutations: int = Field(1000, ge=0, le=100_000)
+    multiple_testing: Literal["bh", "none"] = "bh"
+
+
+class Threshold(StrictModel):
+    min: float | None = None
+    max: float | None = None
+    attribute: str | None = Field(None, description="Only judge this attribute (default: every one).")
+    arms: list[str] | None = Field(None, description="Only judge these arms (default: every arm).")
+
+    @model_validator(mode="after")
+    def _bound(self) -> Threshold:
+        if self.min is None and self.max is None:
+            raise ValueError("a threshold needs 'min' and/or 'max'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class ReportSpec(StrictModel):
+    formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"])
+    title: str | None = None
+
+
+class AuditSpec(StrictModel):
+    """A fairness audit: data, model, mitigations, metrics, statistics and report."""
+
+    schema_version: Literal[1] = SPEC_SCHEMA_VERSION
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Run-folder name.")
+    title: str | None = None
+    description: str | None = None
+    seed: int = 0
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+    on_missing_cuda: Literal["warn", "fail"] = "warn"
+    mixed_precision: bool = False
+    plugins: list[str] = Field(default_factory=list, description="Local plugin files (.py) to load.")
+    dataset: Component
+    attributes: list[str] = Field(min_length=1, description="Sensitive attributes to audit.")
+    intersections: list[list[str]] = Field(default_factory=list)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    model: Component = Field(default_factory=lambda: Component(name="logistic"))
+    debiasers: list[Component] = Field(default_factory=list)
+    generators: list[GeneratorComponent] = Field(default_factory=list)
+    metrics: list[Component] = Field(default_factory=lambda: [Component(name="group_metrics")])
+    decision_threshold: float = Field(0.5, gt=0, lt=1)
+    statistics: StatisticsSpec = Field(default_factory=StatisticsSpec)
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+    @field_validator("intersections")
+    @classmethod
+    def _intersections(cls, value: list[list[str]]) -> list[list[str]]:
+        for combo in value:
+            if len(combo) < 2:
+                raise ValueError("each intersection lists at least two attributes")
+        return value
+
+    @model_validator(mode="after")
+    def _consistency(self) -> AuditSpec:
+        unknown = sorted({a for combo in self.intersections for a in combo} - set(self.attributes))
+        if unknown:
+            raise ValueError(f"intersections use attributes not listed in 'attributes': {unknown}")
+        labels = [c.arm_name for c in [*self.debiasers, *self.generators]]
+        dupes = sorted({x for x in labels if labels.count(x) > 1} | ({"baseline"} & set(labels)))
+        if dupes:
+            raise ValueError(f"arm names must be unique and not 'baseline'; repeated: {dupes} "
+                             "(give each a distinct 'label')")
+        return self
+
+    def components(self) -> list[tuple[str, str, Component]]:
+        """(family, field path, component) for every plugin the spec uses."""
+        out: list[tuple[str, str, Component]] = [("datasets", "dataset", self.dataset),
+                                                 ("models", "model", self.model)]
+        out += [("debiasers", f"debiasers.{i}", c) for i, c in enumerate(self.debiasers)]
+        out += [("generators", f"generators.{i}", c) for i, c in enumerate(self.generators)]
+        out += [("metrics", f"metrics.{i}", c) for i, c in enumerate(self.metrics)]
+        return out
