@@ -1,0 +1,1 @@
+"""An example debiaser plugin written as a fairaudit user would write one."""
