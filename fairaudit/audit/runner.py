@@ -350,22 +350,26 @@ def run_audit(
 ) -> RunOutcome:
     """Run the audit described by ``spec_path`` (or resume the run folder ``resume``)."""
     say = say or (lambda msg: None)
-    plugins_pre = load_plugins()
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "spec.yaml").is_file():
             raise FairAuditError(f"cannot resume {run_dir}: no spec.yaml there (not a run folder)")
-        loaded = load_spec(run_dir / "spec.yaml", plugins=plugins_pre)
-        source_dir = Path(json.loads((run_dir / "manifest.json").read_text())["spec_dir"]) \
-            if (run_dir / "manifest.json").is_file() else run_dir
+        manifest_file = run_dir / "manifest.json"
+        source_dir = Path(json.loads(manifest_file.read_text())["spec_dir"]) if manifest_file.is_file() \
+            else run_dir
+        loaded = load_spec(run_dir / "spec.yaml")
         loaded.path = source_dir / "spec.yaml"
     else:
-        loaded = load_spec(spec_path, plugins=plugins_pre)
-    plugins = plugins_pre
-    if loaded.spec.plugins:
-        files = tuple((loaded.base_dir / p).resolve() for p in loaded.spec.plugins)
-        plugins = load_plugins(local_files=files)
-        load_spec(loaded.path if resume is None else run_dir / "spec.yaml", plugins=plugins)
+        loaded = load_spec(spec_path)
+    files = tuple((loaded.base_dir / p).resolve() for p in loaded.spec.plugins)
+    plugins = load_plugins(local_files=files)
+    from fairaudit.spec.loader import check_components
+
+    issues = check_components(loaded, plugins)
+    if issues:
+        from fairaudit.errors import SpecError
+
+        raise SpecError(issues)
     if resume is None:
         run_dir = runfolder.new_run_dir(Path(output_dir), loaded.spec.name)
         atomic.write_text(run_dir / "spec.yaml", loaded.text)

@@ -19,12 +19,10 @@ def validate(spec: Path = typer.Argument(..., help="Audit spec (YAML).")) -> Non
     from fairaudit.plugins import load_plugins
     from fairaudit.spec.loader import load_spec
 
-    plugins = load_plugins()
+    loaded = load_spec(spec)
+    files = tuple((loaded.base_dir / p).resolve() for p in loaded.spec.plugins)
+    plugins = load_plugins(local_files=files)
     loaded = load_spec(spec, plugins=plugins)
-    if loaded.spec.plugins:
-        files = tuple((loaded.base_dir / p).resolve() for p in loaded.spec.plugins)
-        plugins = load_plugins(local_files=files)
-        loaded = load_spec(spec, plugins=plugins)
     loader = plugins.datasets.create(loaded.spec.dataset.name, loaded.spec.dataset.params)
     problems = loader.resolve(loaded.base_dir).check(loaded.base_dir)
     if problems:

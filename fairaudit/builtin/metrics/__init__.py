@@ -1,4 +1,7 @@
-"""Built-in metrics plugins."""
+"""Built-in metrics plugins: group metrics, attribute probes, attack probes and SCLS.
+
+The classes are imported inside the hook so that importing this module stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -9,3 +12,10 @@ from fairaudit.registry import Registry
 @hookimpl
 def fairaudit_register_metrics(registry: Registry) -> None:
     """Register the built-in metrics."""
+    from fairaudit.builtin.metrics.attack_probe import AttackProbe
+    from fairaudit.builtin.metrics.attribute_probe import AttributeProbe
+    from fairaudit.builtin.metrics.group_metrics import GroupMetrics
+    from fairaudit.builtin.metrics.scls import SCLS
+
+    for cls in (GroupMetrics, AttributeProbe, AttackProbe, SCLS):
+        registry.add(cls)

@@ -1,0 +1,144 @@
+"""Image decoding and resizing for the image loaders (Pillow), and the metadata-CSV plumbing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from fairaudit.builtin.datasets._tabular_io import (
+    csv_row,
+    missing_column,
+    read_header,
+    read_table,
+)
+from fairaudit.builtin.datasets.table import binary_target, sensitive_frame
+from fairaudit.errors import DataError
+
+ResizeMode = Literal["squash", "crop", "pad"]
+
+
+def to_array(image: Any, size: int, *, grayscale: bool = True,
+             resize: ResizeMode = "squash") -> np.ndarray:
+    """A PIL image as float32 ``(C, size, size)`` in ``[0, 1]`` (C = 1 grey, 3 RGB).
+
+    High-bit-depth modes (``I;16``, ``I``, ``F``) are min-max scaled to 8 bits first; palette,
+    alpha and CMYK images are converted.
+    """
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        image = Image.fromarray((arr * 255.0).round().astype(np.uint8), mode="L")
+    image = image.convert("L" if grayscale else "RGB")
+    image = fit_square(image, size, resize)
+    arr = np.asarray(image, dtype=np.float32) / 255.0
+    return arr[None] if grayscale else arr.transpose(2, 0, 1)
+
+
+def resize_mask(mask: np.ndarray, size: int, resize: ResizeMode = "squash") -> np.ndarray:
+    """A 0/1 mask resized with nearest-neighbour (same geometry as :func:`to_array`)."""
+    from PIL import Image
+
+    image = Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255, mode="L")
+    image = fit_square(image, size, resize, nearest=True)
+    return (np.asarray(image) > 127).astype(np.uint8)
+
+
+def fit_square(image: Any, size: int, resize: ResizeMode, nearest: bool = False) -> Any:
+    """A PIL image made square (``squash``/``crop``/``pad``) and resized to ``size``."""
+    from PIL import Image
+
+    method = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
+    w, h = image.size
+    if resize == "crop" and w != h:
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    elif resize == "pad" and w != h:
+        side = max(w, h)
+        canvas = Image.new(image.mode, (side, side), 0)
+        canvas.paste(image, ((side - w) // 2, (side - h) // 2))
+        image = canvas
+    if image.size != (size, size):
+        image = image.resize((size, size), method)
+    return image
+
+
+@dataclass
+class Labels:
+    """Per-row target, groups, patients and extras read from a metadata table."""
+
+    frame: pd.DataFrame  # the kept rows; index = 0-based data row in the CSV
+    y: np.ndarray
+    sensitive: pd.DataFrame
+    patient_ids: np.ndarray
+    extras: dict[str, np.ndarray]
+
+
+def metadata_columns(target: str, sensitive: Sequence[str], patient_id: str | None,
+                     extras: Sequence[str] | None, include: Mapping[str, Any] | None,
+                     exclude: Mapping[str, Any] | None = None,
+                     more: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    named = [(target, "target"), *((c, "sensitive attribute") for c in sensitive)]
+    if patient_id:
+        named.append((patient_id, "patient_id"))
+    named += [(c, "extra column") for c in extras or []]
+    named += [(c, "include filter") for c in include or {}]
+    named += [(c, "exclude filter") for c in exclude or {}]
+    return named + list(more)
+
+
+def check_metadata(path: Path, named: list[tuple[str, str]], sep: str = ",") -> list[str]:
+    """Problems with a metadata CSV's header (file missing, columns absent); reads one line."""
+    try:
+        columns = read_header(path, "csv", sep=sep)
+    except DataError as exc:
+        return [str(exc)]
+    return [str(missing_column(str(path), c, role, columns)) for c, role in named
+            if c not in columns]
+
+
+def read_labels(path: Path, named: list[tuple[str, str]], *, target: str, positive_label: Any,
+                sensitive: Sequence[str], patient_id: str | None, extras: Sequence[str] | None,
+                include: Mapping[str, Any] | None, na_values: list[str] | None,
+                exclude: Mapping[str, Any] | None = None, sep: str = ",") -> Labels:
+    """Read the metadata CSV, filter rows (``include``/``exclude``), derive target and groups."""
+    problems = check_metadata(path, named, sep)
+    if problems:
+        raise DataError(problems[0])
+    frame = read_table(path, "csv", sep=sep, na_values=na_values)
+    label = str(path)
+    for rule, keep_listed in ((include, True), (exclude, False)):
+        for column, listed in (rule or {}).items():
+            values = listed if isinstance(listed, list | tuple) else [listed]
+            hit = frame[column].astype(str).isin([str(v) for v in values]).to_numpy()
+            frame = frame[hit if keep_listed else ~hit]
+    if frame.empty:
+        raise DataError(f"{label}: no row is left after the filters include="
+                        f"{dict(include or {})}, exclude={dict(exclude or {})}")
+    # row numbers in errors are CSV lines as long as no row was filtered out
+    y = binary_target(frame[target].reset_index(drop=True), target, positive_label,
+                      label, csv_like=not (include or exclude))
+    if patient_id:
+        col = frame[patient_id]
+        if col.isna().any():
+            first = int(frame.index[col.isna().to_numpy()][0])
+            raise DataError(f"{label}: patient_id {patient_id!r} is missing at CSV line "
+                            f"{csv_row(first)}")
+        pids = col.astype(str).to_numpy(dtype=object)
+    else:
+        pids = np.asarray([f"R{i}" for i in frame.index], dtype=object)
+    extra_arrays = {}
+    for c in extras or []:
+        s = frame[c]
+        extra_arrays[c] = (s.to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(s)
+                           else s.astype(object).to_numpy(dtype=object))
+    groups = sensitive_frame(frame.reset_index(drop=True), list(sensitive), label)
+    return Labels(frame=frame, y=y, sensitive=groups, patient_ids=pids, extras=extra_arrays)

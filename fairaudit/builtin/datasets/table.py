@@ -1,0 +1,397 @@
+"""``table``: features, target and sensitive attributes from CSV (or zipped CSV), Parquet, NPZ."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from fairaudit.base import BaseDatasetLoader
+from fairaudit.builtin.datasets._tabular_io import (
+    csv_row,
+    detect_format,
+    missing_column,
+    read_header,
+    read_npz,
+    read_table,
+)
+from fairaudit.data import AuditDataset
+from fairaudit.errors import DataError
+
+MISSING_GROUP = "(missing)"
+
+
+class TableDataset(BaseDatasetLoader):
+    """A table of features (e.g. exported foundation-model embeddings) with target and groups.
+
+    Parameters
+    ----------
+    path:
+        CSV/TSV (optionally compressed, or the only CSV in a ``.zip``), Parquet or NPZ file;
+        relative to the spec's folder.
+    target:
+        Target column (NPZ: array key).  Must be 0/1 (or boolean) unless ``positive_label``.
+    sensitive:
+        Sensitive-attribute columns; a missing value forms the group ``"(missing)"`` (warned).
+    features:
+        Feature columns: a list, one name, a glob (``"emb_*"``) or a prefix (``"emb_"``);
+        ``None`` = every other column.  NPZ: the key of a 2-D array (or a list of 1-D keys).
+    patient_id:
+        Patient column (default: one patient per row).
+    positive_label:
+        Target value counted as positive (e.g. ``"<30"``); every other value is negative.
+    extras:
+        Further columns kept per row (e.g. continuous age), not used as features.
+    embedding_column:
+        A column holding whole vectors (Parquet list column, or ``"[0.1, 0.2]"`` strings).
+    member:
+        The CSV inside a ``.zip`` holding several (full name or base name).
+    format:
+        ``auto`` (from the suffix), ``csv``, ``parquet`` or ``npz``.
+    sep, na_values:
+        CSV delimiter, and extra strings read as missing (e.g. ``["?"]``).
+    encode_categorical:
+        One-hot encode non-numeric feature columns, a missing value as its own category
+        ``"(missing)"`` (else they are an error).  Missing values in numeric features are an
+        error.
+    """
+
+    name = "table"
+    description = ("Features, binary target and sensitive attributes from a CSV, Parquet or "
+                   "NPZ file.")
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        target: str,
+        sensitive: list[str],
+        features: list[str] | str | None = None,
+        patient_id: str | None = None,
+        positive_label: str | int | float | bool | list[str | int | float] | None = None,
+        extras: list[str] | None = None,
+        embedding_column: str | None = None,
+        member: str | None = None,
+        format: Literal["auto", "csv", "parquet", "npz"] = "auto",
+        sep: str = ",",
+        na_values: list[str] | None = None,
+        encode_categorical: bool = True,
+    ):
+        self.path = path
+        self.target = target
+        self.sensitive = sensitive
+        self.features = features
+        self.patient_id = patient_id
+        self.positive_label = positive_label
+        self.extras = extras
+        self.embedding_column = embedding_column
+        self.member = member
+        self.format = format
+        self.sep = sep
+        self.na_values = na_values
+        self.encode_categorical = encode_categorical
+
+    # ------------------------------------------------------------------ contract
+    def resolve(self, base_dir: Path) -> TableDataset:
+        path = Path(self.path).expanduser()
+        if not path.is_absolute():
+            self.path = str((Path(base_dir) / path).resolve())
+        return self
+
+    def check(self, base_dir: Path) -> list[str]:
+        path = self._file(base_dir)
+        try:
+            fmt = detect_format(path, self.format)
+            columns = read_header(path, fmt, member=self.member, sep=self.sep)
+        except DataError as exc:
+            return [str(exc)]
+        problems = []
+        for column, role in self._named_columns():
+            if column not in columns:
+                problems.append(str(missing_column(str(path), column, role, columns)))
+        if fmt != "npz" and not problems:
+            try:
+                self._feature_columns(columns, str(path))
+            except DataError as exc:
+                problems.append(str(exc))
+        return problems
+
+    def load(self) -> AuditDataset:
+        path = self._file(Path.cwd())
+        fmt = detect_format(path, self.format)
+        label = str(path)
+        if fmt == "csv" and path.suffix.lower() == ".zip":
+            label = f"{path}!{self.member}" if self.member else label
+        if fmt == "npz":
+            return self._load_npz(path)
+        columns = read_header(path, fmt, member=self.member, sep=self.sep)
+        for column, role in self._named_columns():
+            if column not in columns:
+                raise missing_column(label, column, role, columns)
+        feature_cols = self._feature_columns(columns, label)
+        wanted = list(dict.fromkeys([c for c, _ in self._named_columns()] + feature_cols))
+        frame = read_table(path, fmt, member=self.member, sep=self.sep,
+                           na_values=self.na_values, columns=wanted)
+        frame = frame.reset_index(drop=True)
+        csv_like = fmt == "csv"
+        y = binary_target(frame[self.target], self.target, self.positive_label, label, csv_like)
+        X, names = self._features(frame, feature_cols, label, csv_like)
+        sensitive = sensitive_frame(frame, list(self.sensitive), label)
+        return AuditDataset(
+            name=Path(self.member or path.name).stem,
+            X=X,
+            y=y,
+            sensitive=sensitive,
+            patient_ids=self._patients(frame[self.patient_id] if self.patient_id else None,
+                                       len(frame), label, csv_like),
+            extras={c: _extra(frame[c]) for c in self.extras or []},
+            meta={"description": f"Table {path.name}" + (f"!{self.member}" if self.member else ""),
+                  "source": str(path), "feature_names": names, "target": self.target,
+                  "positive_label": self.positive_label},
+        )
+
+    @classmethod
+    def get_test_params(cls) -> list[dict[str, Any]]:
+        folder = Path(tempfile.gettempdir()) / "fairaudit-table-example"
+        csv_path, npz_path = write_example(folder)
+        return [{"path": str(csv_path), "target": "label", "sensitive": ["sex", "site"],
+                 "features": "f_", "patient_id": "patient"},
+                {"path": str(npz_path), "target": "label", "sensitive": ["sex"],
+                 "features": "X"}]
+
+    # ------------------------------------------------------------------ pieces
+    def _file(self, base_dir: Path) -> Path:
+        path = Path(self.path).expanduser()
+        return path if path.is_absolute() else Path(base_dir) / path
+
+    def _named_columns(self) -> list[tuple[str, str]]:
+        named = [(self.target, "target")]
+        named += [(c, "sensitive attribute") for c in self.sensitive]
+        if self.patient_id:
+            named.append((self.patient_id, "patient_id"))
+        named += [(c, "extra column") for c in self.extras or []]
+        if self.embedding_column:
+            named.append((self.embedding_column, "embedding_column"))
+        if isinstance(self.features, list):
+            named += [(c, "feature") for c in self.features]
+        return named
+
+    def _feature_columns(self, columns: list[str], label: str) -> list[str]:
+        """Feature columns named by ``features`` (list, exact name, glob or prefix)."""
+        used = {self.target, *self.sensitive, *(self.extras or [])}
+        if self.patient_id:
+            used.add(self.patient_id)
+        if self.embedding_column:
+            used.add(self.embedding_column)
+        sel = self.features
+        if isinstance(sel, list):
+            chosen = list(sel)
+        elif sel is None:
+            chosen = [] if self.embedding_column else [c for c in columns if c not in used]
+        elif sel in columns:
+            chosen = [sel]
+        elif any(ch in sel for ch in "*?["):
+            chosen = [c for c in columns if fnmatch.fnmatchcase(c, sel) and c not in used]
+        else:
+            chosen = [c for c in columns if c.startswith(sel) and c not in used]
+        if not chosen and not self.embedding_column:
+            raise DataError(f"{label}: features {sel!r} match no column; columns: "
+                            f"{', '.join(columns[:30])}")
+        return chosen
+
+    def _features(self, frame: pd.DataFrame, cols: list[str], label: str,
+                  csv_like: bool) -> tuple[np.ndarray, list[str]]:
+        parts, names = [], []
+        if cols:
+            block = frame[cols]
+            numeric = [c for c in cols if pd.api.types.is_numeric_dtype(block[c])
+                       or pd.api.types.is_bool_dtype(block[c])]
+            other = [c for c in cols if c not in numeric]
+            if other and not self.encode_categorical:
+                raise DataError(f"{label}: feature column(s) {other} are not numeric; "
+                                "set encode_categorical: true or choose numeric features")
+            _no_missing(block, numeric, label, csv_like)
+            if numeric:
+                parts.append(block[numeric].to_numpy(dtype=np.float64))
+                names += numeric
+            if other:
+                text = block[other].astype(object).where(block[other].notna(), MISSING_GROUP)
+                dummies = pd.get_dummies(text.astype(str), prefix=other, prefix_sep="=")
+                parts.append(dummies.to_numpy(dtype=np.float64))
+                names += list(dummies.columns)
+        if self.embedding_column:
+            emb = embedding_matrix(frame[self.embedding_column], self.embedding_column, label,
+                                   csv_like)
+            parts.append(emb)
+            names += [f"{self.embedding_column}[{i}]" for i in range(emb.shape[1])]
+        X = np.hstack(parts) if len(parts) > 1 else parts[0]
+        return X.astype(np.float32), names
+
+    def _patients(self, column: pd.Series | None, n: int, label: str, csv_like: bool) -> np.ndarray:
+        if column is None:
+            return np.asarray([f"R{i}" for i in range(n)], dtype=object)
+        if column.isna().any():
+            first = int(np.flatnonzero(column.isna().to_numpy())[0])
+            raise DataError(f"{label}: patient_id column {column.name!r} has "
+                            f"{int(column.isna().sum())} missing value(s), first at "
+                            f"{_where(first, csv_like)}")
+        return column.astype(str).to_numpy(dtype=object)
+
+    def _load_npz(self, path: Path) -> AuditDataset:
+        arrays = read_npz(path)
+        label = str(path)
+        keys = list(arrays)
+        for column, role in self._named_columns():
+            if column not in arrays:
+                raise missing_column(label, column, role, keys)
+        if self.features is None:
+            raise DataError(f"{label}: name the feature array with params.features "
+                            f"(keys: {keys})")
+        if isinstance(self.features, str):
+            if self.features not in arrays:
+                raise missing_column(label, self.features, "features", keys)
+            X = np.asarray(arrays[self.features], dtype=np.float64)
+            X = X.reshape(len(X), -1)
+        else:
+            X = np.column_stack([np.asarray(arrays[k], dtype=np.float64) for k in self.features])
+        n = len(X)
+        one_d = {k: v for k, v in arrays.items() if v.ndim == 1 and len(v) == n}
+        for column, role in self._named_columns():
+            if column not in one_d and role != "feature":
+                raise DataError(f"{label}: array {column!r} ({role}) has shape "
+                                f"{arrays[column].shape}, expected ({n},)")
+        frame = pd.DataFrame(one_d)
+        if np.isnan(X).any():
+            rows = np.flatnonzero(np.isnan(X).any(axis=1))
+            raise DataError(f"{label}: features contain NaN in {len(rows)} row(s), first at "
+                            f"row {int(rows[0])}")
+        y = binary_target(frame[self.target], self.target, self.positive_label, label, False)
+        return AuditDataset(
+            name=path.stem, X=X.astype(np.float32), y=y,
+            sensitive=sensitive_frame(frame, list(self.sensitive), label),
+            patient_ids=self._patients(frame[self.patient_id] if self.patient_id else None,
+                                       n, label, False),
+            extras={c: _extra(frame[c]) for c in self.extras or []},
+            meta={"description": f"Arrays {path.name}", "source": str(path),
+                  "target": self.target, "positive_label": self.positive_label},
+        )
+
+
+# ---------------------------------------------------------------------- shared helpers
+def _where(position: int, csv_like: bool) -> str:
+    return f"CSV line {csv_row(position)}" if csv_like else f"row {position}"
+
+
+def _no_missing(block: pd.DataFrame, cols: list[str], label: str, csv_like: bool) -> None:
+    na = block[cols].isna()
+    if na.to_numpy().any():
+        bad = [c for c in cols if na[c].any()]
+        first = int(np.flatnonzero(na.to_numpy().any(axis=1))[0])
+        counts = ", ".join(f"{c!r} ({int(na[c].sum())})" for c in bad[:10])
+        raise DataError(f"{label}: feature column(s) {counts} have missing values (NaN), first at "
+                        f"{_where(first, csv_like)}; drop or impute them, or leave those columns "
+                        "out of params.features")
+
+
+def binary_target(series: pd.Series, column: str, positive: Any, label: str,
+                  csv_like: bool) -> np.ndarray:
+    """0/1 target: 1 where ``series`` equals ``positive`` (a value or a list of values) when
+    given; else the values must be 0/1 or boolean."""
+    if series.isna().any():
+        first = int(np.flatnonzero(series.isna().to_numpy())[0])
+        raise DataError(f"{label}: target {column!r} has {int(series.isna().sum())} missing "
+                        f"value(s), first at {_where(first, csv_like)}")
+    values = pd.unique(series)
+    shown = sorted(map(str, values))[:10]
+    if positive is not None:
+        wanted = list(positive) if isinstance(positive, list | tuple) else [positive]
+        if pd.api.types.is_numeric_dtype(series) and not any(isinstance(w, str) for w in wanted):
+            hit = series.isin(wanted).to_numpy()
+        else:
+            text = series.astype(str).str.strip()
+            hit = text.isin([str(w).strip() for w in wanted]).to_numpy()
+        if not hit.any():
+            raise DataError(f"{label}: positive_label {positive!r} never occurs in target "
+                            f"{column!r}; values: {shown}")
+        return hit.astype(np.int64)
+    if pd.api.types.is_bool_dtype(series):
+        return series.to_numpy().astype(np.int64)
+    if pd.api.types.is_numeric_dtype(series) and set(np.unique(series.to_numpy())) <= {0, 1}:
+        return series.to_numpy().astype(np.int64)
+    hint = ("; set params.positive_label to the positive class"
+            if len(values) >= 2 else "; a binary target needs both classes")
+    raise DataError(f"{label}: target {column!r} is not binary 0/1: found {len(values)} "
+                    f"value(s) {shown}{hint}")
+
+
+def sensitive_frame(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
+    """Sensitive columns as objects; missing values become the group ``"(missing)"`` (warned)."""
+    out = {}
+    for col in columns:
+        values = frame[col].astype(object)
+        na = frame[col].isna().to_numpy()
+        if na.any():
+            warnings.warn(f"{label}: sensitive column {col!r} has {int(na.sum())} missing "
+                          f"value(s); they form the group {MISSING_GROUP!r}", UserWarning,
+                          stacklevel=3)
+            values = values.where(~na, MISSING_GROUP)
+        out[col] = values.to_numpy(dtype=object)
+    return pd.DataFrame(out)
+
+
+def embedding_matrix(series: pd.Series, column: str, label: str, csv_like: bool) -> np.ndarray:
+    """Stack a column of vectors (lists/arrays, or ``"[1, 2]"`` / ``"1 2"`` strings) into 2-D."""
+    rows = []
+    for i, value in enumerate(series.tolist()):
+        if isinstance(value, str):
+            text = value.strip().strip("[]").replace(",", " ")
+            vec = np.array(text.split(), dtype=np.float64) if text else np.array([])
+        elif value is None or (np.ndim(value) == 0 and pd.isna(value)):
+            raise DataError(f"{label}: embedding column {column!r} is empty at "
+                            f"{_where(i, csv_like)}")
+        else:
+            vec = np.asarray(value, dtype=np.float64).ravel()
+        if rows and len(vec) != len(rows[0]):
+            raise DataError(f"{label}: embedding column {column!r} has length {len(vec)} at "
+                            f"{_where(i, csv_like)}, expected {len(rows[0])}")
+        rows.append(vec)
+    X = np.vstack(rows)
+    if np.isnan(X).any():
+        first = int(np.flatnonzero(np.isnan(X).any(axis=1))[0])
+        raise DataError(f"{label}: embedding column {column!r} contains NaN, first at "
+                        f"{_where(first, csv_like)}")
+    return X
+
+
+def _extra(series: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(series):
+        return series.to_numpy(dtype=np.float64)
+    return series.astype(object).to_numpy(dtype=object)
+
+
+def write_example(folder: Path) -> tuple[Path, Path]:
+    """Write a tiny seeded CSV and NPZ (for ``get_test_params`` and examples); returns paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    n = 60
+    sex = rng.choice(["F", "M"], n)
+    y = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 4)) + y[:, None]
+    frame = pd.DataFrame({"patient": [f"p{i // 2}" for i in range(n)], "sex": sex,
+                          "site": rng.choice(["north", "south"], n), "label": y})
+    for j in range(X.shape[1]):
+        frame[f"f_{j}"] = X[:, j].round(4)
+    csv_path, npz_path = folder / "example.csv", folder / "example.npz"
+    tmp = folder / f".example.{os.getpid()}.tmp"
+    frame.to_csv(tmp, index=False)
+    tmp.replace(csv_path)
+    with open(tmp, "wb") as fh:
+        np.savez(fh, X=X.astype(np.float32), label=y, sex=sex.astype(str))
+    tmp.replace(npz_path)
+    return csv_path, npz_path

@@ -1,0 +1,226 @@
+"""Probe targets, probe models (scikit-learn) and cross-validated out-of-fold predictions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from fairaudit.base import MetricContext
+
+Task = Literal["binary", "multiclass", "regression"]
+
+
+@dataclass
+class Target:
+    """A probe target: one attribute's values on the rows that have one."""
+
+    attribute: str
+    task: Task
+    rows: np.ndarray
+    values: np.ndarray
+    classes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _column(
+    frame: pd.DataFrame | None, extras: dict[str, np.ndarray], name: str, n: int
+) -> pd.Series | None:
+    if frame is not None and name in frame.columns:
+        return frame[name].reset_index(drop=True)
+    if name in extras and len(extras[name]) == n:
+        return pd.Series(np.asarray(extras[name]))
+    return None
+
+
+def make_target(
+    attribute: str, values: pd.Series, *, continuous: bool, max_classes: int, min_per_class: int
+) -> Target | None:
+    """Classification target (codes ``0..K-1``) or regression target for one attribute."""
+    values = pd.Series(values).reset_index(drop=True)
+    present = values.notna().to_numpy()
+    numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    )
+    n_unique = values[present].nunique()
+    notes = []
+    if (~present).any():
+        notes.append(f"{int((~present).sum())} row(s) without a value left out")
+    if continuous or (numeric and n_unique > max_classes):
+        rows = np.flatnonzero(present)
+        return Target(
+            attribute, "regression", rows, values[present].to_numpy(np.float64), notes=notes
+        )
+    labels = values[present].astype(str)
+    counts = labels.value_counts()
+    rare = sorted(counts[counts < min_per_class].index.tolist())
+    if rare:
+        notes.append(f"classes with fewer than {min_per_class} rows left out: {rare}")
+    keep = present.copy()
+    keep[np.flatnonzero(present)] = ~labels.isin(rare).to_numpy()
+    labels = values[keep].astype(str)
+    classes = sorted(labels.unique().tolist())
+    if len(classes) < 2:
+        return None
+    codes = pd.Categorical(labels, categories=classes).codes.astype(np.int64)
+    return Target(
+        attribute,
+        "binary" if len(classes) == 2 else "multiclass",
+        np.flatnonzero(keep),
+        codes,
+        classes,
+        notes,
+    )
+
+
+def probe_targets(
+    ctx: MetricContext,
+    continuous: list[str],
+    max_classes: int,
+    cv_folds: int,
+    sensitive: pd.DataFrame | None = None,
+    n: int | None = None,
+) -> list[Target]:
+    """Targets for every attribute of the context, plus continuous ones found in ``extras``."""
+    frame = ctx.sensitive if sensitive is None else sensitive
+    n = len(frame) if n is None else n
+    names = list(dict.fromkeys([*ctx.attributes, *continuous]))
+    out = []
+    for name in names:
+        col = _column(frame, ctx.extras if sensitive is None else {}, name, n)
+        if col is None:
+            continue
+        t = make_target(
+            name,
+            col,
+            continuous=name in continuous,
+            max_classes=max_classes,
+            min_per_class=cv_folds,
+        )
+        if t is not None:
+            out.append(t)
+    return out
+
+
+def make_probe(
+    kind: str,
+    task: Task,
+    *,
+    seed: int,
+    hidden: list[int],
+    max_iter: int,
+    C: float,
+    alpha: float,
+    n_train: int,
+    max_dims: int | None = None,
+    n_features: int = 0,
+) -> Any:
+    """A standardising scikit-learn pipeline: linear (logistic/ridge) or MLP probe.
+
+    MLPs see the top ``max_dims`` principal components (fitted on the training rows) when the
+    representation is wider, for speed; regression MLPs predict the standardised target.
+    """
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "linear":
+        if task == "regression":
+            return make_pipeline(StandardScaler(), Ridge(alpha=1.0 / C))
+        return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
+    if kind != "mlp":
+        raise ValueError(f"probe kind must be 'linear' or 'mlp', got {kind!r}")
+    early = n_train >= 500  # a 10% validation split large enough for early stopping
+    kw = {
+        "hidden_layer_sizes": tuple(hidden),
+        "alpha": alpha,
+        "max_iter": max_iter,
+        "early_stopping": early,
+        "random_state": seed,
+    }
+    model: Any = (
+        MLPClassifier(**kw)
+        if task != "regression"
+        else TransformedTargetRegressor(regressor=MLPRegressor(**kw), transformer=StandardScaler())
+    )
+    steps: list[Any] = [StandardScaler()]
+    if max_dims is not None and n_features > max_dims and n_train > max_dims:
+        steps.append(PCA(n_components=max_dims, random_state=seed))
+    return make_pipeline(*steps, model)
+
+
+def fit_predict(
+    model: Any,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    task: Task,
+    n_classes: int,
+) -> np.ndarray:
+    """Fit; return probabilities ``(n, K)`` over all classes (even absent ones) or values."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X_train, y_train)
+    if task == "regression":
+        return np.asarray(model.predict(X_test), dtype=np.float64)
+    proba = np.zeros((len(X_test), n_classes))
+    proba[:, model.classes_.astype(int)] = model.predict_proba(X_test)
+    return proba
+
+
+def cross_val_predict(
+    kind: str,
+    X: np.ndarray,
+    target_values: np.ndarray,
+    task: Task,
+    n_classes: int,
+    patients: np.ndarray,
+    *,
+    folds: int,
+    seed: int,
+    **probe_kw: Any,
+) -> np.ndarray:
+    """Out-of-fold predictions with patient-grouped (and class-stratified) folds."""
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    if task == "regression":
+        splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        splits = splitter.split(X, target_values, groups=patients)
+        out = np.zeros(len(X))
+    else:
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        splits = splitter.split(X, target_values, groups=patients)
+        out = np.zeros((len(X), n_classes))
+    for train, test in splits:
+        model = make_probe(
+            kind, task, seed=seed, n_train=len(train), n_features=X.shape[1], **probe_kw
+        )
+        out[test] = fit_predict(model, X[train], target_values[train], X[test], task, n_classes)
+    return out
+
+
+def subsample(
+    rows: np.ndarray, patients: np.ndarray, max_samples: int | None, rng: np.random.Generator
+) -> np.ndarray:
+    """At most ``max_samples`` rows, drawn by whole patients."""
+    if max_samples is None or len(rows) <= max_samples:
+        return rows
+    uniq = np.unique(patients[rows])
+    rng.shuffle(uniq)
+    keep, total = [], 0
+    counts = pd.Series(patients[rows]).value_counts()
+    for p in uniq:
+        total += int(counts[p])
+        keep.append(p)
+        if total >= max_samples:
+            break
+    return rows[np.isin(patients[rows], keep)]

@@ -1,0 +1,819 @@
+"""``group_metrics``: per-group performance, fairness gaps and ratios, with bootstrap CIs and
+permutation p-values, for every attribute and intersection of the spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from fairaudit.base import BaseMetric, MetricContext
+from fairaudit.builtin.metrics._common import (
+    group_values,
+    iter_groups,
+    not_applicable,
+    num,
+    num_list,
+)
+from fairaudit.results import MetricResult
+from fairaudit.stats import confusion as cm
+from fairaudit.stats.bootstrap import (
+    CountsBootstrap,
+    Interval,
+    ScoreBootstrap,
+    bootstrap_confusion_counts,
+    bootstrap_score_metrics,
+    equalized_odds_fn,
+    make_rng,
+)
+from fairaudit.stats.groups import Groups, restrict
+from fairaudit.stats.operating_point import threshold_at_specificity
+from fairaudit.stats.permutation import permutation_test_gap, permutation_test_score_gap
+from fairaudit.stats.ranking import SCORE_METRICS, calibration_points, roc_points
+
+#: Default per-group metrics (confusion rates at the decision threshold, score metrics, sens@spec).
+DEFAULT_METRICS = [
+    "true_positive_rate",
+    "false_positive_rate",
+    "positive_predictive_value",
+    "negative_predictive_value",
+    "selection_rate",
+    "accuracy",
+    "roc_auc",
+    "average_precision",
+    "brier_score",
+    "expected_calibration_error",
+    "sensitivity_at_specificity",
+]
+SENS_AT_SPEC = "sensitivity_at_specificity"
+#: fairlearn's names for the between-groups gaps of some rates.
+DIFF_NAMES = {
+    "true_positive_rate": "equal_opportunity_difference",
+    "selection_rate": "demographic_parity_difference",
+    "roc_auc": "auc_difference",
+}
+RATIO_NAMES = {
+    "true_positive_rate": "equal_opportunity_ratio",
+    "selection_rate": "demographic_parity_ratio",
+}
+WORST_NAMES = {"roc_auc": "worst_group_auc"}
+UNSIGNED = "unsigned max − min over groups (fairlearn between_groups)"
+TO_OVERALL = "max over groups of |group − overall| (fairlearn to_overall)"
+RATIO = "min / max over groups (fairlearn between_groups); 1 = parity"
+RATIO_OVERALL = "smallest group/overall ratio, inverted when > 1 (fairlearn to_overall); 1 = parity"
+
+
+def _diff_name(metric: str) -> str:
+    return DIFF_NAMES.get(metric, f"{metric}_difference")
+
+
+def _ratio_name(metric: str) -> str:
+    return RATIO_NAMES.get(metric, f"{metric}_ratio")
+
+
+@dataclass
+class _Attr:
+    """What every result of one attribute shares."""
+
+    groups: Groups
+    n: np.ndarray
+    n_pos: np.ndarray
+    threshold_note: str
+
+
+class GroupMetrics(BaseMetric):
+    """Group metrics of a binary classifier, gaps between groups, CIs and permutation tests.
+
+    For every attribute (and intersection) and every metric in ``metrics`` it returns one
+    result holding the overall value and ``per_group`` values with bootstrap CIs, plus gap
+    results: between-groups difference (max − min, with a permutation p-value), ratio (min/max),
+    their ``_to_overall`` variants, and the worst-group value.  fairlearn's names are used where
+    fairlearn has them (``equal_opportunity_difference``, ``equalized_odds_difference``,
+    ``demographic_parity_ratio``...), and the values equal fairlearn's.  Signed two-group
+    variants follow AIF360 (``rate(others pooled) − rate(reference)``).
+
+    **Too small to judge.**  A group is too small for a metric when it has fewer than
+    ``stats.min_group_size`` rows, or fewer than ``stats.min_group_positives`` rows in the
+    metric's denominator (positives for TPR/FNR/sensitivity, negatives for FPR/TNR, predicted
+    positives for PPV, predicted negatives for NPV, each class for AUC/AP).  It is flagged
+    ``too_small`` and left out of gaps and worst-group values (a note names it); a gap gets
+    status ``"too_small"`` (no value, no verdict) only when fewer than two groups are judgeable.
+
+    Parameters
+    ----------
+    metrics:
+        Per-group metrics (default :data:`DEFAULT_METRICS`; also ``true_negative_rate``,
+        ``false_negative_rate``).
+    target_specificity:
+        Specificity for ``sensitivity_at_specificity``; the threshold is fixed on validation
+        scores (never on test); without validation scores that metric is not applicable.
+    ece_bins, ece_strategy:
+        Calibration bins, computed once on the pooled test scores and shared by every group:
+        ``"quantile"`` (equal mass) or ``"uniform"`` (equal width).
+    reference_groups:
+        Reference ("privileged") group per attribute for the signed AIF360-style variants;
+        default: the largest group.
+    stratified:
+        Bootstrap patients within their group (default) or over everyone.
+    missing_attribute:
+        Rows with a missing attribute value: ``"group"`` (the group ``"(missing)"``) or ``"drop"``.
+    max_groups:
+        Attributes with more groups are refused (a continuous attribute such as raw age makes
+        every value a group; bin it first).
+    ratios, to_overall, permutation_tests, curves:
+        Switch off parts of the output.
+    permutation_score_metrics:
+        Score metrics whose gap gets a permutation p-value (default ``["roc_auc"]``: each
+        permutation re-scores every group, ``O(n)`` per group; confusion-rate gaps are always
+        tested, exactly and cheaply).
+    """
+
+    name: ClassVar[str] = "group_metrics"
+    description: ClassVar[str] = (
+        "Per-group TPR/FPR/PPV/NPV/selection rate/AUC/AP/Brier/ECE/"
+        "sensitivity at specificity, fairlearn gaps and ratios, bootstrap "
+        "CIs, permutation tests"
+    )
+    requires: ClassVar[frozenset[str]] = frozenset({"scores"})
+
+    def __init__(
+        self,
+        metrics: list[str] | None = None,
+        target_specificity: float = 0.8,
+        ece_bins: int = 10,
+        ece_strategy: Literal["quantile", "uniform"] = "quantile",
+        reference_groups: dict[str, str] | None = None,
+        stratified: bool = True,
+        missing_attribute: Literal["group", "drop"] = "group",
+        max_groups: int = 50,
+        ratios: bool = True,
+        to_overall: bool = True,
+        permutation_tests: bool = True,
+        permutation_score_metrics: list[str] | None = None,
+        curves: bool = True,
+    ):
+        self.metrics = metrics
+        self.target_specificity = target_specificity
+        self.ece_bins = ece_bins
+        self.ece_strategy = ece_strategy
+        self.reference_groups = reference_groups
+        self.stratified = stratified
+        self.missing_attribute = missing_attribute
+        self.max_groups = max_groups
+        self.ratios = ratios
+        self.to_overall = to_overall
+        self.permutation_tests = permutation_tests
+        self.permutation_score_metrics = permutation_score_metrics
+        self.curves = curves
+
+    @classmethod
+    def get_test_params(cls) -> list[dict[str, object]]:
+        return [
+            {},
+            {
+                "metrics": ["true_positive_rate", "selection_rate", "roc_auc"],
+                "ece_strategy": "uniform",
+                "curves": False,
+            },
+        ]
+
+    # ------------------------------------------------------------------ entry point
+    def compute(self, ctx: MetricContext) -> list[MetricResult]:
+        if ctx.y_score is None:
+            return [not_applicable(self.name, self.name, None, "no scores to evaluate")]
+        y = cm._binary(ctx.y_true, "y_true")
+        score = cm.check_scores(ctx.y_score, len(y))
+        metrics = list(self.metrics) if self.metrics is not None else list(DEFAULT_METRICS)
+        known = set(cm.RATES) | set(SCORE_METRICS) | {SENS_AT_SPEC}
+        unknown = sorted(set(metrics) - known)
+        if unknown:
+            raise ValueError(
+                f"group_metrics: unknown metric(s) {unknown}; choose from {sorted(known)}"
+            )
+        results: list[MetricResult] = []
+        for groups in iter_groups(ctx, self.missing_attribute):
+            if groups.n_groups > self.max_groups:
+                results.append(
+                    not_applicable(
+                        self.name,
+                        self.name,
+                        groups.attribute,
+                        f"attribute {groups.attribute!r} has {groups.n_groups} groups "
+                        f"(> max_groups={self.max_groups}); a continuous attribute makes "
+                        "every value a group: bin it",
+                    )
+                )
+                continue
+            if groups.n_groups < 2:
+                results.append(
+                    not_applicable(
+                        self.name,
+                        self.name,
+                        groups.attribute,
+                        f"attribute {groups.attribute!r} has fewer than two groups",
+                    )
+                )
+                continue
+            results += self._attribute(ctx, y, score, groups, metrics)
+        return results
+
+    def _attribute(
+        self,
+        ctx: MetricContext,
+        y: np.ndarray,
+        score: np.ndarray,
+        groups: Groups,
+        metrics: list[str],
+    ) -> list[MetricResult]:
+        st = ctx.stats
+        kept = groups.kept
+        n = np.bincount(groups.codes[kept], minlength=groups.n_groups)
+        n_pos = np.bincount(groups.codes[kept], weights=y[kept], minlength=groups.n_groups).astype(
+            int
+        )
+        note = f"predicted positive when score >= {ctx.threshold:g} (decision threshold)"
+        attr = _Attr(groups, n, n_pos, note)
+        out: list[MetricResult] = []
+        rates = [m for m in metrics if m in cm.RATES]
+        if rates:
+            y_pred = (score >= ctx.threshold).astype(np.int64)
+            boot, _ = bootstrap_confusion_counts(
+                y,
+                y_pred,
+                groups,
+                patient_ids=ctx.patient_ids,
+                n_boot=st.n_boot,
+                ci_level=st.ci_level,
+                seed=make_rng(st.seed, groups.attribute, "confusion"),
+                stratified=self.stratified,
+            )
+            for m in rates:
+                out += self._rate(ctx, attr, boot, y, y_pred, m, m, note)
+            if {"true_positive_rate", "false_positive_rate"} <= set(rates):
+                out += self._equalized_odds(ctx, attr, boot, y, y_pred)
+            out += self._signed(ctx, attr, boot, rates)
+        scores = [m for m in metrics if m in SCORE_METRICS]
+        if scores:
+            out += self._scores(ctx, attr, y, score, scores)
+        if SENS_AT_SPEC in metrics:
+            out += self._sens_at_spec(ctx, attr, y, score)
+        if self.curves:
+            out += self._curves(attr, y, score)
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def _too_small(self, ctx: MetricContext, attr: _Attr, denominators: np.ndarray) -> np.ndarray:
+        st = ctx.stats
+        return (attr.n < st.min_group_size) | (denominators < st.min_group_positives)
+
+    def _excluded_note(self, attr: _Attr, small: np.ndarray) -> list[str]:
+        if not small.any():
+            return []
+        names = [g for g, s in zip(attr.groups.names, small, strict=True) if s]
+        return [f"groups too small to judge, left out: {names}"]
+
+    def _result(
+        self,
+        metric: str,
+        attr: _Attr,
+        est: Interval | None,
+        *,
+        label: str,
+        higher_is_better: bool | None,
+        notes: list[str],
+        p_value: float | None = None,
+        status: str = "ok",
+        per_group: list | None = None,
+        details: dict | None = None,
+    ) -> MetricResult:
+        value = low = high = None
+        if est is not None:
+            value, low, high = num(est.value), num(est.ci_low), num(est.ci_high)
+        if status == "ok" and value is None:
+            status = "not_applicable"
+            notes = [*notes, "undefined on these data (0/0)"]
+        return MetricResult(
+            metric=metric,
+            plugin=self.name,
+            attribute=attr.groups.attribute,
+            label=label,
+            value=value,
+            ci_low=low,
+            ci_high=high,
+            p_value=num(p_value),
+            higher_is_better=higher_is_better,
+            status=status,  # type: ignore[arg-type]
+            per_group=per_group or [],
+            notes=notes,
+            details=details or {},
+        )
+
+    def _too_small_gap(
+        self, metric: str, attr: _Attr, label: str, small: np.ndarray, higher_is_better: bool | None
+    ) -> MetricResult:
+        return self._result(
+            metric,
+            attr,
+            None,
+            label=label,
+            higher_is_better=higher_is_better,
+            status="too_small",
+            notes=[
+                "fewer than two groups large enough to judge "
+                "(min_group_size, min_group_positives); no verdict",
+                *self._excluded_note(attr, small),
+            ],
+        )
+
+    def _p_value_counts(
+        self,
+        ctx: MetricContext,
+        attr: _Attr,
+        y: np.ndarray,
+        y_pred: np.ndarray,
+        judge: np.ndarray,
+        metric: str,
+    ) -> float | None:
+        if not self.permutation_tests or ctx.stats.n_permutations <= 0:
+            return None
+        res = permutation_test_gap(
+            y,
+            y_pred,
+            restrict(attr.groups, judge),
+            metric=metric,
+            patient_ids=ctx.patient_ids,
+            n_permutations=ctx.stats.n_permutations,
+            seed=make_rng(ctx.stats.seed, attr.groups.attribute, "perm", metric),
+        )
+        return res.p_value
+
+    # ------------------------------------------------------------------ confusion rates
+    def _rate(
+        self,
+        ctx: MetricContext,
+        attr: _Attr,
+        boot: CountsBootstrap,
+        y: np.ndarray,
+        y_pred: np.ndarray,
+        rate_name: str,
+        metric: str,
+        note: str,
+        label: str | None = None,
+    ) -> list[MetricResult]:
+        spec = cm.RATES[rate_name]
+        label = label or spec.label
+        hib = spec.higher_is_better
+        den = cm.denominators(boot.counts, rate_name)
+        small = (
+            self._too_small(ctx, attr, den)
+            if spec.condition != "none"
+            else attr.n < ctx.stats.min_group_size
+        )
+        per = boot.estimate(lambda c: cm.rate(c, rate_name))
+        overall = boot.estimate(lambda c: cm.rate(c.sum(-2), rate_name))
+        gv = group_values(
+            attr.groups, attr.n, attr.n_pos, per.value, per.ci_low, per.ci_high, small
+        )
+        out = [
+            self._result(
+                metric,
+                attr,
+                overall,
+                label=label,
+                higher_is_better=hib,
+                notes=[note],
+                per_group=gv,
+                details={"denominator": [int(d) for d in den]},
+            )
+        ]
+        judge = ~small
+        names = (_diff_name(metric), _ratio_name(metric))
+        if judge.sum() < 2:
+            out.append(self._too_small_gap(names[0], attr, f"{label}: gap", small, False))
+            return out
+        idx = np.flatnonzero(judge)
+        excluded = self._excluded_note(attr, small)
+
+        def on_groups(
+            agg: Callable[..., np.ndarray], method: str
+        ) -> Callable[[np.ndarray], np.ndarray]:
+            return lambda c: agg(
+                cm.rate(c[..., idx, :], rate_name), cm.rate(c.sum(-2), rate_name), method
+            )
+
+        diff = boot.estimate(on_groups(cm.difference, "between_groups"))
+        p = self._p_value_counts(ctx, attr, y, y_pred, judge, rate_name)
+        out.append(
+            self._result(
+                names[0],
+                attr,
+                diff,
+                label=f"{label}: max − min gap",
+                higher_is_better=False,
+                p_value=p,
+                notes=[UNSIGNED, note, *excluded],
+                details={"groups": [attr.groups.names[i] for i in idx]},
+            )
+        )
+        if self.to_overall:
+            est = boot.estimate(on_groups(cm.difference, "to_overall"))
+            out.append(
+                self._result(
+                    f"{names[0]}_to_overall",
+                    attr,
+                    est,
+                    label=f"{label}: largest gap to overall",
+                    higher_is_better=False,
+                    notes=[TO_OVERALL, note, *excluded],
+                )
+            )
+        if self.ratios:
+            est = boot.estimate(on_groups(cm.ratio, "between_groups"))
+            out.append(
+                self._result(
+                    names[1],
+                    attr,
+                    est,
+                    label=f"{label}: min/max ratio",
+                    higher_is_better=True,
+                    notes=[RATIO, note, *excluded],
+                )
+            )
+            if self.to_overall:
+                est = boot.estimate(on_groups(cm.ratio, "to_overall"))
+                out.append(
+                    self._result(
+                        f"{names[1]}_to_overall",
+                        attr,
+                        est,
+                        label=f"{label}: smallest ratio to overall",
+                        higher_is_better=True,
+                        notes=[RATIO_OVERALL, note, *excluded],
+                    )
+                )
+        if hib is not None:
+            est = boot.estimate(lambda c: cm.worst(cm.rate(c[..., idx, :], rate_name), hib))
+            worst_i = (
+                idx[int(np.nanargmin(per.value[idx]) if hib else np.nanargmax(per.value[idx]))]
+                if np.isfinite(per.value[idx]).any()
+                else None
+            )
+            out.append(
+                self._result(
+                    WORST_NAMES.get(metric, f"worst_group_{metric}"),
+                    attr,
+                    est,
+                    label=f"{label}: worst group",
+                    higher_is_better=hib,
+                    notes=[note, *excluded],
+                    details={"group": None if worst_i is None else attr.groups.names[worst_i]},
+                )
+            )
+        return out
+
+    def _equalized_odds(
+        self,
+        ctx: MetricContext,
+        attr: _Attr,
+        boot: CountsBootstrap,
+        y: np.ndarray,
+        y_pred: np.ndarray,
+    ) -> list[MetricResult]:
+        den_p = cm.denominators(boot.counts, "true_positive_rate")
+        den_n = cm.denominators(boot.counts, "false_positive_rate")
+        small = self._too_small(ctx, attr, np.minimum(den_p, den_n))
+        judge = ~small
+        label = "Equalized odds"
+        if judge.sum() < 2:
+            return [self._too_small_gap("equalized_odds_difference", attr, label, small, False)]
+        sub = boot.subset(judge)
+        notes = [
+            f"{UNSIGNED}, of TPR and FPR",
+            attr.threshold_note,
+            *self._excluded_note(attr, small),
+        ]
+        p = self._p_value_counts(ctx, attr, y, y_pred, judge, "equalized_odds")
+        out = [
+            self._result(
+                "equalized_odds_difference",
+                attr,
+                sub.estimate(
+                    equalized_odds_fn("difference", "worst_case", "between_groups", np.nan)
+                ),
+                label="Equalized odds difference (worst of TPR, FPR gaps)",
+                higher_is_better=False,
+                p_value=p,
+                notes=["agg='worst_case'", *notes],
+            ),
+            self._result(
+                "equalized_odds_difference_mean",
+                attr,
+                sub.estimate(equalized_odds_fn("difference", "mean", "between_groups", np.nan)),
+                label="Equalized odds difference (mean of TPR, FPR gaps)",
+                higher_is_better=False,
+                notes=["agg='mean'", *notes],
+            ),
+        ]
+        if self.ratios:
+            out.append(
+                self._result(
+                    "equalized_odds_ratio",
+                    attr,
+                    sub.estimate(
+                        equalized_odds_fn("ratio", "worst_case", "between_groups", np.nan)
+                    ),
+                    label="Equalized odds ratio (worst of TPR, FPR ratios)",
+                    higher_is_better=True,
+                    notes=["agg='worst_case'", RATIO, *notes[1:]],
+                )
+            )
+        return out
+
+    def _signed(
+        self, ctx: MetricContext, attr: _Attr, boot: CountsBootstrap, rates: list[str]
+    ) -> list[MetricResult]:
+        """AIF360-convention signed differences against a reference group."""
+        names = attr.groups.names
+        wanted = (self.reference_groups or {}).get(attr.groups.attribute)
+        if wanted is not None and wanted not in names:
+            return [
+                not_applicable(
+                    "equal_opportunity_difference_signed",
+                    self.name,
+                    attr.groups.attribute,
+                    f"reference group {wanted!r} not among {names}",
+                )
+            ]
+        ref = names.index(wanted) if wanted is not None else int(np.argmax(attr.n))
+        small = attr.n < ctx.stats.min_group_size
+        conv = (
+            f"AIF360 convention: value(all groups other than {names[ref]!r}, pooled) − "
+            f"value({names[ref]!r}); signed"
+        )
+        specs = []
+        if "true_positive_rate" in rates:
+            specs.append(
+                (
+                    "equal_opportunity_difference_signed",
+                    "Equal opportunity difference (signed)",
+                    lambda c: cm.signed_difference(c, "true_positive_rate", ref),
+                    "true_positive_rate",
+                )
+            )
+        if {"true_positive_rate", "false_positive_rate"} <= set(rates):
+            specs.append(
+                (
+                    "average_odds_difference_signed",
+                    "Average odds difference (signed)",
+                    lambda c: (
+                        (
+                            cm.signed_difference(c, "true_positive_rate", ref)
+                            + cm.signed_difference(c, "false_positive_rate", ref)
+                        )
+                        / 2
+                    ),
+                    "true_positive_rate",
+                )
+            )
+        if "selection_rate" in rates:
+            specs.append(
+                (
+                    "statistical_parity_difference_signed",
+                    "Statistical parity difference (signed)",
+                    lambda c: cm.signed_difference(c, "selection_rate", ref),
+                    "selection_rate",
+                )
+            )
+            specs.append(
+                (
+                    "disparate_impact_ratio",
+                    "Disparate impact ratio",
+                    lambda c: cm.signed_ratio(c, "selection_rate", ref),
+                    "selection_rate",
+                )
+            )
+        out = []
+        for metric, label, fn, rate_name in specs:
+            den = cm.denominators(boot.counts, rate_name)
+            ref_small = small[ref] or den[ref] < ctx.stats.min_group_positives
+            if ref_small:
+                out.append(
+                    self._result(
+                        metric,
+                        attr,
+                        None,
+                        label=label,
+                        higher_is_better=None,
+                        status="too_small",
+                        notes=[conv, f"reference group {names[ref]!r} too small to judge"],
+                    )
+                )
+                continue
+            out.append(
+                self._result(
+                    metric,
+                    attr,
+                    boot.estimate(fn),
+                    label=label,
+                    higher_is_better=None,
+                    notes=[conv, attr.threshold_note],
+                    details={"reference_group": names[ref]},
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ score metrics
+    def _scores(
+        self, ctx: MetricContext, attr: _Attr, y: np.ndarray, score: np.ndarray, metrics: list[str]
+    ) -> list[MetricResult]:
+        st = ctx.stats
+        sb = bootstrap_score_metrics(
+            y,
+            score,
+            attr.groups,
+            metrics=metrics,
+            patient_ids=ctx.patient_ids,
+            n_boot=st.n_boot,
+            ci_level=st.ci_level,
+            seed=make_rng(st.seed, attr.groups.attribute, "scores"),
+            stratified=self.stratified,
+            n_bins=self.ece_bins,
+            bin_strategy=self.ece_strategy,
+        )
+        n_neg = attr.n - attr.n_pos
+        out = []
+        for m in metrics:
+            label, hib = SCORE_METRICS[m]
+            needs_both = m in ("roc_auc", "average_precision")
+            small = self._too_small(
+                ctx, attr, np.minimum(attr.n_pos, n_neg) if needs_both else attr.n
+            )
+            per = sb.by_group(m)
+            note = (
+                f"{self.ece_bins} {self.ece_strategy} bins over the pooled scores, shared by groups"
+                if m == "expected_calibration_error"
+                else "threshold-free"
+            )
+            gv = group_values(
+                attr.groups, attr.n, attr.n_pos, per.value, per.ci_low, per.ci_high, small
+            )
+            out.append(
+                self._result(
+                    m,
+                    attr,
+                    sb.overall_interval(m),
+                    label=label,
+                    higher_is_better=hib,
+                    notes=[note],
+                    per_group=gv,
+                )
+            )
+            out += self._score_gaps(ctx, attr, sb, y, score, m, small, label, hib, note)
+        return out
+
+    def _score_gaps(
+        self,
+        ctx: MetricContext,
+        attr: _Attr,
+        sb: ScoreBootstrap,
+        y: np.ndarray,
+        score: np.ndarray,
+        m: str,
+        small: np.ndarray,
+        label: str,
+        hib: bool,
+        note: str,
+    ) -> list[MetricResult]:
+        judge = ~small
+        if judge.sum() < 2:
+            return [self._too_small_gap(_diff_name(m), attr, f"{label}: gap", small, False)]
+        idx = np.flatnonzero(judge)
+        excluded = self._excluded_note(attr, small)
+        p = None
+        tested = (
+            self.permutation_score_metrics
+            if self.permutation_score_metrics is not None
+            else ["roc_auc"]
+        )
+        if self.permutation_tests and ctx.stats.n_permutations > 0 and m in tested:
+            p = permutation_test_score_gap(
+                y,
+                score,
+                restrict(attr.groups, judge),
+                metric=m,
+                patient_ids=ctx.patient_ids,
+                n_permutations=ctx.stats.n_permutations,
+                edges=sb.edges,
+                seed=make_rng(ctx.stats.seed, attr.groups.attribute, "perm", m),
+            ).p_value
+        out = [
+            self._result(
+                _diff_name(m),
+                attr,
+                sb.gap(m, idx),
+                label=f"{label}: max − min gap",
+                higher_is_better=False,
+                p_value=p,
+                notes=[UNSIGNED, note, *excluded],
+            )
+        ]
+        worst = sb.worst(m, hib, idx)
+        values = sb.point[m][idx]
+        worst_group = None
+        if np.isfinite(values).any():
+            worst_group = attr.groups.names[
+                idx[int(np.nanargmin(values) if hib else np.nanargmax(values))]
+            ]
+        out.append(
+            self._result(
+                WORST_NAMES.get(m, f"worst_group_{m}"),
+                attr,
+                worst,
+                label=f"{label}: worst group",
+                higher_is_better=hib,
+                notes=[note, *excluded],
+                details={"group": worst_group},
+            )
+        )
+        return out
+
+    def _sens_at_spec(
+        self, ctx: MetricContext, attr: _Attr, y: np.ndarray, score: np.ndarray
+    ) -> list[MetricResult]:
+        if ctx.val_y_true is None or ctx.val_y_score is None:
+            return [
+                not_applicable(
+                    SENS_AT_SPEC,
+                    self.name,
+                    attr.groups.attribute,
+                    "needs validation scores to fix the operating point (never the test set)",
+                )
+            ]
+        t = threshold_at_specificity(ctx.val_y_true, ctx.val_y_score, self.target_specificity)
+        y_pred = (score >= t).astype(np.int64)
+        st = ctx.stats
+        boot, _ = bootstrap_confusion_counts(
+            y,
+            y_pred,
+            attr.groups,
+            patient_ids=ctx.patient_ids,
+            n_boot=st.n_boot,
+            ci_level=st.ci_level,
+            seed=make_rng(st.seed, attr.groups.attribute, "sens_at_spec"),
+            stratified=self.stratified,
+        )
+        note = (
+            f"sensitivity at the threshold {t:.6g} that gives specificity >= "
+            f"{self.target_specificity:g} on validation data"
+        )
+        label = f"Sensitivity at {self.target_specificity:g} specificity"
+        out = self._rate(
+            ctx, attr, boot, y, y_pred, "true_positive_rate", SENS_AT_SPEC, note, label
+        )
+        spec = cm.rate(boot.counts, "true_negative_rate")
+        out[0].details.update(
+            {
+                "threshold": t,
+                "target_specificity": self.target_specificity,
+                "test_specificity_by_group": num_list(spec),
+                "test_specificity": num(cm.rate(boot.counts.sum(0), "true_negative_rate")),
+            }
+        )
+        return out
+
+    # ------------------------------------------------------------------ figures' data
+    def _curves(self, attr: _Attr, y: np.ndarray, score: np.ndarray) -> list[MetricResult]:
+        from fairaudit.stats.ranking import bin_edges, sort_scores, weighted_auc
+
+        codes = attr.groups.codes
+        edges = bin_edges(score[attr.groups.kept], self.ece_bins, self.ece_strategy)
+        roc: dict[str, dict[str, object]] = {}
+        cal: dict[str, dict[str, object]] = {}
+        for gi, name in enumerate(attr.groups.names):
+            rows = codes == gi
+            if not rows.any():
+                continue
+            pts = roc_points(y[rows], score[rows])
+            if pts["fpr"]:
+                auc = num(weighted_auc(sort_scores(y[rows], score[rows]))[0])
+                roc[name] = {**pts, "auc": auc}
+            cal[name] = calibration_points(y[rows], score[rows], edges)
+        return [
+            MetricResult(
+                metric="roc_curve",
+                plugin=self.name,
+                attribute=attr.groups.attribute,
+                label="ROC curve per group",
+                details={"curves": roc},
+            ),
+            MetricResult(
+                metric="calibration_curve",
+                plugin=self.name,
+                attribute=attr.groups.attribute,
+                label="Calibration (reliability) curve per group",
+                notes=[f"{self.ece_bins} {self.ece_strategy} bins over the pooled scores"],
+                details={"curves": cal, "bin_edges": num_list(edges)},
+            ),
+        ]

@@ -1,0 +1,224 @@
+"""``scls``: spurious-correlation latching score from (image, counterfactual) pairs.
+
+SCLS-like (proposal, METHODS.md §3.1).  The exact formula of Kumar et al. (FAIMI 2023) was not
+available; this implements the operationalisation proposed there: among counterfactual pairs that
+flip the classifier's decision, the fraction in which an independent artefact oracle also flips
+(the artefact was added or removed).  A classifier that latches onto the artefact scores near 1;
+one that ignores it scores near 0.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from fairaudit.base import BaseMetric, MetricContext
+from fairaudit.builtin.metrics._common import attribute_sets, not_applicable, num
+from fairaudit.results import GroupValue, MetricResult
+from fairaudit.stats.bootstrap import make_rng, percentile_ci
+from fairaudit.stats.confusion import check_scores
+from fairaudit.stats.groups import encode_groups, patient_codes
+from fairaudit.stats.resample import bootstrap_key_counts, make_design
+
+DEFINITION = "SCLS-like (proposal, METHODS.md §3.1)"
+NOTE = (
+    "SCLS-like (proposal, METHODS.md §3.1; the paper's exact formula is unconfirmed): among "
+    "counterfactual pairs whose decision flips, the fraction in which the artefact oracle also "
+    "flips; 1 = the decision follows the artefact, 0 = it ignores it"
+)
+
+
+def _ratio(counts: np.ndarray) -> np.ndarray:
+    """SCLS from cell counts ``(..., 4)`` with cells ``2 * decision_flip + artefact_flip``."""
+    den = counts[..., 2] + counts[..., 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, counts[..., 3] / np.where(den > 0, den, 1), np.nan)
+
+
+class SCLS(BaseMetric):
+    """Spurious-correlation latching score per group, from counterfactual pairs (SCLS-like).
+
+    Every counterfactual set in the context (``counterfactuals``; restricted to ``factors``
+    when given, matching a key exactly or after its ``"oracle:"``-style prefix) is paired row by
+    row with the test images.  Scores come from ``predict_fn`` at the decision threshold, artefact
+    presence from ``artefact_oracle``.  Values per group of every attribute, plus a breakdown by
+    (label, artefact) cell (the "aligned" and "minority" groups of the DeCoDEx setting), with
+    patient-level bootstrap CIs.
+
+    Parameters
+    ----------
+    factors:
+        Counterfactual sets to use (default: all, pooled; each is also reported in ``details``).
+    min_flipped:
+        Groups with fewer decision-flipping pairs are too small to judge.
+    """
+
+    name: ClassVar[str] = "scls"
+    description: ClassVar[str] = (
+        "Spurious-correlation latching score from counterfactual pairs (SCLS-like)"
+    )
+    requires: ClassVar[frozenset[str]] = frozenset({"counterfactuals"})
+
+    def __init__(self, factors: list[str] | None = None, min_flipped: int = 5):
+        self.factors = factors
+        self.min_flipped = min_flipped
+
+    @classmethod
+    def get_test_params(cls) -> list[dict[str, object]]:
+        return [{}, {"min_flipped": 1}]
+
+    def _selected(self, ctx: MetricContext) -> dict[str, np.ndarray]:
+        if self.factors is None:
+            return dict(ctx.counterfactuals)
+        wanted = set(self.factors)
+        return {
+            k: v
+            for k, v in ctx.counterfactuals.items()
+            if k in wanted or k.split(":")[-1] in wanted
+        }
+
+    def compute(self, ctx: MetricContext) -> list[MetricResult]:
+        if ctx.images is None or ctx.predict_fn is None or ctx.artefact_oracle is None:
+            return [
+                not_applicable(
+                    "scls",
+                    self.name,
+                    None,
+                    "needs test images, a classifier (predict_fn) and an artefact oracle",
+                )
+            ]
+        images = np.asarray(ctx.images)
+        n = len(images)
+        sets = self._selected(ctx)
+        notes: list[str] = [NOTE]
+        usable = {}
+        for key, cf in sets.items():
+            if len(cf) != n:
+                notes.append(
+                    f"counterfactual set {key!r} has {len(cf)} images for {n} originals; skipped"
+                )
+                continue
+            usable[key] = np.asarray(cf)
+        if not usable:
+            return [
+                not_applicable(
+                    "scls", self.name, None, "no counterfactual set pairs with the test images"
+                )
+            ]
+        s0 = check_scores(ctx.predict_fn(images), n)
+        d0 = s0 >= ctx.threshold
+        a0 = np.asarray(ctx.artefact_oracle(images)).reshape(-1).astype(bool)
+        rows, cells, per_factor = [], [], {}
+        for key, cf in usable.items():
+            d1 = check_scores(ctx.predict_fn(cf), n) >= ctx.threshold
+            a1 = np.asarray(ctx.artefact_oracle(cf)).reshape(-1).astype(bool)
+            flip, art = d0 != d1, a0 != a1
+            rows.append(np.arange(n))
+            cells.append(2 * flip.astype(np.int64) + art.astype(np.int64))
+            per_factor[key] = {
+                "n_pairs": n,
+                "n_flipped": int(flip.sum()),
+                "scls": num(_ratio(np.bincount(cells[-1], minlength=4))),
+            }
+        row = np.concatenate(rows)
+        cell = np.concatenate(cells)
+        patients = patient_codes(ctx.patient_ids, n)[row]
+        y = np.asarray(ctx.y_true).reshape(-1)
+        label_art = np.array(
+            [f"y={int(a)},artefact={int(b)}" for a, b in zip(y, a0, strict=True)], dtype=object
+        )
+        cell_groups = encode_groups(label_art, "label&artefact")
+        breakdown = self._by_group(
+            ctx, cell_groups.codes[row], cell_groups.names, cell, patients, "label&artefact"
+        )
+        by_cell = {
+            gv.group: {
+                "n_flipped": gv.n_pos,
+                "scls": gv.value,
+                "ci_low": gv.ci_low,
+                "ci_high": gv.ci_high,
+            }
+            for gv in breakdown[1]
+        }
+        details = {
+            "n_flipped": int((cell >= 2).sum()),
+            "n_pairs": len(cell),
+            "definition": DEFINITION,
+            "factors": per_factor,
+            "by_label_artefact": by_cell,
+        }
+        out = []
+        for cols in attribute_sets(ctx) or [None]:  # no attribute: one overall result
+            groups = (
+                encode_groups(ctx.sensitive, cols)
+                if cols is not None
+                else encode_groups(np.zeros(n, dtype=np.int64), "all")
+            )
+            overall, gvs = self._by_group(
+                ctx, groups.codes[row], groups.names, cell, patients, groups.attribute
+            )
+            status = "ok" if details["n_flipped"] >= self.min_flipped else "too_small"
+            extra = (
+                []
+                if status == "ok"
+                else [
+                    f"only {details['n_flipped']} pair(s) flip the decision "
+                    f"(< min_flipped={self.min_flipped})"
+                ]
+            )
+            out.append(
+                MetricResult(
+                    metric="scls",
+                    plugin=self.name,
+                    attribute=groups.attribute if cols is not None else None,
+                    label="SCLS-like spurious-correlation latching score (proposal)",
+                    value=overall[0] if status == "ok" else None,
+                    ci_low=overall[1] if status == "ok" else None,
+                    ci_high=overall[2] if status == "ok" else None,
+                    higher_is_better=False,
+                    status=status,  # type: ignore[arg-type]
+                    per_group=gvs,
+                    notes=[*notes, f"decision: score >= {ctx.threshold:g}", *extra],
+                    details=details,
+                )
+            )
+        return out
+
+    def _by_group(
+        self,
+        ctx: MetricContext,
+        codes: np.ndarray,
+        names: list[str],
+        cell: np.ndarray,
+        patients: np.ndarray,
+        attribute: str,
+    ) -> tuple[tuple[float | None, ...], list]:
+        st = ctx.stats
+        keep = codes >= 0
+        n_groups = len(names)
+        keys = codes[keep] * 4 + cell[keep]
+        counts = np.bincount(keys, minlength=4 * n_groups).reshape(n_groups, 4)
+        design = make_design(patients[keep], codes[keep], stratified=True)
+        reps = bootstrap_key_counts(
+            keys, 4 * n_groups, design, st.n_boot, make_rng(st.seed, "scls", attribute)
+        ).reshape(-1, n_groups, 4)
+        per = _ratio(counts)
+        low, high = percentile_ci(_ratio(reps), st.ci_level)
+        o_low, o_high = percentile_ci(_ratio(reps.sum(1)), st.ci_level)
+        overall = (num(_ratio(counts.sum(0))), num(o_low), num(o_high))
+        flipped = counts[:, 2] + counts[:, 3]
+        gvs = [
+            GroupValue(
+                attribute=attribute,
+                group=name,
+                n=int(counts[i].sum()),
+                n_pos=int(flipped[i]),
+                value=num(per[i]),
+                ci_low=num(low[i]),
+                ci_high=num(high[i]),
+                too_small=bool(flipped[i] < self.min_flipped),
+            )
+            for i, name in enumerate(names)
+        ]
+        return overall, gvs

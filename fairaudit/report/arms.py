@@ -1,0 +1,330 @@
+"""Per-arm report content: group tables, gaps, curves, probes, plugin sections, artefacts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from fairaudit.report import figures
+from fairaudit.report.blocks import FigureSink, artefact_blocks, notice, section_block
+from fairaudit.report.fmt import ci, is_finite, metric_label, num, param_value, pval, slug
+from fairaudit.results import ArmResult, AuditResult, GroupValue, MetricResult
+
+CURVE_METRICS = frozenset({"roc_curve", "calibration_curve"})
+PROBE_METRICS = ("attribute_probe_auc", "attack_probe_auc")
+PROBE_PREFIXES = ("attribute_probe", "attack_probe")
+ATTACK_METRICS = frozenset({"bias_attack_eod"})
+SPECIAL = CURVE_METRICS | set(PROBE_METRICS) | ATTACK_METRICS
+#: Variants derived from a group metric (ratios, gaps to the overall value, signed gaps,
+#: worst-group values): kept in result.json, left out of the report's gap tables.
+DERIVED_SUFFIXES = ("_ratio", "_to_overall", "_signed", "_mean")
+DERIVED_PREFIXES = ("worst_group_",)
+GROUPS_PER_TABLE = 4
+KEEP_ROWS = 18  # tables up to this many rows are kept on one page
+KIND_LABELS = {"baseline": "Baseline", "debiaser": "Debiaser", "generator": "Generator"}
+
+
+def is_gap(metric: str) -> bool:
+    """Metrics drawn in forest plots: differences between groups."""
+    return metric.endswith("_difference")
+
+
+def is_derived(metric: str) -> bool:
+    """A ratio / to-overall / signed / worst-group variant of another metric."""
+    return metric.endswith(DERIVED_SUFFIXES) or metric.startswith(DERIVED_PREFIXES)
+
+
+def is_probe(metric: str) -> bool:
+    return metric.startswith(PROBE_PREFIXES)
+
+
+class Footnotes:
+    """Numbered notes shared by the rows of one table (long repeated notes appear once)."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def refs(self, notes: Iterable[str]) -> list[int]:
+        out = []
+        for note in notes:
+            note = str(note)
+            if note not in self.notes:
+                self.notes.append(note)
+            out.append(self.notes.index(note) + 1)
+        return out
+
+
+def attribute_order(result: AuditResult, metrics: Iterable[MetricResult]) -> list[str]:
+    """Declared attributes first, then intersections, then anything else, without repeats."""
+    declared = list(result.settings.get("attributes") or [])
+    declared += ["&".join(c) for c in result.settings.get("intersections") or []]
+    found = [m.attribute for m in metrics if m.attribute]
+    return list(dict.fromkeys([a for a in declared if a in found] + found))
+
+
+def small_groups(arm: ArmResult) -> list[str]:
+    """``attribute=group (n=…)`` for every group flagged too small in any metric of ``arm``."""
+    seen: dict[str, str] = {}
+    for m in arm.metrics:
+        for g in m.per_group:
+            if g.too_small:
+                seen.setdefault(
+                    f"{g.attribute}={g.group}", f"{g.attribute} = {g.group} (n = {g.n})"
+                )
+    return list(seen.values())
+
+
+def _group_tables(result: AuditResult, arm: ArmResult) -> list[dict[str, Any]]:
+    """Per attribute: rows = metrics, columns = all samples then each group (chunked)."""
+    with_groups = [m for m in arm.metrics if m.per_group and m.metric not in SPECIAL]
+    tables = []
+    for attribute in attribute_order(result, with_groups):
+        metrics = [m for m in with_groups if m.attribute == attribute]
+        groups: dict[str, GroupValue] = {}
+        for m in metrics:
+            for g in m.per_group:
+                groups.setdefault(g.group, g)
+        total = sum(g.n for g in groups.values())
+        positives = [g.n_pos for g in groups.values()]
+        columns: list[str | None] = [None, *groups]  # None: every sample of the test split
+        chunks = []
+        for start in range(0, len(columns), GROUPS_PER_TABLE + 1):
+            part = columns[start : start + GROUPS_PER_TABLE + 1]
+            header = []
+            for g in part:
+                if g is None:
+                    header.append(
+                        {
+                            "name": "All",
+                            "n": num(total),
+                            "small": False,
+                            "n_pos": num(sum(positives)) if None not in positives else "",
+                        }
+                    )
+                else:
+                    gv = groups[g]
+                    header.append(
+                        {
+                            "name": g,
+                            "n": num(gv.n),
+                            "small": gv.too_small,
+                            "n_pos": num(gv.n_pos) if gv.n_pos is not None else "",
+                        }
+                    )
+            rows = []
+            for m in metrics:
+                by_group = {g.group: g for g in m.per_group}
+                cells = []
+                for g in part:
+                    if g is None:
+                        cells.append(
+                            {"value": num(m.value), "ci": ci(m.ci_low, m.ci_high), "small": False}
+                        )
+                        continue
+                    gv = by_group.get(g)
+                    cells.append(
+                        {
+                            "value": num(gv.value) if gv else "–",
+                            "ci": ci(gv.ci_low, gv.ci_high) if gv else "",
+                            "small": bool(gv and gv.too_small),
+                        }
+                    )
+                rows.append({"metric": metric_label(m.metric, m.label), "cells": cells})
+            chunks.append({"groups": header, "rows": rows})
+        tables.append({"attribute": attribute, "chunks": chunks})
+    return tables
+
+
+def _gap_rows(arm: ArmResult) -> tuple[list[dict[str, Any]], list[str], int]:
+    """Rows of the gap table, their footnotes, and how many derived variants were left out."""
+    rows, notes, hidden = [], Footnotes(), 0
+    for m in arm.metrics:
+        if m.metric in SPECIAL or is_probe(m.metric) or m.status == "error" or m.per_group:
+            continue  # metrics with groups are in the group tables (column "All")
+        if m.value is None and m.status == "ok":
+            continue
+        if is_derived(m.metric):
+            hidden += 1
+            continue
+        small = m.status == "too_small"
+        rows.append(
+            {
+                "metric": metric_label(m.metric, m.label),
+                "attribute": m.attribute or "all",
+                "value": "–" if small else num(m.value),
+                "ci": "" if small else ci(m.ci_low, m.ci_high),
+                "p": pval(m.p_value),
+                "p_adj": pval(m.p_adjusted),
+                "status": {
+                    "ok": "",
+                    "too_small": "groups too small",
+                    "not_applicable": "not applicable",
+                }.get(m.status, m.status),
+                "warn": small,
+                "refs": notes.refs(m.notes),
+            }
+        )
+    return rows, notes.notes, hidden
+
+
+def thresholds_for(
+    result: AuditResult, metric: str, attribute: str | None
+) -> tuple[float | None, float | None]:
+    """Declared bounds for ``metric`` (on ``attribute``), from the verdicts that judged it."""
+    for v in result.verdicts:
+        if v.metric == metric and (
+            v.attribute is None or attribute is None or v.attribute == attribute
+        ):
+            return v.min, v.max
+    return None, None
+
+
+def forest_rows(
+    result: AuditResult, arms: list[ArmResult], attribute: str | None
+) -> list[figures.ForestRow]:
+    """One row per gap metric (of ``attribute``, or every attribute when ``None``)."""
+    rows: dict[tuple[str, str | None], figures.ForestRow] = {}
+    for arm in arms:
+        for m in arm.metrics:
+            if not is_gap(m.metric) or m.status not in ("ok",) or not is_finite(m.value):
+                continue
+            if attribute is not None and m.attribute != attribute:
+                continue
+            key = (m.metric, m.attribute)
+            if key not in rows:
+                label = metric_label(m.metric, m.label)
+                if attribute is None and m.attribute:
+                    label = f"{label} — {m.attribute}"
+                low, high = thresholds_for(result, m.metric, m.attribute)
+                rows[key] = figures.ForestRow(label=label, min=low, max=high)
+            rows[key].estimates.setdefault(arm.name, (m.value, m.ci_low, m.ci_high))
+    return list(rows.values())
+
+
+def _curves(
+    arm: ArmResult, result: AuditResult, sink: FigureSink, key: str
+) -> list[dict[str, Any]]:
+    out = []
+    curve_metrics = [m for m in arm.metrics if m.metric in CURVE_METRICS]
+    for attribute in attribute_order(result, curve_metrics):
+        entry: dict[str, Any] = {"attribute": attribute, "figures": []}
+        for metric, draw, what in (
+            ("roc_curve", figures.roc_figure, "ROC"),
+            ("calibration_curve", figures.calibration_figure, "Calibration"),
+        ):
+            m = arm.metric(metric, attribute)
+            curves = (m.details.get("curves") if m else None) or {}
+            if not isinstance(curves, dict) or not curves:
+                continue
+            curves = {str(g): c for g, c in curves.items() if isinstance(c, dict)}
+            dashed = [g.group for g in (m.per_group if m else []) if g.too_small]
+            svg = draw(curves, title=f"{what} by {attribute}", dashed=dashed)
+            entry["figures"].append(sink.add(f"{key}-{what.lower()}-{attribute}", svg))
+        if entry["figures"]:
+            out.append(entry)
+    return out
+
+
+def probe_kind(m: MetricResult) -> str:
+    """The probe model of a probe result (``linear``, ``mlp``...) when recorded."""
+    kind = m.details.get("probe")
+    return str(kind) if isinstance(kind, str) else ""
+
+
+def probe_rows(arm: ArmResult) -> tuple[list[dict[str, Any]], list[str]]:
+    """Probe results with their shuffled-label baselines, and the table's footnotes."""
+    rows, notes = [], Footnotes()
+    for m in arm.metrics:
+        if not is_probe(m.metric):
+            continue
+        shuffled = next((v for k, v in m.details.items() if k.startswith("shuffled_")), None)
+        rows.append(
+            {
+                "metric": metric_label(m.metric, m.label),
+                "probe": probe_kind(m),
+                "attribute": m.attribute or "all",
+                "value": num(m.value),
+                "ci": ci(m.ci_low, m.ci_high),
+                "shuffled": num(float(shuffled)) if is_finite(shuffled) else "–",
+                "p_adj": pval(m.p_adjusted if m.p_adjusted is not None else m.p_value),
+                "status": "" if m.status == "ok" else m.status,
+                "refs": notes.refs(m.notes),
+            }
+        )
+    return rows, notes.notes
+
+
+def _params(params: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(str(k), param_value(v)) for k, v in params.items()]
+
+
+def arm_context(
+    result: AuditResult,
+    arm: ArmResult,
+    index: int,
+    run_dir: Path,
+    sink: FigureSink,
+) -> dict[str, Any]:
+    """Everything the arm template shows for ``arm``."""
+    key = f"arm{index}-{slug(arm.name, 30)}"
+    ctx: dict[str, Any] = {
+        "id": key,
+        "name": arm.name,
+        "kind": arm.kind,
+        "kind_label": KIND_LABELS.get(arm.kind, arm.kind),
+        "plugin": arm.plugin or "",
+        "params": _params(arm.params),
+        "status": arm.status,
+        "error": arm.error or "",
+        "traceback": arm.traceback or "",
+        "timings": [(k, f"{v:.1f} s") for k, v in arm.timings.items() if is_finite(v)],
+        "group_tables": [],
+        "gap_rows": [],
+        "gap_notes": [],
+        "gap_keep": True,
+        "hidden_metrics": 0,
+        "forests": [],
+        "curves": [],
+        "probes": [],
+        "probe_notes": [],
+        "probe_keep": True,
+        "blocks": [],
+        "images": [],
+        "files": [],
+        "metric_errors": [],
+        "small": [],
+        "plugin_sections": [],
+    }
+    if arm.status == "failed":
+        return ctx
+    ctx["group_tables"] = _group_tables(result, arm)
+    ctx["gap_rows"], ctx["gap_notes"], ctx["hidden_metrics"] = _gap_rows(arm)
+    ctx["gap_keep"] = len(ctx["gap_rows"]) <= KEEP_ROWS
+    gaps = [m for m in arm.metrics if is_gap(m.metric)]
+    for attribute in attribute_order(result, gaps):
+        rows = forest_rows(result, [arm], attribute)
+        if rows:
+            svg = figures.forest_figure(rows, [arm.name], title=f"Gaps by {attribute}: {arm.name}")
+            ctx["forests"].append(sink.add(f"{key}-forest-{attribute}", svg))
+    ctx["curves"] = _curves(arm, result, sink, key)
+    ctx["probes"], ctx["probe_notes"] = probe_rows(arm)
+    ctx["probe_keep"] = len(ctx["probes"]) <= KEEP_ROWS
+    ctx["small"] = small_groups(arm)
+    ctx["metric_errors"] = [
+        f"{m.metric} ({m.plugin}): {'; '.join(m.notes) or 'failed'}"
+        for m in arm.metrics
+        if m.status == "error"
+    ]
+    for j, section in enumerate(arm.sections):
+        try:
+            ctx["blocks"].append(section_block(section, run_dir, sink, f"{key}-section{j + 1}"))
+        except Exception as exc:  # a malformed plugin section must not break the report
+            ctx["blocks"].append(notice("Section not shown", f"{type(exc).__name__}: {exc}"))
+    shown = {
+        str(sec.get(k)) for sec in arm.sections if isinstance(sec, dict) for k in ("image", "path")
+    }
+    ctx["images"], ctx["files"] = artefact_blocks(
+        {k: v for k, v in arm.artefacts.items() if str(v) not in shown}, run_dir
+    )
+    return ctx

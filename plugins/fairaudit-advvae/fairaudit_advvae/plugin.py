@@ -1,0 +1,10 @@
+"""Registers :class:`~fairaudit_advvae.debiaser.AdversarialVAEDebiaser` with fairaudit."""
+
+from fairaudit import hookimpl
+from fairaudit.registry import Registry
+from fairaudit_advvae.debiaser import AdversarialVAEDebiaser
+
+
+@hookimpl
+def fairaudit_register_debiasers(registry: Registry) -> None:
+    registry.add(AdversarialVAEDebiaser)

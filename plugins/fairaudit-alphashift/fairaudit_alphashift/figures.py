@@ -1,0 +1,121 @@
+"""Report content of a fitted ``alphashift`` debiaser: tables and PNG image grids."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fairaudit.imaging import difference_image, save_grid
+
+if TYPE_CHECKING:
+    from fairaudit_alphashift.debiaser import AlphaShiftDebiaser
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "attribute"
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def reconstruction_table(deb: AlphaShiftDebiaser) -> dict[str, Any] | None:
+    report = deb.train_report_
+    if report is None:
+        return None
+    rows = [
+        ["held-out SSIM (mean)", _fmt(report.val_ssim)],
+        ["held-out MSE (mean)", _fmt(report.val_mse, 5)],
+        ["held-out images", str(report.n_val)],
+        ["training images", str(report.n_train)],
+        ["epochs run", str(report.epochs)],
+        ["parameters", f"{deb.n_parameters_:,}"],
+        ["training throughput (samples/s)", f"{report.samples_per_s:.1f}"],
+    ]
+    return {"kind": "table", "title": "alphashift autoencoder: reconstruction quality",
+            "columns": ["quantity", "value"], "rows": rows,
+            "caption": "Clean reconstructions from the latent mean on images held out from "
+                       "autoencoder training (early-stopping split). SSIM 1 = identical."}
+
+
+def training_curve(deb: AlphaShiftDebiaser) -> dict[str, Any] | None:
+    report = deb.train_report_
+    if report is None or not report.history:
+        return None
+    x = [int(row["epoch"]) + 1 for row in report.history]
+    series = {"training loss": [row["train_loss"] for row in report.history]}
+    if "val_loss" in report.history[0]:
+        series["held-out loss"] = [row["val_loss"] for row in report.history]
+    return {"kind": "curve", "title": "alphashift autoencoder training", "x": x, "series": series,
+            "xlabel": "epoch", "ylabel": "loss",
+            "caption": "Weighted SSIM/MSE + beta KL per epoch; training images are randomly "
+                       "erased (denoising), held-out ones are not."}
+
+
+def directions_table(deb: AlphaShiftDebiaser) -> dict[str, Any]:
+    rows = []
+    for d in deb.directions_:
+        for level, vec in zip(d.levels, d.vectors, strict=True):
+            rows.append([d.attribute, f"{d.reference} -> {level}",
+                         f"{d.counts.get(d.reference, 0)} / {d.counts.get(level, 0)}",
+                         f"{float(np.linalg.norm(vec)):.3f}", d.mode])
+    return {"kind": "table", "title": "alphashift bias directions",
+            "columns": ["attribute", "direction", "n (reference / level)", "norm", "estimate"],
+            "rows": rows,
+            "caption": f"Head retrained on the training representation plus {deb.n_augment} copies "
+                       f"shifted by alpha ~ U(-{deb.alpha_max:g}, {deb.alpha_max:g}) along each "
+                       f"direction. Latent RMS spread per dimension: {deb.latent_scale_:.3f}."}
+
+
+def sweep_section(deb: AlphaShiftDebiaser, attribute: str) -> dict[str, Any] | None:
+    images, labels = deb.sweep_examples_.get(attribute, (None, []))
+    path = deb.run_context().figure_path(f"{deb.fit_key_}-sweep-{_safe(attribute)}.png")
+    if images is None or len(images) == 0 or path is None:
+        return None
+    alphas = [float(a) for a in deb.sweep_alphas]
+    decoded = deb.alpha_sweep(images, attribute, alphas)
+    rows = []
+    for i in range(len(images)):
+        rows.append([images[i], *decoded[i], difference_image(decoded[i][0], decoded[i][-1])])
+    cols = ["input", *[f"a={a:g}" for a in alphas], f"diff {alphas[-1]:g} vs {alphas[0]:g}"]
+    save_grid(path, rows, row_labels=labels, col_labels=cols)
+    direction = next(d for d in deb.directions_ if d.attribute == attribute)
+    return {"kind": "image_grid", "title": f"alpha sweep along '{attribute}'",
+            "image": f"figures/{path.name}",
+            "caption": f"Each row decodes z + alpha (zbar_{direction.levels[0]} - "
+                       f"zbar_{direction.reference}) for one training image "
+                       f"({direction.mode} estimate); the last column is the signed difference "
+                       "between the extreme alphas (grey = no change). What changes is what the "
+                       "latent space associates with the attribute."}
+
+
+def attention_section(deb: AlphaShiftDebiaser) -> dict[str, Any] | None:
+    att = deb.attention_map()
+    path = deb.run_context().figure_path(f"{deb.fit_key_}-attention.png")
+    if att is None or path is None:
+        return None
+    lo, hi = float(att.min()), float(att.max())
+    scaled = (att - lo) / (hi - lo) if hi > lo else np.full_like(att, 0.5)
+    examples = next(iter(deb.sweep_examples_.values()), (None, []))[0]
+    mean_image = examples.mean(axis=0)[0] if examples is not None and len(examples) else None
+    row = [scaled] if mean_image is None else [mean_image, scaled]
+    save_grid(path, [row], col_labels=(["attention"] if mean_image is None
+                                       else ["mean example", "attention 1-W"]))
+    return {"kind": "image_grid", "title": "alphashift learned attention map",
+            "image": f"figures/{path.name}",
+            "caption": f"attention = 1 - W, where W weights the reconstruction loss per pixel "
+                       f"(penalty pulls mean(W) to 1). Shown min-max scaled; range "
+                       f"[{lo:.3f}, {hi:.3f}]. Bright = down-weighted (hard or noisy) pixels."}
+
+
+def build_sections(deb: AlphaShiftDebiaser) -> list[dict[str, Any]]:
+    """All sections available for ``deb`` (image grids only inside a run folder)."""
+    sections: list[dict[str, Any] | None] = [directions_table(deb)]
+    if deb.input_kind_ == "images":
+        sections.append(reconstruction_table(deb))
+        sections.append(training_curve(deb))
+        sections.extend(sweep_section(deb, d.attribute) for d in deb.directions_)
+        sections.append(attention_section(deb))
+    return [s for s in sections if s is not None]

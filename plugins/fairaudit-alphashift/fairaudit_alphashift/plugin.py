@@ -1,0 +1,13 @@
+"""Entry point of ``fairaudit-alphashift``: registers the ``alphashift`` debiaser."""
+
+from __future__ import annotations
+
+from fairaudit import hookimpl
+from fairaudit.registry import Registry
+from fairaudit_alphashift.debiaser import AlphaShiftDebiaser
+
+
+@hookimpl
+def fairaudit_register_debiasers(registry: Registry) -> None:
+    """Register :class:`~fairaudit_alphashift.debiaser.AlphaShiftDebiaser` as ``alphashift``."""
+    registry.add(AlphaShiftDebiaser)

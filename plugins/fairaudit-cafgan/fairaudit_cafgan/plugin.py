@@ -1,0 +1,14 @@
+"""Entry point of the ``fairaudit-cafgan`` distribution: registers the ``cafgan`` generator."""
+
+from __future__ import annotations
+
+from fairaudit.hookspecs import hookimpl
+from fairaudit.registry import Registry
+
+
+@hookimpl
+def fairaudit_register_generators(registry: Registry) -> None:
+    """Register :class:`~fairaudit_cafgan.generator.CAFGAN` as ``cafgan``."""
+    from fairaudit_cafgan.generator import CAFGAN
+
+    registry.add(CAFGAN)

@@ -1,0 +1,166 @@
+"""Slow end-to-end checks on ``synthetic_cxr`` (CPU, 32 px, tiny networks).
+
+* conditioning: after training, frozen classifiers fitted on *real* images separate the
+  generated images by the label and by the group they were conditioned on;
+* critic objectives: at equal seeds CAF-GAN ends with a smaller soft TPR gap and clinical
+  loss on its samples than plain WGAN-GP (lambda = 0);
+* acceptance (the issue's criterion): a downstream CNN trained on CAF-GAN's synthetic set has
+  a lower EOD on the real test split than one trained on plain WGAN-GP's, with AUC not more
+  than 0.03 lower, and CAF-GAN's samples have a lower rate of implausible lung masks.  This
+  did not hold when measured (see the xfail reason and the README); the test still runs it
+  and prints the numbers.
+
+Both arms are trained once per module (each about 2 minutes on one idle core); the
+measured numbers are printed (``pytest -s``) and written to ``$CAFGAN_ACCEPTANCE_JSON``
+when that variable is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from cafgan_phantoms import synthetic_cxr_available
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not synthetic_cxr_available(), reason="synthetic_cxr not available"),
+]
+
+#: The data: a sex-tied support-device shortcut (in men only), as in the audit examples.
+DATA = {"image_size": 32, "shortcut_strength": 0.8, "shortcut_group": "M"}
+#: Both arms share everything but the lambdas (equal seeds).
+ARM = {
+    "image_size": 32,
+    "z_dim": 32,
+    "base_channels": 8,
+    "n_steps": 250,
+    "batch_size": 32,
+    "n_critic": 3,
+    "lr_g": 5e-4,
+    "lr_d": 5e-4,
+    "classifier_epochs": 15,
+    "segmenter_epochs": 8,
+    "critic_channels": 8,
+    "segmenter_channels": 4,
+    "device": "cpu",
+    "progress": False,
+    "random_state": 0,
+}
+LAMBDAS = {"wgan_gp": (0.0, 0.0), "cafgan": (1.0, 0.5)}
+
+
+@pytest.fixture(scope="module")
+def splits(torch_single_thread):
+    from fairaudit.builtin.datasets.synthetic_cxr import SyntheticCXR
+
+    train = SyntheticCXR(n_samples=512, seed=0, **DATA).load()
+    test = SyntheticCXR(n_samples=1000, seed=1, **DATA).load()
+    return train, test
+
+
+def _fit(name: str, train):
+    from fairaudit_cafgan import CAFGAN
+
+    lambda_fair, lambda_clinic = LAMBDAS[name]
+    return CAFGAN(**ARM, lambda_fair=lambda_fair, lambda_clinic=lambda_clinic).fit(train)
+
+
+@pytest.fixture(scope="module")
+def wgan_gp(splits):
+    return _fit("wgan_gp", splits[0])
+
+
+@pytest.fixture(scope="module")
+def cafgan(splits):
+    return _fit("cafgan", splits[0])
+
+
+def test_conditioning_on_label_and_group(wgan_gp, splits):
+    """The lambda = 0 arm: its diagnostic CNN (trained on real images, never used by its
+    generator) scores generated y=1 above y=0, and a sex classifier fitted on real images
+    tells generated F from M."""
+    import torch
+    from fairaudit_cafgan.critics import predict_in_batches
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    train, _ = splits
+    n = 200
+    y = np.repeat([0, 1], n)
+    sex = np.tile(np.repeat(["F", "M"], n // 2), 2)
+    import pandas as pd
+
+    fake = wgan_gp.generate(y, pd.DataFrame({"sex": sex}))
+    p = predict_in_batches(wgan_gp.classifier_, torch.from_numpy(fake), "cpu").numpy()
+    label_auc = roc_auc_score(y, p)
+    flat = train.images.reshape(len(train), -1)
+    sex_clf = LogisticRegression(max_iter=2000, C=0.1).fit(flat, train.sensitive["sex"] == "M")
+    sex_auc = roc_auc_score(sex == "M", sex_clf.predict_proba(fake.reshape(len(fake), -1))[:, 1])
+    print(f"\nconditioning: label AUC {label_auc:.3f}, sex AUC {sex_auc:.3f}")
+    assert label_auc > 0.6
+    assert sex_auc > 0.6
+
+
+def test_cafgan_lowers_what_its_critics_measure(wgan_gp, cafgan):
+    """At equal seeds, the generator trained with both terms ends with a smaller soft TPR
+    gap of the frozen diagnostic CNN and a smaller clinical loss on generated images
+    (fixed-noise monitor) than plain WGAN-GP: the terms reach and steer the generator.
+    Measured over GAN seeds 0, 1, 2: gap 0.001 / 0.028 / 0.045 vs 0.299 / 0.285 / 0.072,
+    clinical 0.011 / 0.042 / 0.080 vs 0.377 / 0.355 / 0.371."""
+    caf, plain = cafgan.history_[-1], wgan_gp.history_[-1]
+    print(
+        f"\nmonitor: fairness {caf['monitor_fairness']:.3f} vs {plain['monitor_fairness']:.3f}, "
+        f"clinical {caf['monitor_clinical']:.3f} vs {plain['monitor_clinical']:.3f}"
+    )
+    assert caf["monitor_fairness"] < plain["monitor_fairness"]
+    assert caf["monitor_clinical"] < plain["monitor_clinical"]
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "Measured on CPU at 32 px (512 training images, 250 generator steps, GAN seeds 0/1/2, "
+        "downstream seeds 0/1): train-on-synthetic EOD was not lower with CAF-GAN "
+        "(seed 0: 0.54/0.53 vs 0.18/0.06; seed 1: 0.15/0.07 vs 0.00/0.00; seed 2: 0.00/0.00 vs "
+        "0.04/0.03, where 0.00 means a classifier calling every image positive), AUC differed by "
+        "-0.14..+0.09, and the implausible-mask rate was 0.0/1.0/0.0 % vs 1.4/0.8/0.0 %. The "
+        "frozen diagnostic CNN learns the data's device shortcut, and the fairness term closes "
+        "its TPR gap by drawing device-like bright structures on the lagging group's positives."
+    ),
+)
+def test_acceptance_cafgan_vs_plain_wgan_gp(wgan_gp, cafgan, splits):
+    """The issue's acceptance criterion, measured honestly (see the xfail reason)."""
+    from fairaudit_cafgan.evaluation import compare_arms
+
+    from fairaudit.builtin.models.cnn import SmallCNN
+
+    train, test = splits
+    results = compare_arms(
+        train,
+        test,
+        {"baseline": None, "wgan_gp": wgan_gp, "cafgan": cafgan},
+        model_factory=lambda: SmallCNN(
+            channels=[8, 16, 32], lr=1e-2, patience=10, max_epochs=40, device="cpu", random_state=0
+        ),
+        n_boot=200,
+        seed=0,
+    )
+    summary = {
+        name: {
+            **{m: r[m] for m in ("auc", "f1", "eod")},
+            "tpr": r["tpr"],
+            "implausible_rate": r["implausible_rate"],
+        }
+        for name, r in results.items()
+    }
+    print("\n" + json.dumps(summary, indent=1))
+    if os.environ.get("CAFGAN_ACCEPTANCE_JSON"):
+        with open(os.environ["CAFGAN_ACCEPTANCE_JSON"], "w") as fh:
+            json.dump(summary, fh, indent=1)
+    caf, plain = summary["cafgan"], summary["wgan_gp"]
+    assert caf["implausible_rate"] < plain["implausible_rate"]
+    assert caf["auc"]["value"] >= plain["auc"]["value"] - 0.03
+    assert caf["eod"]["value"] < plain["eod"]["value"]

@@ -1,0 +1,610 @@
+"""The ``sd_counterfactual`` generator: PRISM-style language-guided SD counterfactuals.
+
+``fit`` fine-tunes a local Stable Diffusion pipeline's UNet on the audit's images with
+captions built from their metadata; ``generate`` samples images from captions of the
+requested rows; ``counterfactual`` edits images by changing one phrase of their caption
+(e.g. "with support devices" -> "without support devices") through DDIM inversion and
+guided denoising.  torch and diffusers are imported only inside methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+
+import numpy as np
+import pandas as pd
+
+from fairaudit.base import BaseGenerator
+from fairaudit.errors import DataError
+from fairaudit.training import resolve_device, seed_everything, torch_generator
+from fairaudit_diffusion.captions import (
+    DEFAULT_FIELDS,
+    DEFAULT_TEMPLATE,
+    CaptionBuilder,
+    canonical_field,
+    field_values,
+    metadata_frame,
+    template_fields,
+    value_key,
+)
+from fairaudit_diffusion.edits import resolve_edit
+
+if TYPE_CHECKING:
+    import torch
+
+    from fairaudit.data import AuditDataset
+    from fairaudit_diffusion.pipeline import SDComponents
+
+_EVAL_ROWS = 32
+_EVAL_TIMESTEPS = (100, 300, 500, 700, 900)
+
+
+class DiffusionCounterfactuals(BaseGenerator):
+    """Fine-tune Stable Diffusion on captioned audit images; edit them by editing the caption.
+
+    Parameters
+    ----------
+    model_dir:
+        Local folder of a diffusers Stable Diffusion pipeline saved with ``save_pretrained``
+        (SD v1.5 for PRISM). Loaded offline; nothing is downloaded. Test only: ``"tiny://32"``
+        builds (once, in the temp folder) a tiny pipeline with *random* weights.
+    finetune:
+        ``"lora"`` (adapters on the UNet attention), ``"unet"`` (every UNet weight, as PRISM)
+        or ``"none"``. The VAE and text encoder are always frozen.
+    lora_rank, lora_alpha:
+        LoRA rank and scale (``lora_alpha`` defaults to the rank).
+    lr, max_steps, batch_size:
+        AdamW learning rate, optimiser steps and batch size of fine-tuning.
+    resolution:
+        Square training/editing resolution (default: the pipeline's native one, 512 for SD v1.5).
+    caption_fields:
+        Metadata fields the captions describe (default: those of ``label``, ``device``, ``view``,
+        ``sex``, ``age_group`` present in the data; ``label`` is the target ``y``).
+    caption_template:
+        Caption template; ``{fields}`` = the comma-joined phrases, ``{sex}`` etc. one field's
+        phrase.
+    label_name:
+        Name of the positive finding (default: ``dataset.meta["label_name"]`` or ``"disease"``).
+    caption_phrases:
+        Phrase overrides per field and value, e.g. ``{"device": {"1": "with a pacemaker"}}``.
+    field_dropout, caption_dropout:
+        Probability of dropping one field's phrase / the whole caption at a training step
+        (partial captions let edits work without full metadata; empty ones serve guidance).
+    num_inference_steps:
+        DDIM steps of a full trajectory (an edit uses ``strength`` of them).
+    guidance_scale:
+        Classifier-free guidance of generation and of the edit's denoising.
+    strength:
+        Fraction of the DDIM schedule an edit inverts through (0 = no change, 1 = pure noise).
+    blend:
+        Pull of every edit step toward the source inversion trajectory (0 = none, 1 = no edit).
+    blend_mask:
+        ``"none"``: blend everywhere; ``"auto"``: blend only outside an automatic mask where
+        the source and target captions disagree (DiffEdit-style).
+    mask_threshold:
+        Threshold of the automatic mask, relative to its per-image maximum.
+    keep_residual:
+        Add back what the VAE cannot reconstruct (``x + decode(z_edit) - decode(z)``), so that a
+        null edit returns the input exactly and fine detail is kept.
+    classify_trials:
+        Noise draws of the zero-shot diffusion classifier that infers a factor's current value
+        when an edit gives neither ``from`` nor metadata.
+    n_report_examples:
+        Counterfactuals shown in the report's image grid.
+    report_factor:
+        Factor flipped for the grid when no counterfactual was requested before the report
+        (default: ``device`` if captioned, else the first binary field); training images
+        with their metadata are edited, half from each value.
+    device, random_state, progress, mixed_precision:
+        Run settings; ``"auto"``/``None`` take the run's values (CUDA when available).
+    """
+
+    name: ClassVar[str] = "sd_counterfactual"
+    description: ClassVar[str] = (
+        "PRISM-style Stable Diffusion counterfactuals: caption fine-tuning (LoRA or UNet), "
+        "DDIM inversion and prompt editing"
+    )
+    supports_counterfactuals: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        model_dir: str = "",
+        finetune: Literal["lora", "unet", "none"] = "lora",
+        lora_rank: int = 4,
+        lora_alpha: float | None = None,
+        lr: float = 1e-4,
+        max_steps: int = 500,
+        batch_size: int = 8,
+        resolution: int | None = None,
+        caption_fields: list[str] | None = None,
+        caption_template: str = DEFAULT_TEMPLATE,
+        label_name: str | None = None,
+        caption_phrases: dict[str, dict[str, str]] | None = None,
+        field_dropout: float = 0.1,
+        caption_dropout: float = 0.1,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 7.5,
+        strength: float = 0.6,
+        blend: float = 0.0,
+        blend_mask: Literal["none", "auto"] = "none",
+        mask_threshold: float = 0.5,
+        keep_residual: bool = True,
+        classify_trials: int = 8,
+        n_report_examples: int = 6,
+        report_factor: str | None = None,
+        device: str = "auto",
+        random_state: int | None = None,
+        progress: bool | None = None,
+        mixed_precision: bool | None = None,
+    ):
+        self.model_dir = model_dir
+        self.finetune = finetune
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha
+        self.lr = lr
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.resolution = resolution
+        self.caption_fields = caption_fields
+        self.caption_template = caption_template
+        self.label_name = label_name
+        self.caption_phrases = caption_phrases
+        self.field_dropout = field_dropout
+        self.caption_dropout = caption_dropout
+        self.num_inference_steps = num_inference_steps
+        self.guidance_scale = guidance_scale
+        self.strength = strength
+        self.blend = blend
+        self.blend_mask = blend_mask
+        self.mask_threshold = mask_threshold
+        self.keep_residual = keep_residual
+        self.classify_trials = classify_trials
+        self.n_report_examples = n_report_examples
+        self.report_factor = report_factor
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+        self.mixed_precision = mixed_precision
+
+    @classmethod
+    def get_test_params(cls) -> list[dict[str, Any]]:
+        """Tiny random pipelines (``tiny://32``), a few steps each: LoRA and full-UNet."""
+        common = {
+            "model_dir": "tiny://32",
+            "max_steps": 3,
+            "batch_size": 4,
+            "resolution": 32,
+            "num_inference_steps": 4,
+            "guidance_scale": 2.0,
+            "classify_trials": 2,
+            "device": "cpu",
+            "progress": False,
+        }
+        return [
+            {**common, "finetune": "lora", "lr": 1e-3},
+            {
+                **common,
+                "finetune": "unet",
+                "lr": 1e-4,
+                "strength": 0.5,
+                "blend_mask": "auto",
+                "blend": 0.5,
+            },
+        ]
+
+    # ------------------------------------------------------------------ settings
+    def _device(self) -> str:
+        requested = self.device
+        if requested == "auto" and self._context is not None:
+            requested = self.run_context().device
+        return resolve_device(requested)
+
+    def _seed(self) -> int:
+        return int(self.random_state if self.random_state is not None else self.run_context().seed)
+
+    def _progress(self) -> bool:
+        return bool(self.progress if self.progress is not None else self.run_context().progress)
+
+    def _mixed_precision(self) -> bool:
+        return bool(
+            self.mixed_precision
+            if self.mixed_precision is not None
+            else self.run_context().mixed_precision
+        )
+
+    def _check_params(self) -> None:
+        if self.finetune not in ("lora", "unet", "none"):
+            raise ValueError(f"finetune must be 'lora', 'unet' or 'none', got {self.finetune!r}")
+        for name in ("field_dropout", "caption_dropout", "strength", "blend", "mask_threshold"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {value}")
+        for name in ("lora_rank", "batch_size", "num_inference_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.blend_mask not in ("none", "auto"):
+            raise ValueError(f"blend_mask must be 'none' or 'auto', got {self.blend_mask!r}")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "components_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted yet; call fit(dataset) first"
+            )
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, dataset: AuditDataset) -> Self:
+        """Fine-tune the UNet on ``dataset.images`` with captions from its metadata."""
+        from fairaudit_diffusion.finetune import TrainConfig, finetune
+        from fairaudit_diffusion.images import to_model_space
+        from fairaudit_diffusion.pipeline import load_components
+
+        self._check_params()
+        if dataset.images is None:
+            raise DataError(
+                f"{self.name} needs an image dataset; {dataset.name!r} has features only"
+            )
+        seed = self._seed()
+        seed_everything(seed)
+        device = self._device()
+        components = load_components(self.model_dir, device)
+        resolution = int(self.resolution or components.native_resolution)
+        if resolution % components.resolution_multiple:
+            raise ValueError(
+                f"resolution {resolution} must be a multiple of "
+                f"{components.resolution_multiple} for this pipeline"
+            )
+        meta = metadata_frame(dataset.y, dataset.sensitive, dataset.extras)
+        captioner = self._captioner(meta, dataset.meta)
+        images = np.asarray(dataset.images, dtype=np.float32)
+        pixels = to_model_space(images, resolution)
+        latent_mean, latent_std = (
+            t.cpu() for t in components.latent_distribution(pixels, self.batch_size)
+        )
+        full_captions = captioner.captions(meta)
+        eval_rows = np.arange(min(len(meta), _EVAL_ROWS))
+        eval_loss = self._eval_loss_fn(
+            components, latent_mean[eval_rows], [full_captions[i] for i in eval_rows], seed
+        )
+        self.eval_loss_before_ = eval_loss()
+
+        def caption_fn(rows: np.ndarray, rng: np.random.Generator) -> list[str]:
+            return captioner.captions(
+                meta.iloc[rows],
+                field_dropout=self.field_dropout,
+                caption_dropout=self.caption_dropout,
+                rng=rng,
+            )
+
+        cfg = TrainConfig(
+            mode=self.finetune,
+            lr=self.lr,
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            seed=seed,
+            device=device,
+            mixed_precision=self._mixed_precision(),
+            progress=self._progress(),
+            lora_rank=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+        )
+        self.train_log_ = finetune(components, latent_mean, latent_std, caption_fn, cfg)
+        self.eval_loss_after_ = eval_loss()
+        self.components_: SDComponents = components
+        self.captioner_ = captioner
+        self.field_values_ = field_values(meta, captioner.fields)
+        self.resolution_ = resolution
+        self.image_shape_ = tuple(int(s) for s in images.shape[1:])
+        self.device_ = device
+        self.checkpoint_ = self._save_weights()
+        self.report_rows_ = self._report_rows(meta)
+        self.report_images_ = images[self.report_rows_]
+        self.report_metadata_ = meta.iloc[self.report_rows_].reset_index(drop=True)
+        return self
+
+    def _captioner(self, meta: pd.DataFrame, dataset_meta: Mapping[str, Any]) -> CaptionBuilder:
+        if self.caption_fields is not None:
+            fields = tuple(canonical_field(f) for f in self.caption_fields)
+            missing = [f for f in fields if f not in meta.columns]
+            if missing:
+                raise DataError(
+                    f"caption_fields {missing} are not in the dataset's metadata "
+                    f"(available: {sorted(meta.columns)})"
+                )
+        else:
+            named = [
+                canonical_field(f)
+                for f in template_fields(self.caption_template)
+                if f not in ("fields", "label_name")
+            ]
+            fields = tuple(
+                dict.fromkeys([*(f for f in DEFAULT_FIELDS if f in meta.columns), *named])
+            )
+        label_name = self.label_name or dataset_meta.get("label_name") or "disease"
+        return CaptionBuilder(
+            fields=fields,
+            template=self.caption_template,
+            label_name=str(label_name),
+            phrases=dict(self.caption_phrases or {}),
+        )
+
+    def _report_factor(self) -> str | None:
+        """The factor the report's grid flips (see ``report_factor``)."""
+        fields = self.captioner_.fields
+        if self.report_factor is not None:
+            factor = canonical_field(self.report_factor)
+            if factor not in fields:
+                raise DataError(
+                    f"report_factor {self.report_factor!r} is not a caption field {list(fields)}"
+                )
+            return factor
+        binary = [f for f in fields if len(self.field_values_.get(f, [])) == 2]
+        if "device" in binary:
+            return "device"
+        return next((f for f in binary if f != "label"), binary[0] if binary else None)
+
+    def _report_rows(self, meta: pd.DataFrame) -> np.ndarray:
+        """Training rows shown in the grid: alternately from each value of the report factor."""
+        factor = self._report_factor()
+        k = min(self.n_report_examples, len(meta))
+        if factor is None or factor not in meta.columns:
+            return np.arange(k)
+        keys = np.array([value_key(v) for v in meta[factor].tolist()], dtype=object)
+        pools = [list(np.flatnonzero(keys == v)) for v in self.field_values_[factor]]
+        rows: list[int] = []
+        while len(rows) < k and any(pools):
+            for pool in pools:
+                if pool and len(rows) < k:
+                    rows.append(int(pool.pop(0)))
+        return np.array(sorted(rows), dtype=int)
+
+    def _eval_loss_fn(
+        self, components: SDComponents, latents: torch.Tensor, captions: list[str], seed: int
+    ) -> Any:
+        """A deterministic held-fixed denoising loss (same noise and timesteps before and after)."""
+        import torch
+
+        from fairaudit_diffusion.finetune import denoising_loss
+
+        gen = torch_generator(seed + 12345)
+        reps = len(_EVAL_TIMESTEPS)
+        lat = latents.repeat(reps, 1, 1, 1)
+        noise = torch.randn(lat.shape, generator=gen)
+        n_train = int(components.train_scheduler.config.num_train_timesteps)
+        steps = torch.tensor([int(t * n_train / 1000) for t in _EVAL_TIMESTEPS]).repeat_interleave(
+            len(latents)
+        )
+
+        def loss() -> float:
+            return denoising_loss(
+                components, lat, components.encode_text(captions * reps), steps, noise
+            )
+
+        return loss
+
+    def _save_weights(self) -> str | None:
+        from fairaudit.training import save_checkpoint
+        from fairaudit_diffusion.finetune import trained_state
+
+        if self.finetune == "none":
+            return None
+        path = self.run_context().checkpoint_path(f"{self.name}_{self.finetune}.safetensors")
+        if path is None:
+            return None
+        metadata = {
+            "format": "fairaudit-diffusion/1",
+            "finetune": self.finetune,
+            "lora_rank": str(self.lora_rank),
+            "lora_alpha": str(self.lora_alpha),
+            "model_dir": str(self.model_dir),
+            "resolution": str(self.resolution_),
+        }
+        save_checkpoint(path, trained_state(self.components_.unet, self.finetune), metadata)
+        return str(path)
+
+    # ------------------------------------------------------------------ sampling
+    def _autocast(self) -> Any:
+        import torch
+
+        device = self.device_
+        return torch.autocast(
+            device_type="cuda" if device.startswith("cuda") else "cpu",
+            dtype=torch.bfloat16,
+            enabled=self._mixed_precision(),
+        )
+
+    def _latent_shape(self, n: int) -> tuple[int, ...]:
+        c = self.components_
+        side = self.resolution_ // c.vae_scale_factor
+        return (n, int(c.unet.config.in_channels), side, side)
+
+    def _to_output(self, pixels: torch.Tensor, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """Pixels -> images of ``shape`` ``(C, H, W)`` (default: the training images' shape)."""
+        from fairaudit_diffusion.images import from_model_space
+
+        channels, height, width = shape or self.image_shape_
+        return from_model_space(pixels, (height, width), channels=1 if channels == 1 else 3)
+
+    def generate(self, y: np.ndarray, sensitive_features: pd.DataFrame) -> np.ndarray:
+        """One image per row, sampled from the caption of its label and groups.
+
+        Fields absent from ``sensitive_features`` (e.g. device, view) are left out of the
+        caption, so they follow the training distribution (the model learned partial captions).
+        """
+
+        from fairaudit_diffusion.editing import ddim_plan, sample_latents
+
+        self._check_fitted()
+        meta = metadata_frame(np.asarray(y), sensitive_features)
+        captions = self.captioner_.captions(meta)
+        c = self.components_
+        plan = ddim_plan(c.scheduler, self.num_inference_steps, 1.0)
+        gen = torch_generator(self._seed() + 1)
+        out = []
+        with self._autocast():
+            for start in range(0, len(captions), self.batch_size):
+                batch = captions[start : start + self.batch_size]
+                latents = sample_latents(
+                    c.unet,
+                    plan,
+                    self._latent_shape(len(batch)),
+                    c.encode_text(batch),
+                    c.encode_text([""] * len(batch)),
+                    self.guidance_scale,
+                    gen,
+                    c.device,
+                )
+                out.append(self._to_output(c.decode(latents.float())))
+        if not out:
+            channels, height, width = self.image_shape_
+            return np.zeros((0, channels, height, width), np.float32)
+        return np.concatenate(out).astype(np.float32)
+
+    # ------------------------------------------------------------------ editing
+    def counterfactual(self, images: np.ndarray, edit: dict[str, Any]) -> np.ndarray:
+        """Edit ``images`` by changing their caption; returns images of the input's shape.
+
+        ``edit`` is either ``{"source_prompt": ..., "target_prompt": ...}`` (a string or one per
+        image) or ``{"factor": "device", "to": 0}``. A factor edit may give ``"from"`` (value or
+        one per image) and ``"metadata"`` (a DataFrame or dict of per-image columns) to build
+        full source captions; without them the factor's current value is inferred by the
+        fine-tuned model itself (zero-shot diffusion classifier) and the captions describe
+        only that factor. Without ``"to"`` a binary factor is flipped.
+        """
+        import torch
+
+        from fairaudit_diffusion.editing import ddim_plan, edit_latents, edit_mask
+        from fairaudit_diffusion.images import to_model_space
+
+        self._check_fitted()
+        arr = np.asarray(images, dtype=np.float32)
+        if arr.ndim != 4 or arr.shape[1] not in (1, 3):
+            raise ValueError(f"counterfactual expects images (n, 1|3, H, W), got shape {arr.shape}")
+        c = self.components_
+        pixels = to_model_space(arr, self.resolution_)
+        latents = c.encode(pixels, self.batch_size)
+        prompts = resolve_edit(
+            edit,
+            len(arr),
+            self.captioner_,
+            self.field_values_,
+            lambda meta, factor, known: self._infer_values(latents, meta, factor, known),
+        )
+        sources, targets = prompts.sources, prompts.targets
+        plan = ddim_plan(c.scheduler, self.num_inference_steps, self.strength)
+        gen = torch_generator(self._seed() + 2)
+        edited = []
+        with self._autocast():
+            for start in range(0, len(arr), self.batch_size):
+                sl = slice(start, start + self.batch_size)
+                z = latents[sl]
+                src, tgt = c.encode_text(sources[sl]), c.encode_text(targets[sl])
+                mask = None
+                if self.blend_mask == "auto":
+                    mask = edit_mask(c.unet, plan, z, src, tgt, gen, threshold=self.mask_threshold)
+                edited.append(
+                    edit_latents(
+                        c.unet,
+                        plan,
+                        z,
+                        src,
+                        tgt,
+                        c.encode_text([""] * len(z)),
+                        self.guidance_scale,
+                        blend=self.blend,
+                        mask=mask,
+                    ).float()
+                )
+        z_edit = torch.cat(edited) if edited else latents
+        out = self._to_output(c.decode(z_edit, self.batch_size), arr.shape[1:])
+        if self.keep_residual:
+            recon = self._to_output(c.decode(latents, self.batch_size), arr.shape[1:])
+            out = np.clip(arr + out - recon, 0.0, 1.0).astype(np.float32)
+        self.last_edit_ = prompts.info
+        self._keep_examples(arr, out, sources, targets, prompts.info)
+        return out
+
+    def _infer_values(
+        self, latents: torch.Tensor, meta: pd.DataFrame, factor: str, known: list[str]
+    ) -> list[str]:
+        """The factor value whose caption best explains each image (lowest denoising error)."""
+        from fairaudit_diffusion.editing import classify_by_denoising
+
+        c = self.components_
+        rows = meta.to_dict(orient="records")
+        gen = torch_generator(self._seed() + 3)
+        choice = []
+        for start in range(0, len(latents), self.batch_size):
+            part = rows[start : start + self.batch_size]
+            conds = [
+                c.encode_text([self.captioner_.caption({**r, factor: v}) for r in part])
+                for v in known
+            ]
+            with self._autocast():
+                errors = classify_by_denoising(
+                    c.unet,
+                    c.train_scheduler,
+                    latents[start : start + len(part)],
+                    conds,
+                    gen,
+                    self.classify_trials,
+                )
+            choice.extend(known[j] for j in errors.argmin(axis=1))
+        return choice
+
+    # ------------------------------------------------------------------ report
+    def _keep_examples(
+        self,
+        originals: np.ndarray,
+        edited: np.ndarray,
+        sources: list[str],
+        targets: list[str],
+        info: dict[str, Any],
+    ) -> None:
+        k = min(self.n_report_examples, len(originals))
+        self.examples_ = {
+            "original": originals[:k].copy(),
+            "counterfactual": edited[:k].copy(),
+            "source": sources[:k],
+            "target": targets[:k],
+            "info": info,
+        }
+
+    def report_sections(self) -> list[dict[str, Any]]:
+        """An original / counterfactual / difference grid of the last edit, with training notes."""
+        from fairaudit_diffusion.report import image_grid_section
+
+        examples = getattr(self, "examples_", None)
+        if not examples and hasattr(self, "report_images_"):
+            factor = self._report_factor()
+            if factor is None or len(self.report_images_) == 0:
+                return []
+            edit = {"factor": factor, "metadata": self.report_metadata_}
+            self.counterfactual(self.report_images_, edit)
+            examples = self.examples_
+        if not examples or len(examples["original"]) == 0:
+            return []
+        caption = (
+            f"DDIM inversion through {self.strength:g} of {self.num_inference_steps} steps under "
+            f"the source caption, then guided denoising (scale {self.guidance_scale:g}) under the "
+            "target caption. Difference: counterfactual - original, grey = no change."
+        )
+        finetune = {
+            "mode": self.finetune,
+            "steps": len(self.train_log_.losses),
+            "eval_loss_before": self.eval_loss_before_,
+            "eval_loss_after": self.eval_loss_after_,
+            "samples_per_s": self.train_log_.samples_per_s,
+            "checkpoint": self.checkpoint_,
+        }
+        section = image_grid_section(
+            examples,
+            title="Stable Diffusion counterfactuals (PRISM-style prompt edits)",
+            caption=caption,
+            figure_path=self.run_context().figure_path(f"{self.name}_grid.png"),
+            extra={"finetune": finetune},
+        )
+        return [section]

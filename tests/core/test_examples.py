@@ -1,0 +1,23 @@
+"""Every example spec validates against the installed plugins (``fairaudit validate``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fairaudit.cli.app import app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SPECS = sorted(p for p in EXAMPLES.rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[str(p.relative_to(EXAMPLES)) for p in SPECS])
+def test_example_validates(spec: Path):
+    result = CliRunner().invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
+
+
+def test_there_are_examples():
+    assert len(SPECS) >= 3
