@@ -150,8 +150,8 @@ class AuditDataset:
     def summary(self) -> dict[str, Any]:
         """Counts and prevalence per group of every attribute (for reports)."""
         out: dict[str, Any] = {
-            "n": int(len(self)),
-            "n_patients": int(len(np.unique(self.patient_ids))),
+            "n": len(self),
+            "n_patients": len(np.unique(self.patient_ids)),
             "prevalence": float(np.mean(self.y)),
             "modality": self.modality,
             "shape": list(self.inputs.shape[1:]),
@@ -162,6 +162,6 @@ class AuditDataset:
             rows = []
             for g, idx in values.groupby(values, sort=True).groups.items():
                 ys = self.y[np.asarray(list(idx))]
-                rows.append({"group": str(g), "n": int(len(ys)), "prevalence": float(ys.mean())})
+                rows.append({"group": str(g), "n": len(ys), "prevalence": float(ys.mean())})
             out["groups"][col] = rows
         return out

@@ -211,7 +211,7 @@ class Audit:
         self.say(f"debiaser {name!r}: fitting {comp.name!r}")
         attrs = s.train.sensitive
         self._timed(f"{name}.fit", lambda: debiaser.fit(s.train.inputs, s.train.y, sensitive_features=attrs))
-        X_tr, y_tr, sf_tr = debiaser.transform_train(s.train.inputs, s.train.y, sensitive_features=attrs)
+        X_tr, y_tr, _sf_tr = debiaser.transform_train(s.train.inputs, s.train.y, sensitive_features=attrs)
         X_te = debiaser.transform(s.test.inputs)
         X_va = debiaser.transform(s.val.inputs) if s.val is not None else None
         head_comp = self.spec.model

@@ -229,16 +229,16 @@ def checks_for(cls: type) -> list[Check]:
     """The checks that apply to ``cls`` (by family)."""
     common: list[Check] = [check_registration, check_parameters]
     if issubclass(cls, BaseDebiaser):
-        return common + [check_debiaser_fit_transform, check_debiaser_lengths,
-                         check_debiaser_deterministic, check_debiaser_pickle]
+        return [*common, check_debiaser_fit_transform, check_debiaser_lengths,
+                check_debiaser_deterministic, check_debiaser_pickle]
     if issubclass(cls, BaseMetric):
-        return common + [check_metric_compute]
+        return [*common, check_metric_compute]
     if issubclass(cls, BaseGenerator):
-        return common + [check_generator_fit_generate]
+        return [*common, check_generator_fit_generate]
     if issubclass(cls, BaseModel):
-        return common + [check_model_fit_predict]
+        return [*common, check_model_fit_predict]
     if issubclass(cls, BaseDatasetLoader):
-        return common + [check_dataset_load]
+        return [*common, check_dataset_load]
     return common
 
 

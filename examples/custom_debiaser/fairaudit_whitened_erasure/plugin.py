@@ -2,7 +2,6 @@
 
 from fairaudit import hookimpl
 from fairaudit.registry import Registry
-
 from fairaudit_whitened_erasure.debiaser import WhitenedErasure
 
 

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pandas as pd
+from fairaudit_whitened_erasure.debiaser import WhitenedErasure
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
 from fairaudit.plugins import load_plugins
 from fairaudit.testing import parametrize_with_checks
-from fairaudit_whitened_erasure.debiaser import WhitenedErasure
 
 
 @parametrize_with_checks([WhitenedErasure])

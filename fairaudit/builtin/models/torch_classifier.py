@@ -50,7 +50,7 @@ class TorchBinaryClassifier(BaseModel):
         weights = np.ones(len(y), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
         rng = np.random.default_rng(self.random_state)
         order = rng.permutation(len(y))
-        n_val = int(round(self.val_fraction * len(y))) if len(y) >= 20 else 0
+        n_val = round(self.val_fraction * len(y)) if len(y) >= 20 else 0
         val, train = order[:n_val], order[n_val:]
         self.mean_ = float(X[train].mean())
         self.std_ = float(X[train].std() + 1e-6)

@@ -20,6 +20,7 @@ from fairaudit.training import (
     check_finite,
     make_loader,
     progress,
+    rank,
     set_epoch,
     torch_generator,
     unwrap,
@@ -271,6 +272,8 @@ def train_gan(
     )
     total_steps = settings.n_steps if settings.n_steps is not None else max_epochs * per_epoch
     warmup_steps = settings.lambda_warmup * total_steps
+    # same sampler seed on every rank (disjoint shards); different noise per rank
+    torch.manual_seed(settings.seed + 1009 * rank())
     history: list[dict[str, float]] = []
     g_steps = batches = 0
     start = time.perf_counter()

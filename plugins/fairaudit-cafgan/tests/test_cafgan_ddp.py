@@ -41,10 +41,10 @@ try:
     y = torch.randint(0, 2, (64,), generator=gen)
     group = torch.randint(0, 2, (64,), generator=gen)
     critics = FrozenCritics(clf, seg, reference_stats(torch.rand(8, 32, 32)))
-    # different noise per rank: only DDP's all-reduce keeps the weights equal
+    # each rank sees its own data shard and noise: only DDP's all-reduce keeps them equal
     settings = GANSettings(z_dim=8, n_groups=2, n_critic=2, batch_size=8, n_steps=3,
                            lambda_fair=1.0, lambda_clinic=1.0, fair_per_group=2,
-                           fair_groups=[0, 1], seed=me)
+                           fair_groups=[0, 1], seed=0)
     Gd, Dd = wrap_ddp(G, "cpu"), wrap_ddp(D, "cpu")
     assert Gd is not G and Dd is not D
     history = train_gan(Gd, Dd, images, y, group, critics, settings)
