@@ -29,9 +29,7 @@ def _data(n: int, size: int, seed: int):
     lungs = ((((xx + 0.4) / 0.27) ** 2 + ((yy + 0.05) / 0.5) ** 2) <= 1) | (
         (((xx - 0.4) / 0.27) ** 2 + ((yy + 0.05) / 0.5) ** 2) <= 1
     )
-    images = (0.6 - 0.4 * lungs.float() + 0.05 * torch.randn(n, 1, size, size, generator=g)).clamp(
-        0, 1
-    )
+    images = (0.6 - 0.4 * lungs.float() + 0.05 * torch.randn(n, 1, size, size, generator=g)).clamp(0, 1)
     y = torch.randint(0, 2, (n,), generator=g)
     group = torch.randint(0, 2, (n,), generator=g)
     return images, y, group, lungs.float().expand(n, size, size)
@@ -99,9 +97,7 @@ def main() -> None:
     parser.add_argument("--lambda-fair", type=float, default=1.0)
     parser.add_argument("--lambda-clinic", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument(
-        "--repeats", type=int, default=2, help="alternating repeats; the best is kept"
-    )
+    parser.add_argument("--repeats", type=int, default=2, help="alternating repeats; the best is kept")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     os.environ.setdefault("FAIRAUDIT_NO_PROGRESS", "1")
@@ -131,9 +127,7 @@ def main() -> None:
     )
     print(f"{'arm':<10}{'real samples/s':>16}{'G steps/s':>12}{'seconds':>10}")
     for name, r in best.items():
-        print(
-            f"{name:<10}{r['samples_per_s']:>16.1f}{r['generator_steps_per_s']:>12.3f}{r['seconds']:>10.2f}"
-        )
+        print(f"{name:<10}{r['samples_per_s']:>16.1f}{r['generator_steps_per_s']:>12.3f}{r['seconds']:>10.2f}")
     print(f"ratio cafgan / wgan_gp (samples/s): {ratio:.3f}")
 
 

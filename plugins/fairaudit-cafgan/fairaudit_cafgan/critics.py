@@ -66,18 +66,12 @@ def train_diagnostic_classifier(
     from fairaudit_cafgan.networks import DiagnosticCNN, freeze
 
     torch.manual_seed(settings.seed)
-    module = DiagnosticCNN(image_size, base_channels, channels_in=images.shape[1]).to(
-        settings.device
-    )
+    module = DiagnosticCNN(image_size, base_channels, channels_in=images.shape[1]).to(settings.device)
     model = wrap_ddp(module, settings.device)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=1e-4)
-    loader = make_loader(
-        images, y.float(), batch_size=settings.batch_size, shuffle=True, seed=settings.seed
-    )
+    loader = make_loader(images, y.float(), batch_size=settings.batch_size, shuffle=True, seed=settings.seed)
     history: list[dict[str, float]] = []
-    for epoch in progress(
-        range(settings.epochs), desc="cafgan: diagnostic critic", enabled=settings.show_progress
-    ):
+    for epoch in progress(range(settings.epochs), desc="cafgan: diagnostic critic", enabled=settings.show_progress):
         set_epoch(loader, epoch)
         model.train()
         total = correct = count = 0.0
@@ -123,13 +117,9 @@ def train_segmenter(
     module = LungUNet(base_channels, depth=depth, channels_in=images.shape[1]).to(settings.device)
     model = wrap_ddp(module, settings.device)
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    loader = make_loader(
-        images, masks.float(), batch_size=settings.batch_size, shuffle=True, seed=settings.seed + 1
-    )
+    loader = make_loader(images, masks.float(), batch_size=settings.batch_size, shuffle=True, seed=settings.seed + 1)
     history: list[dict[str, float]] = []
-    for epoch in progress(
-        range(settings.epochs), desc="cafgan: lung segmenter", enabled=settings.show_progress
-    ):
+    for epoch in progress(range(settings.epochs), desc="cafgan: lung segmenter", enabled=settings.show_progress):
         set_epoch(loader, epoch)
         model.train()
         total = inter = union = count = 0.0

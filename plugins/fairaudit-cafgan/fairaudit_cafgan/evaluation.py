@@ -32,9 +32,7 @@ def tpr_by_group(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> 
     return out
 
 
-def equal_opportunity_difference(
-    y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray
-) -> float:
+def equal_opportunity_difference(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> float:
     """``max_g TPR_g - min_g TPR_g`` over groups with positives (0 with fewer than two)."""
     rates = list(tpr_by_group(np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)).values())
     return float(max(rates) - min(rates)) if len(rates) > 1 else 0.0
@@ -78,9 +76,7 @@ def bootstrap_metrics(
     for _ in range(n_boot):
         pick = rng.integers(0, len(uniq), len(uniq))
         rows = np.concatenate([rows_of[k] for k in pick])
-        for key, value in point_metrics(
-            y_true[rows], scores[rows], groups[rows], threshold
-        ).items():
+        for key, value in point_metrics(y_true[rows], scores[rows], groups[rows], threshold).items():
             if np.isfinite(value):
                 draws[key].append(value)
     alpha = (1 - ci_level) / 2

@@ -340,9 +340,7 @@ class CAFGAN(BaseGenerator):
         G = ConditionalGenerator(
             self.z_dim, 2 * n_groups, self.image_size, self.base_channels, channels_out=channels
         ).to(self.device_)
-        D = ProjectionCritic(
-            2 * n_groups, self.image_size, self.base_channels, channels_in=channels
-        ).to(self.device_)
+        D = ProjectionCritic(2 * n_groups, self.image_size, self.base_channels, channels_in=channels).to(self.device_)
         reference = {k: torch.tensor(v) for k, v in self.reference_.items()}
         critics = FrozenCritics(self.classifier_, self.segmenter_, reference)
         self.history_ = train_gan(
@@ -359,14 +357,10 @@ class CAFGAN(BaseGenerator):
         from fairaudit_cafgan.networks import freeze
 
         if self.segmenter_checkpoint is not None:
-            return freeze(
-                self._load_segmenter(Path(self.segmenter_checkpoint), settings.device)
-            ), []
+            return freeze(self._load_segmenter(Path(self.segmenter_checkpoint), settings.device)), []
         if dataset.masks is None:
             return None, []
-        masks = self._resize(
-            torch.as_tensor(np.asarray(dataset.masks, np.float32))[:, None], self.image_size
-        )[:, 0]
+        masks = self._resize(torch.as_tensor(np.asarray(dataset.masks, np.float32))[:, None], self.image_size)[:, 0]
         masks = (masks >= 0.5).float()
         seg_settings = CriticSettings(**{**settings.__dict__, "epochs": self.segmenter_epochs})
         return train_segmenter(
@@ -377,9 +371,7 @@ class CAFGAN(BaseGenerator):
             settings=seg_settings,
         )
 
-    def _examples(
-        self, images: torch.Tensor, y: np.ndarray, groups: np.ndarray, k: int = 3
-    ) -> dict[str, np.ndarray]:
+    def _examples(self, images: torch.Tensor, y: np.ndarray, groups: np.ndarray, k: int = 3) -> dict[str, np.ndarray]:
         """Up to ``k`` real images per ``"<group>|<label>"`` cell, for the sample grid."""
         out: dict[str, np.ndarray] = {}
         for g in self.groups_:
@@ -399,9 +391,7 @@ class CAFGAN(BaseGenerator):
             return images.contiguous()
         mode = "area" if images.shape[-1] > size else "bilinear"
         kwargs = {} if mode == "area" else {"align_corners": False}
-        return torch.nn.functional.interpolate(
-            images, size=(size, size), mode=mode, **kwargs
-        ).clamp(0, 1)
+        return torch.nn.functional.interpolate(images, size=(size, size), mode=mode, **kwargs).clamp(0, 1)
 
     def _generated_plausibility(self, dataset: AuditDataset) -> None:
         """Plausibility of generated images (segmenter masks), with the training conditions."""
@@ -415,13 +405,9 @@ class CAFGAN(BaseGenerator):
 
         rng = np.random.default_rng(self.random_state)
         rows = rng.choice(len(dataset), size=min(512, len(dataset)), replace=False)
-        fake = self._generate_working(
-            dataset.y[rows], group_values(dataset.sensitive, self.group_attribute)[rows]
-        )
+        fake = self._generate_working(dataset.y[rows], group_values(dataset.sensitive, self.group_attribute)[rows])
         soft = predict_in_batches(self.segmenter_, torch.from_numpy(fake), self.device_)
-        self.generated_plausibility_ = summarise(
-            lung_plausibility(soft.numpy(), self.plausibility_bounds_)
-        )
+        self.generated_plausibility_ = summarise(lung_plausibility(soft.numpy(), self.plausibility_bounds_))
 
     # ------------------------------------------------------------ generate
     def _check_fitted(self) -> None:
@@ -430,9 +416,7 @@ class CAFGAN(BaseGenerator):
         if not hasattr(self, "generator_"):
             raise NotFittedError(f"{self.name} is not fitted; call fit(dataset) first")
 
-    def _generate_working(
-        self, y: np.ndarray, groups: np.ndarray, batch_size: int = 256
-    ) -> np.ndarray:
+    def _generate_working(self, y: np.ndarray, groups: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Images at the working resolution for labels ``y`` and group names ``groups``."""
         import torch
 
@@ -471,8 +455,7 @@ class CAFGAN(BaseGenerator):
         y = np.asarray(y).reshape(-1)
         if len(y) != len(sensitive_features):
             raise DataError(
-                f"{self.name}.generate: {len(y)} labels but {len(sensitive_features)} rows "
-                "of sensitive features"
+                f"{self.name}.generate: {len(y)} labels but {len(sensitive_features)} rows of sensitive features"
             )
         if self.group_attribute not in sensitive_features.columns:
             raise DataError(
@@ -542,10 +525,7 @@ class CAFGAN(BaseGenerator):
         with safe_open(str(path), framework="pt") as handle:
             meta = handle.metadata() or {}
         if meta.get("kind") != "cafgan_lung_unet":
-            raise CheckpointError(
-                f"{path} is not a CAF-GAN lung U-Net checkpoint (metadata kind "
-                f"{meta.get('kind')!r})"
-            )
+            raise CheckpointError(f"{path} is not a CAF-GAN lung U-Net checkpoint (metadata kind {meta.get('kind')!r})")
         if int(meta["image_size"]) != self.image_size:
             raise CheckpointError(
                 f"segmenter checkpoint {path} was trained at {meta['image_size']} px; "
@@ -559,9 +539,7 @@ class CAFGAN(BaseGenerator):
         try:
             module.load_state_dict(state)
         except RuntimeError as exc:
-            raise CheckpointError(
-                f"segmenter checkpoint {path} does not match the U-Net: {exc}"
-            ) from exc
+            raise CheckpointError(f"segmenter checkpoint {path} does not match the U-Net: {exc}") from exc
         return module.to(device)
 
     # ------------------------------------------------------------ report

@@ -109,16 +109,14 @@ def soft_mask_statistics(soft_masks: torch.Tensor) -> dict[str, torch.Tensor]:
     mass = m.flatten(1).sum(dim=1)
     left = m[..., : w // 2].flatten(1).sum(dim=1)
     right = m[..., w - w // 2 :].flatten(1).sum(dim=1)
-    tv = (m[..., 1:, :] - m[..., :-1, :]).abs().flatten(1).sum(1) + (
-        m[..., :, 1:] - m[..., :, :-1]
-    ).abs().flatten(1).sum(1)
+    tv = (m[..., 1:, :] - m[..., :-1, :]).abs().flatten(1).sum(1) + (m[..., :, 1:] - m[..., :, :-1]).abs().flatten(
+        1
+    ).sum(1)
     return {
         "area": mass / (h * w),
         "balance": (left - right) / (left + right + 1e-6),
         "contiguity": tv / torch.sqrt(mass + 1.0),
-        "midline": m[..., w // 2 - max(1, w // 32) : w // 2 + max(1, w // 32)]
-        .flatten(1)
-        .mean(dim=1)
+        "midline": m[..., w // 2 - max(1, w // 32) : w // 2 + max(1, w // 32)].flatten(1).mean(dim=1)
         / (mass / (h * w) + 1e-3),
         "ambiguity": (4.0 * m * (1.0 - m)).flatten(1).sum(dim=1) / (mass + 1.0),
     }

@@ -82,9 +82,7 @@ class ProjectionCritic(nn.Module):
     ``D(x, c) = w . phi(x) + <embed(c), phi(x)>``.  No batch normalisation (the gradient
     penalty is per sample)."""
 
-    def __init__(
-        self, n_conditions: int, image_size: int, base_channels: int, channels_in: int = 1
-    ):
+    def __init__(self, n_conditions: int, image_size: int, base_channels: int, channels_in: int = 1):
         super().__init__()
         n_down = n_resamplings(image_size)
         layers: list[nn.Module] = [

@@ -63,9 +63,7 @@ def plausibility_reference(masks: np.ndarray, margin: float = 0.2) -> dict[str, 
     }
 
 
-def lung_plausibility(
-    masks: np.ndarray, reference: dict[str, float] | None = None
-) -> dict[str, Any]:
+def lung_plausibility(masks: np.ndarray, reference: dict[str, float] | None = None) -> dict[str, Any]:
     """Plausibility of lung masks.
 
     Parameters
@@ -84,9 +82,7 @@ def lung_plausibility(
     """
     bounds = dict(reference or DEFAULT_BOUNDS)
     meas = mask_measurements(masks)
-    bad_area = (meas["area_fraction"] < bounds["area_low"]) | (
-        meas["area_fraction"] > bounds["area_high"]
-    )
+    bad_area = (meas["area_fraction"] < bounds["area_low"]) | (meas["area_fraction"] > bounds["area_high"])
     bad_balance = meas["balance"] < bounds["min_balance"]
     bad_components = meas["n_components"] != 2
     implausible = bad_area | bad_balance | bad_components

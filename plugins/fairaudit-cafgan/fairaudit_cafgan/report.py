@@ -27,9 +27,7 @@ def sample_grid_rows(
     n_real = max((len(v) for v in model.examples_.values()), default=0)
     for group in model.groups_:
         for label in (0, 1):
-            fake = model._generate_working(
-                np.full(n_generated, label), np.array([group] * n_generated)
-            )
+            fake = model._generate_working(np.full(n_generated, label), np.array([group] * n_generated))
             real = list(model.examples_.get(f"{group}|{label}", []))
             blank = [np.ones_like(fake[0]) for _ in range(n_real - len(real))]
             rows.append(real + blank + list(fake))
@@ -147,16 +145,12 @@ def critics_section(model: CAFGAN) -> dict[str, Any]:
     rows = []
     if model.classifier_history_:
         last = model.classifier_history_[-1]
-        rows.append(
-            ["diagnostic CNN (fairness critic)", "training accuracy", round(last["accuracy"], 4)]
-        )
+        rows.append(["diagnostic CNN (fairness critic)", "training accuracy", round(last["accuracy"], 4)])
     if model.segmenter_history_:
         last = model.segmenter_history_[-1]
         rows.append(["lung U-Net (clinical critic)", "training Dice", round(last["dice"], 4)])
     elif model.segmenter_checkpoint:
-        rows.append(
-            ["lung U-Net (clinical critic)", "loaded from", str(model.segmenter_checkpoint)]
-        )
+        rows.append(["lung U-Net (clinical critic)", "loaded from", str(model.segmenter_checkpoint)])
     return {
         "kind": "table",
         "title": "CAF-GAN frozen critics",

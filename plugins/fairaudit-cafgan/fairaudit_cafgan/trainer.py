@@ -72,9 +72,7 @@ class FrozenCritics:
 
     def reference_for(self, c: torch.Tensor) -> dict[str, Any]:
         """References for a batch with conditions ``c``."""
-        return {
-            k: v if isinstance(v, float) else v.to(c.device)[c] for k, v in self.reference.items()
-        }
+        return {k: v if isinstance(v, float) else v.to(c.device)[c] for k, v in self.reference.items()}
 
 
 def conditions(y: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:
@@ -88,9 +86,7 @@ def fairness_batch(
     """Noise, conditions and group one-hots of ``fair_per_group`` positives per group."""
     import torch
 
-    groups = torch.tensor(settings.fair_groups, dtype=torch.long).repeat_interleave(
-        settings.fair_per_group
-    )
+    groups = torch.tensor(settings.fair_groups, dtype=torch.long).repeat_interleave(settings.fair_per_group)
     z = torch.randn(len(groups), settings.z_dim, generator=generator).to(device)
     onehot = torch.nn.functional.one_hot(groups, settings.n_groups).float().to(device)
     c = conditions(torch.ones_like(groups), groups, settings.n_groups).to(device)
@@ -118,11 +114,7 @@ def generator_losses(
 
     from fairaudit_cafgan.losses import clinical_loss, soft_tpr_gap
 
-    use_fair = (
-        settings.lambda_fair > 0
-        and critics.classifier is not None
-        and len(settings.fair_groups) > 1
-    )
+    use_fair = settings.lambda_fair > 0 and critics.classifier is not None and len(settings.fair_groups) > 1
     use_clin = settings.lambda_clinic > 0 and critics.segmenter is not None
     if use_fair and fair is None:
         fair = fairness_batch(settings, z.device)
@@ -138,16 +130,12 @@ def generator_losses(
     if use_fair:
         assert fair is not None and critics.classifier is not None
         probs = torch.sigmoid(critics.classifier(fake_all[n:]))
-        out["fairness"] = soft_tpr_gap(
-            probs, torch.ones_like(probs), fair[2], level_up=settings.fair_level_up
-        )
+        out["fairness"] = soft_tpr_gap(probs, torch.ones_like(probs), fair[2], level_up=settings.fair_level_up)
         total = total + ramp * settings.lambda_fair * out["fairness"]
     if use_clin:
         assert critics.segmenter is not None
         soft = torch.sigmoid(critics.segmenter(fake))
-        out["clinical"] = clinical_loss(
-            soft, critics.reference_for(c), tolerance=settings.clinical_tolerance
-        )
+        out["clinical"] = clinical_loss(soft, critics.reference_for(c), tolerance=settings.clinical_tolerance)
         total = total + ramp * settings.lambda_clinic * out["clinical"]
     out["total"] = total
     return out
@@ -221,9 +209,7 @@ class _Monitor:
             if self.critics.segmenter is not None:
                 soft = torch.sigmoid(self.critics.segmenter(G(self.z.to(dev), self.c.to(dev))))
                 ref = self.critics.reference_for(self.c.to(dev))
-                out["clinical"] = float(
-                    clinical_loss(soft, ref, tolerance=self.settings.clinical_tolerance)
-                )
+                out["clinical"] = float(clinical_loss(soft, ref, tolerance=self.settings.clinical_tolerance))
             if self.critics.classifier is not None and self.fair is not None:
                 z, c, onehot = (t.to(dev) for t in self.fair)
                 probs = torch.sigmoid(self.critics.classifier(G(z, c)))
@@ -267,9 +253,7 @@ def train_gan(
     monitor = _Monitor(settings, all_c, critics)
     d_params = list(unwrap(D).parameters())
     per_epoch = max(1, len(loader) // settings.n_critic)
-    max_epochs = (
-        settings.max_epochs if settings.n_steps is None else -(-settings.n_steps // per_epoch)
-    )
+    max_epochs = settings.max_epochs if settings.n_steps is None else -(-settings.n_steps // per_epoch)
     total_steps = settings.n_steps if settings.n_steps is not None else max_epochs * per_epoch
     warmup_steps = settings.lambda_warmup * total_steps
     # same sampler seed on every rank (disjoint shards); different noise per rank
@@ -302,9 +286,7 @@ def train_gan(
                 p.requires_grad_(False)
             z = torch.randn(len(xb), settings.z_dim, device=dev)
             ramp = min(1.0, (g_steps + 1) / warmup_steps) if warmup_steps > 0 else 1.0
-            g_out = generator_losses(
-                G, D, z, cb[torch.randperm(len(cb), device=dev)], critics, settings, ramp=ramp
-            )
+            g_out = generator_losses(G, D, z, cb[torch.randperm(len(cb), device=dev)], critics, settings, ramp=ramp)
             opt_g.zero_grad(set_to_none=True)
             g_out["total"].backward()
             opt_g.step()

@@ -27,8 +27,7 @@ def _ellipse(
     xx: np.ndarray, yy: np.ndarray, cx: np.ndarray, cy: np.ndarray, ax: np.ndarray, ay: np.ndarray
 ) -> np.ndarray:
     return (
-        ((xx - cx[:, None, None]) / ax[:, None, None]) ** 2
-        + ((yy - cy[:, None, None]) / ay[:, None, None]) ** 2
+        ((xx - cx[:, None, None]) / ax[:, None, None]) ** 2 + ((yy - cy[:, None, None]) / ay[:, None, None]) ** 2
     ) <= 1.0
 
 
@@ -49,9 +48,7 @@ def phantom_cxr(
     lin = np.linspace(-1.0, 1.0, size, dtype=np.float32)
     yy, xx = np.meshgrid(lin, lin, indexing="ij")
     ones = np.ones(n, np.float32)
-    body = _ellipse(
-        xx, yy, 0 * ones, 0.05 * ones, 0.85 * ones + rng.normal(0, 0.02, n), 0.95 * ones
-    )
+    body = _ellipse(xx, yy, 0 * ones, 0.05 * ones, 0.85 * ones + rng.normal(0, 0.02, n), 0.95 * ones)
     ax = np.where(female, 0.24, 0.28) + rng.normal(0, 0.015, n)
     ay = np.where(female, 0.46, 0.52) + rng.normal(0, 0.02, n)
     left = _ellipse(xx, yy, -0.4 * ones, -0.05 * ones, ax, ay)
@@ -67,10 +64,7 @@ def phantom_cxr(
     cy = rng.uniform(-0.35, 0.2, n)
     sigma = rng.uniform(0.09, 0.14, n)
     blob = np.exp(
-        -(
-            ((xx - side[:, None, None]) ** 2 + (yy - cy[:, None, None]) ** 2)
-            / (2 * sigma[:, None, None] ** 2)
-        )
+        -(((xx - side[:, None, None]) ** 2 + (yy - cy[:, None, None]) ** 2) / (2 * sigma[:, None, None] ** 2))
     )
     contrast = np.where(female, contrast_f, contrast_m) * rng.uniform(0.7, 1.3, n)
     img = img + (y * contrast)[:, None, None] * blob * lungs

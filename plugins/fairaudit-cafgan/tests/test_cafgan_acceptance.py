@@ -4,11 +4,11 @@
   generated images by the label and by the group they were conditioned on;
 * critic objectives: at equal seeds CAF-GAN ends with a smaller soft TPR gap and clinical
   loss on its samples than plain WGAN-GP (lambda = 0);
-* acceptance (the issue's criterion): a downstream CNN trained on CAF-GAN's synthetic set has
-  a lower EOD on the real test split than one trained on plain WGAN-GP's, with AUC not more
-  than 0.03 lower, and CAF-GAN's samples have a lower rate of implausible lung masks.  This
-  did not hold when measured (see the xfail reason and the README); the test still runs it
-  and prints the numbers.
+* acceptance (the issue's criteria): CAF-GAN's samples have a lower rate of implausible lung
+  masks (holds), and a downstream CNN trained on CAF-GAN's synthetic set has a lower EOD on
+  the real test split than one trained on plain WGAN-GP's, with AUC not more than 0.03
+  lower.  The latter did not hold when measured (see the xfail reason and the README); the
+  test still runs it and prints the numbers.
 
 Both arms are trained once per module (each about 2 minutes on one idle core); the
 measured numbers are printed (``pytest -s``) and written to ``$CAFGAN_ACCEPTANCE_JSON``
@@ -108,8 +108,8 @@ def test_cafgan_lowers_what_its_critics_measure(wgan_gp, cafgan):
     """At equal seeds, the generator trained with both terms ends with a smaller soft TPR
     gap of the frozen diagnostic CNN and a smaller clinical loss on generated images
     (fixed-noise monitor) than plain WGAN-GP: the terms reach and steer the generator.
-    Measured over GAN seeds 0, 1, 2: gap 0.001 / 0.028 / 0.045 vs 0.299 / 0.285 / 0.072,
-    clinical 0.011 / 0.042 / 0.080 vs 0.377 / 0.355 / 0.371."""
+    Measured over GAN seeds 0, 1, 2: gap 0.028 / 0.002 / 0.009 vs 0.108 / 0.028 / 0.020,
+    clinical 0.014 / 0.020 / 0.088 vs 0.257 / 0.905 / 0.521."""
     caf, plain = cafgan.history_[-1], wgan_gp.history_[-1]
     print(
         f"\nmonitor: fairness {caf['monitor_fairness']:.3f} vs {plain['monitor_fairness']:.3f}, "
@@ -119,20 +119,33 @@ def test_cafgan_lowers_what_its_critics_measure(wgan_gp, cafgan):
     assert caf["monitor_clinical"] < plain["monitor_clinical"]
 
 
+def test_acceptance_clinical_loss_lowers_implausible_masks(wgan_gp, cafgan):
+    """Issue criterion: the clinical loss lowers the rate of implausible lung masks (U-Net
+    masks of 512 generated images).  Measured over GAN seeds 0, 1, 2: 0.0 / 0.0 / 0.0 % vs
+    0.2 / 2.9 / 0.4 %."""
+    caf = cafgan.generated_plausibility_["implausible_rate"]
+    plain = wgan_gp.generated_plausibility_["implausible_rate"]
+    print(f"\nimplausible masks: cafgan {caf:.4f} vs wgan_gp {plain:.4f}")
+    assert caf < plain
+
+
 @pytest.mark.xfail(
     strict=False,
     reason=(
-        "Measured on CPU at 32 px (512 training images, 250 generator steps, GAN seeds 0/1/2, "
-        "downstream seeds 0/1): train-on-synthetic EOD was not lower with CAF-GAN "
-        "(seed 0: 0.54/0.53 vs 0.18/0.06; seed 1: 0.15/0.07 vs 0.00/0.00; seed 2: 0.00/0.00 vs "
-        "0.04/0.03, where 0.00 means a classifier calling every image positive), AUC differed by "
-        "-0.14..+0.09, and the implausible-mask rate was 0.0/1.0/0.0 % vs 1.4/0.8/0.0 %. The "
-        "frozen diagnostic CNN learns the data's device shortcut, and the fairness term closes "
-        "its TPR gap by drawing device-like bright structures on the lagging group's positives."
+        "Measured on CPU at 32 px (512 training images, 250 generator steps; CAF-GAN vs plain "
+        "WGAN-GP at GAN seeds 0/1/2, downstream seeds 0/1): train-on-synthetic EOD "
+        "0.097 vs 0.062 (seed 0), 0.45/0.40 vs 0.48/0.27 (seed 1), 0.00/0.00 vs 0.00/0.00 "
+        "(seed 2, both classifiers call every test image positive); AUC 0.807 vs 0.855, "
+        "0.858/0.841 vs 0.816/0.795, 0.763/0.719 vs 0.755/0.760. EOD was lower in 1 of 5 "
+        "pairs and AUC within 0.03 or better in 3 of 5. The frozen diagnostic CNN learns the "
+        "data's device shortcut, and the fairness term closes its TPR gap by drawing "
+        "device-like bright structures on the lagging group's positives."
     ),
 )
-def test_acceptance_cafgan_vs_plain_wgan_gp(wgan_gp, cafgan, splits):
-    """The issue's acceptance criterion, measured honestly (see the xfail reason)."""
+def test_acceptance_train_on_synthetic_fairness(wgan_gp, cafgan, splits):
+    """Issue criterion, measured honestly (see the xfail reason): a downstream CNN trained
+    on CAF-GAN's synthetic set has a lower EOD on the real test split than one trained on
+    plain WGAN-GP's, with AUC not more than 0.03 lower."""
     from fairaudit_cafgan.evaluation import compare_arms
 
     from fairaudit.builtin.models.cnn import SmallCNN
@@ -161,6 +174,5 @@ def test_acceptance_cafgan_vs_plain_wgan_gp(wgan_gp, cafgan, splits):
         with open(os.environ["CAFGAN_ACCEPTANCE_JSON"], "w") as fh:
             json.dump(summary, fh, indent=1)
     caf, plain = summary["cafgan"], summary["wgan_gp"]
-    assert caf["implausible_rate"] < plain["implausible_rate"]
     assert caf["auc"]["value"] >= plain["auc"]["value"] - 0.03
     assert caf["eod"]["value"] < plain["eod"]["value"]

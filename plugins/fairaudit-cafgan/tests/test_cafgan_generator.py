@@ -126,12 +126,8 @@ def test_checkpoints_and_segmenter_reuse(fitted, tiny_cxr, torch_single_thread):
         np.testing.assert_array_equal(state[key].numpy(), value.numpy())
     # a dataset without masks can use the saved lung U-Net
     seg_file = next((work / "checkpoints").glob("*_segmenter.safetensors"))
-    reused = CAFGAN(**{**TINY, "segmenter_checkpoint": str(seg_file)}).fit(
-        replace(tiny_cxr, masks=None)
-    )
-    for (k, a), b in zip(
-        model.segmenter_.state_dict().items(), reused.segmenter_.state_dict().values(), strict=True
-    ):
+    reused = CAFGAN(**{**TINY, "segmenter_checkpoint": str(seg_file)}).fit(replace(tiny_cxr, masks=None))
+    for (k, a), b in zip(model.segmenter_.state_dict().items(), reused.segmenter_.state_dict().values(), strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
     with pytest.raises(CheckpointError, match="not a CAF-GAN lung U-Net"):
         CAFGAN(**{**TINY, "segmenter_checkpoint": str(gen_file)}).fit(tiny_cxr)
@@ -158,9 +154,7 @@ def test_report_sections(fitted):
     curve = sections[1]
     assert len(curve["x"]) == len(model.history_)
     assert {"critic loss", "Wasserstein estimate"} <= set(curve["series"])
-    assert any("fairness" in k for k in curve["series"]) and any(
-        "clinical" in k for k in curve["series"]
-    )
+    assert any("fairness" in k for k in curve["series"]) and any("clinical" in k for k in curve["series"])
     table = sections[2]
     assert [r[0] for r in table["rows"]] == [
         "real, reference masks",
