@@ -104,3 +104,9 @@ class CheckpointError(FairAuditError):
     """A checkpoint is missing, corrupted or does not match the model."""
 
     exit_code = ExitCode.USAGE_ERROR
+
+
+class DeviceError(TrainingError):
+    """The requested device is not available (e.g. ``device: cuda`` with ``on_missing_cuda: fail``)."""
+
+    exit_code = ExitCode.USAGE_ERROR

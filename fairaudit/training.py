@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from fairaudit.errors import CheckpointError, TrainingError
+from fairaudit.errors import CheckpointError, DeviceError, TrainingError
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +35,8 @@ def resolve_device(requested: str = "auto", *, on_missing_cuda: str = "warn") ->
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
         if on_missing_cuda == "fail":
-            raise TrainingError(f"device {requested!r} was requested but CUDA is not available")
+            raise DeviceError(f"device {requested!r} was requested but CUDA is not available "
+                              "(spec: on_missing_cuda: fail; set it to 'warn' to fall back to the CPU)")
         warnings.warn(f"device {requested!r} requested but CUDA is not available; using CPU",
                       RuntimeWarning, stacklevel=2)
         return "cpu"
@@ -151,6 +152,63 @@ def all_reduce_mean(value: float, device: str = "cpu") -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t.item()) / world_size()
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """``obj`` from rank ``src`` on every rank (identity when not distributed)."""
+    if not is_distributed():
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op when not distributed)."""
+    if is_distributed():
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+class MixedPrecision:
+    """Autocast + loss scaling for one training loop; a no-op unless ``enabled`` on CUDA.
+
+    bfloat16 where the GPU supports it (no scaler needed), float16 with a gradient scaler
+    otherwise.  Usage::
+
+        amp = MixedPrecision(device, enabled=ctx.mixed_precision)
+        with amp.autocast():
+            loss = ...
+        amp.step(loss, optimiser)
+    """
+
+    def __init__(self, device: str, enabled: bool = False):
+        import torch
+
+        self.enabled = bool(enabled) and device.startswith("cuda") and torch.cuda.is_available()
+        self.device_type = "cuda" if device.startswith("cuda") else "cpu"
+        bf16 = self.enabled and torch.cuda.is_bf16_supported()
+        self.dtype = torch.bfloat16 if bf16 else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda") if self.enabled and not bf16 else None
+
+    def autocast(self) -> Any:
+        import torch
+
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype, enabled=self.enabled)
+
+    def step(self, loss: torch.Tensor, optimiser: torch.optim.Optimizer) -> None:
+        """zero_grad, backward and step (scaled when float16)."""
+        optimiser.zero_grad()
+        if self.scaler is None:
+            loss.backward()
+            optimiser.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimiser)
+        self.scaler.update()
 
 
 # ---------------------------------------------------------------- loop helpers

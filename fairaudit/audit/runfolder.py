@@ -32,6 +32,14 @@ def new_run_dir(output_dir: Path, spec_name: str) -> Path:
     return run_dir
 
 
+def remove_stale_temp_files(run_dir: Path) -> list[Path]:
+    """Delete the temp files of atomic writes a killed run left behind (``.<name>.<random>.tmp``)."""
+    stale = [p for p in Path(run_dir).rglob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def attach_log(run_dir: Path) -> logging.Handler:
     """Log to ``run_dir/log.txt`` (appending, so a resumed run keeps its history)."""
     handler = logging.FileHandler(run_dir / "log.txt", encoding="utf-8")
@@ -83,3 +91,16 @@ def environment() -> dict[str, Any]:
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     atomic.write_json(run_dir / "manifest.json", manifest)
+
+
+def mark_manifest(run_dir: Path, **fields: Any) -> None:
+    """Update fields of an existing ``manifest.json`` (e.g. ``status="failed"``); never raises."""
+    import json
+
+    path = run_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        manifest.update(fields)
+        write_manifest(run_dir, manifest)
+    except Exception as exc:  # the original error matters more than the bookkeeping
+        LOG.warning("could not update %s: %s", path, exc)

@@ -36,6 +36,7 @@ from fairaudit.plugins import PluginSet, load_plugins
 from fairaudit.results import ArmResult, AuditResult, MetricResult
 from fairaudit.spec.loader import LoadedSpec, load_spec
 from fairaudit.spec.models import AuditSpec, Component, GeneratorComponent
+from fairaudit.training import world_size
 
 LOG = logging.getLogger("fairaudit")
 Say = Callable[[str], None]
@@ -163,7 +164,12 @@ class Audit:
     def load_data(self) -> Splits:
         from fairaudit.training import resolve_device
 
-        self.context.device = resolve_device(self.spec.device, on_missing_cuda=self.spec.on_missing_cuda)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.context.device = resolve_device(self.spec.device, on_missing_cuda=self.spec.on_missing_cuda)
+        for w in caught:
+            self.warnings.append(str(w.message))
+            self.say(f"warning: {w.message}")
         loader = self._create("datasets", self.spec.dataset).resolve(self.loaded.base_dir)
         self.say(f"loading dataset {self.spec.dataset.name!r}")
         raw = self._timed("load_data", loader.load)
@@ -235,26 +241,47 @@ class Audit:
             predict_fn=lambda images: model.predict_proba(debiaser.transform(images)))
 
     def generator_arms(self, comp: GeneratorComponent) -> list[Arm]:
+        """Fit the generator, then one arm per evaluation: a downstream model trained on
+        synthetic images only, on real + synthetic images, and the counterfactual arm (the
+        baseline classifier judged on the generator's edits of the test images)."""
         s = self.splits
         generator: BaseGenerator = self._create("generators", comp)
         name = comp.arm_name
         self.say(f"generator {name!r}: fitting {comp.name!r}")
         self._timed(f"{name}.fit", lambda: generator.fit(s.train))
+        arms: list[Arm] = []
+        synthetic_evals = [e for e in comp.evaluation if e != "counterfactuals"]
+        if synthetic_evals:
+            arms += self._synthetic_arms(generator, comp, synthetic_evals)
+        if "counterfactuals" in comp.evaluation:
+            cf_arm = self._counterfactual_arm(generator, comp, label=name if not arms else f"{name} (counterfactuals)")
+            if cf_arm is not None:
+                arms.append(cf_arm)
+        if not arms:
+            raise FairAuditError(f"generator {name!r}: no evaluation could run (see the warnings)")
+        # sections last: they may describe the counterfactuals as well as the samples
+        arms[0].result.sections = _json_safe(generator.report_sections())
+        return arms
+
+    def _synthetic_arms(self, generator: BaseGenerator, comp: GeneratorComponent,
+                        evaluations: list[str]) -> list[Arm]:
+        s = self.splits
+        name = comp.arm_name
         n = comp.n_synthetic or len(s.train)
         rng = np.random.default_rng(self.spec.seed)
         rows = rng.choice(len(s.train), size=n, replace=n > len(s.train))
         y_syn = s.train.y[rows]
         sf_syn = s.train.sensitive.iloc[rows].reset_index(drop=True)
         self.say(f"generator {name!r}: generating {n} images")
-        synthetic = self._timed(f"{name}.generate", lambda: generator.generate(y_syn, sf_syn))
-        synthetic = np.asarray(synthetic, dtype=np.float32)
-        arms: list[Arm] = []
-        sections = _json_safe(generator.report_sections())
+        synthetic = np.asarray(self._timed(f"{name}.generate", lambda: generator.generate(y_syn, sf_syn)),
+                               dtype=np.float32)
+        if synthetic.shape[1:] != np.asarray(s.train.inputs).shape[1:]:
+            raise FairAuditError(f"generator {comp.name!r} returned images of shape {synthetic.shape[1:]}; "
+                                 f"the dataset's are {np.asarray(s.train.inputs).shape[1:]}")
         val_inputs = s.val.inputs if s.val is not None else None
-        for evaluation in comp.evaluation:
-            if evaluation == "counterfactuals":
-                continue
-            arm_name = name if evaluation == "train_on_synthetic" else f"{name} (augment)"
+        arms: list[Arm] = []
+        for evaluation in evaluations:
+            arm_name = name if evaluation == evaluations[0] else f"{name} ({evaluation.replace('_', ' ')})"
             if evaluation == "train_on_synthetic":
                 X_fit, y_fit = synthetic, y_syn
             else:
@@ -265,18 +292,41 @@ class Audit:
             scores_val, scores_test = self._timed(
                 f"{arm_name}.model", lambda m=model, X=X_fit, y=y_fit: self._fit_predict(
                     m, X, y, val_inputs, s.test.inputs))
-            arm = Arm(
+            arms.append(Arm(
                 ArmResult(name=arm_name, kind="generator", plugin=comp.name,
-                          params={**comp.params, "evaluation": evaluation},
-                          sections=sections if not arms else []),
-                scores_test=scores_test, scores_val=scores_val, predict_fn=model.predict_proba)
-            arms.append(arm)
-        if "counterfactuals" in comp.evaluation and generator.supports_counterfactuals and arms:
-            factor = comp.counterfactual_factor
-            cf = generator.counterfactual(s.test.images, {"factor": factor})
-            arms[0].counterfactuals[factor] = np.asarray(cf, dtype=np.float32)
-            arms[0].predict_fn = self.baseline_model.predict_proba
+                          params={**comp.params, "evaluation": evaluation, "n_synthetic": n}),
+                scores_test=scores_test, scores_val=scores_val, predict_fn=model.predict_proba))
         return arms
+
+    def _counterfactual_arm(self, generator: BaseGenerator, comp: GeneratorComponent, label: str) -> Arm | None:
+        s = self.splits
+        if not generator.supports_counterfactuals:
+            self.warnings.append(f"generator {comp.arm_name!r}: {comp.name!r} cannot edit images; "
+                                 "the 'counterfactuals' evaluation was skipped")
+            return None
+        if s.test.images is None:
+            self.warnings.append(f"generator {comp.arm_name!r}: the dataset has no images; "
+                                 "the 'counterfactuals' evaluation was skipped")
+            return None
+        factor = comp.counterfactual_factor
+        edit = {"factor": factor, "metadata": test_metadata(s.test)}
+        self.say(f"generator {comp.arm_name!r}: editing {len(s.test)} test images ({factor!r} flipped)")
+        cf = self._timed(f"{label}.counterfactual", lambda: generator.counterfactual(s.test.images, edit))
+        cf = np.asarray(cf, dtype=np.float32)
+        if cf.shape != np.asarray(s.test.images).shape:
+            raise FairAuditError(f"generator {comp.name!r} returned counterfactuals of shape {cf.shape} for "
+                                 f"test images of shape {np.asarray(s.test.images).shape}")
+        return Arm(
+            ArmResult(name=label, kind="generator", plugin=comp.name,
+                      params={**comp.params, "evaluation": "counterfactuals", "factor": factor}),
+            predict_fn=self.baseline_predict, counterfactuals={factor: cf})
+
+    def baseline_predict(self, images: np.ndarray) -> np.ndarray:
+        """The baseline classifier's scores (refitted when a resumed run kept the baseline arm)."""
+        if getattr(self, "baseline_model", None) is None:
+            seed_arm(self.spec.seed, 0)
+            self.baseline()
+        return self.baseline_model.predict_proba(images)
 
     def oracle_counterfactuals(self) -> dict[str, np.ndarray]:
         """Oracle counterfactuals of the test images, for every factor the dataset can flip."""
@@ -322,6 +372,25 @@ class Audit:
         return results
 
 
+def test_metadata(split: AuditDataset) -> dict[str, np.ndarray]:
+    """Per-image metadata a counterfactual editor may use for its source captions: the label,
+    the sensitive attributes and 1-D extras (never patient identifiers)."""
+    meta: dict[str, np.ndarray] = {col: split.sensitive[col].to_numpy() for col in split.sensitive.columns}
+    for key, value in split.extras.items():
+        arr = np.asarray(value)
+        if arr.ndim == 1 and len(arr) == len(split):
+            meta.setdefault(key, arr)
+    meta["label"] = np.asarray(split.y)
+    return meta
+
+
+def seed_arm(seed: int, index: int) -> None:
+    """Seed the global generators for arm ``index``, so a resumed arm draws what it would have."""
+    from fairaudit.training import seed_everything
+
+    seed_everything(seed + 1000 * index)
+
+
 def _check_scores(scores: np.ndarray, model: BaseModel) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(scores)):
@@ -359,6 +428,8 @@ def run_audit(
             else run_dir
         loaded = load_spec(run_dir / "spec.yaml")
         loaded.path = source_dir / "spec.yaml"
+        for stale in runfolder.remove_stale_temp_files(run_dir):
+            say(f"removed {stale.name}, a half-written file of the interrupted run")
     else:
         loaded = load_spec(spec_path)
     files = tuple((loaded.base_dir / p).resolve() for p in loaded.spec.plugins)
@@ -370,18 +441,38 @@ def run_audit(
         from fairaudit.errors import SpecError
 
         raise SpecError(issues)
+    from fairaudit.training import broadcast_object, init_distributed_from_env, is_distributed, is_main_process
+
+    launched_here = not is_distributed() and init_distributed_from_env()  # torchrun / accelerate launch
+    main = is_main_process()
     if resume is None:
-        run_dir = runfolder.new_run_dir(Path(output_dir), loaded.spec.name)
-        atomic.write_text(run_dir / "spec.yaml", loaded.text)
-    handler = runfolder.attach_log(run_dir)
+        if main:
+            run_dir = runfolder.new_run_dir(Path(output_dir), loaded.spec.name)
+            atomic.write_text(run_dir / "spec.yaml", loaded.text)
+        run_dir = Path(broadcast_object(str(run_dir) if main else None))
+    handler = runfolder.attach_log(run_dir) if main else None
     try:
-        return _run(loaded, plugins, run_dir, formats, say, resumed=resume is not None)
+        return _run(loaded, plugins, run_dir, formats, say if main else (lambda msg: None),
+                    resumed=resume is not None, writes=main)
+    except BaseException as exc:
+        if main:
+            runfolder.mark_manifest(run_dir, status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                                    error=f"{type(exc).__name__}: {exc}")
+        raise
     finally:
-        runfolder.detach_log(handler)
+        if handler is not None:
+            runfolder.detach_log(handler)
+        if launched_here:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
 
 
 def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[str] | None, say: Say,
-         *, resumed: bool) -> RunOutcome:
+         *, resumed: bool, writes: bool = True) -> RunOutcome:
+    """The audit proper.  Under torchrun every rank trains (DDP) and computes the metrics;
+    only the main rank (``writes``) touches the run folder."""
     spec = loaded.spec
     started = time.perf_counter()
     audit = Audit(loaded, plugins, run_dir, say)
@@ -393,7 +484,8 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
         "plugin_failures": [{"name": f.name, "error": f.error} for f in plugins.failures],
         "git": runfolder.git_hash(loaded.base_dir), "status": "running",
     }
-    runfolder.write_manifest(run_dir, manifest)
+    if writes:
+        runfolder.write_manifest(run_dir, manifest)
     from fairaudit.training import seed_everything
 
     seed_everything(spec.seed)
@@ -412,9 +504,8 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
             stored = json.loads(saved.read_text())
             arm_results += [ArmResult.model_validate(a) for a in stored]
             say(f"arm {name!r}: already done, kept from the earlier run")
-            if kind == "baseline":
-                audit.baseline()  # needed by counterfactual metrics of later arms
             continue
+        seed_arm(spec.seed, index)
         try:
             if kind == "baseline":
                 arms = [audit.baseline()]
@@ -436,7 +527,8 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
             done = [_failed(name, kind, comp, exc)]  # type: ignore[arg-type]
         for r in done:
             r.timings = {k: v for k, v in audit.timings.items() if k.startswith(r.name)}
-        atomic.write_json(saved, [r.model_dump(mode="json") for r in done])
+        if writes:
+            atomic.write_json(saved, [r.model_dump(mode="json") for r in done])
         arm_results += done
 
     adjust_p_values(arm_results, method=spec.statistics.multiple_testing)
@@ -463,11 +555,14 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
                     "platform": manifest["environment"]["platform"],
                     "packages": manifest["environment"]["packages"],
                     "plugins": plugins.versions(), "git": manifest["git"], "timings": audit.timings,
-                    "data_hash": manifest["data_hash"], "device": audit.context.device},
+                    "data_hash": manifest["data_hash"], "device": audit.context.device,
+                    "world_size": world_size(), "descriptions": plugin_descriptions(spec, plugins)},
         spec_text=loaded.text,
     )
-    atomic.write_json(run_dir / "result.json", result.model_dump(mode="json"))
     outcome = RunOutcome(run_dir, result)
+    if not writes:
+        return outcome
+    atomic.write_json(run_dir / "result.json", result.model_dump(mode="json"))
     wanted = formats or list(spec.report.formats)
     try:
         outcome.reports = render_reports(run_dir, wanted, plugins)
@@ -478,6 +573,23 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
                     timings=audit.timings)
     runfolder.write_manifest(run_dir, manifest)
     return outcome
+
+
+def plugin_descriptions(spec: AuditSpec, plugins: PluginSet) -> dict[str, str]:
+    """Plugin name -> its one-line description, for every component the spec uses."""
+    families: list[tuple[str, list[Component]]] = [
+        ("datasets", [spec.dataset]), ("models", [spec.model]), ("debiasers", list(spec.debiasers)),
+        ("generators", list(spec.generators)), ("metrics", list(spec.metrics))]
+    out: dict[str, str] = {}
+    for family, comps in families:
+        for comp in comps:
+            try:
+                cls = plugins.registry(family).get(comp.name)
+            except Exception:  # reported elsewhere; a description is not worth failing for
+                continue
+            text = str(getattr(cls, "description", "") or (cls.__doc__ or "").strip().split("\n")[0])
+            out.setdefault(comp.name, text)
+    return out
 
 
 def render_reports(run_dir: Path, formats: list[str], plugins: PluginSet | None = None) -> dict[str, Path]:

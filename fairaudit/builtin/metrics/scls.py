@@ -49,7 +49,8 @@ class SCLS(BaseMetric):
     Parameters
     ----------
     factors:
-        Counterfactual sets to use (default: all, pooled; each is also reported in ``details``).
+        Counterfactual sets to use (default: the arm's generated sets when it has any, else
+        all oracle sets, pooled; each is also reported in ``details``).
     min_flipped:
         Groups with fewer decision-flipping pairs are too small to judge.
     """
@@ -69,8 +70,11 @@ class SCLS(BaseMetric):
         return [{}, {"min_flipped": 1}]
 
     def _selected(self, ctx: MetricContext) -> dict[str, np.ndarray]:
+        """The sets named by ``factors``; by default the generator's own sets when the arm has
+        any (its ``oracle:`` sets are then only the reference), else every oracle set."""
         if self.factors is None:
-            return dict(ctx.counterfactuals)
+            generated = {k: v for k, v in ctx.counterfactuals.items() if not k.startswith("oracle:")}
+            return generated or dict(ctx.counterfactuals)
         wanted = set(self.factors)
         return {
             k: v

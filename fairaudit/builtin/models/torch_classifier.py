@@ -10,6 +10,8 @@ import numpy as np
 from fairaudit.base import BaseModel
 from fairaudit.training import (
     EarlyStopping,
+    MixedPrecision,
+    all_reduce_mean,
     check_finite,
     make_loader,
     progress,
@@ -62,6 +64,7 @@ class TorchBinaryClassifier(BaseModel):
         stopper = EarlyStopping(patience=self.patience)
         self.history_: list[dict[str, float]] = []
         ctx = self.run_context()
+        amp = MixedPrecision(device, enabled=ctx.mixed_precision)
         for epoch in progress(range(self.max_epochs), desc=f"{self.name} training",
                               enabled=ctx.progress):
             set_epoch(loader, epoch)
@@ -69,15 +72,14 @@ class TorchBinaryClassifier(BaseModel):
             total, count = 0.0, 0
             for xb, yb, wb in loader:
                 xb, yb, wb = xb.to(device), yb.to(device), wb.to(device)
-                loss_each = torch.nn.functional.binary_cross_entropy_with_logits(
-                    model(xb).squeeze(-1), yb, reduction="none")
+                with amp.autocast():
+                    logits = model(xb).squeeze(-1).float()
+                loss_each = torch.nn.functional.binary_cross_entropy_with_logits(logits, yb, reduction="none")
                 loss = (loss_each * wb).sum() / wb.sum()
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
+                amp.step(loss, optimiser)
                 total += float(loss.item()) * len(xb)
                 count += len(xb)
-            train_loss = total / max(count, 1)
+            train_loss = all_reduce_mean(total / max(count, 1), device)
             check_finite(train_loss, f"{self.name} epoch {epoch}")
             record = {"epoch": float(epoch), "train_loss": train_loss}
             if n_val:
