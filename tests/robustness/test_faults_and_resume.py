@@ -184,7 +184,7 @@ def test_counterfactual_only_generator_arm_judges_the_baseline_on_its_edits(tmp_
             evaluation: [counterfactuals]
             counterfactual_factor: device
             params: {{log: "{log}"}}
-        metrics: [group_metrics, {{name: scls, params: {{min_flipped: 1}}}}]
+        metrics: [group_metrics, counterfactual_quality, {{name: scls, params: {{min_flipped: 1}}}}]
         statistics: {{n_boot: 50, n_permutations: 50, min_group_size: 5}}
         report: {{formats: [html]}}
         plugins: ["{PLUGINS}"]
@@ -199,12 +199,19 @@ def test_counterfactual_only_generator_arm_judges_the_baseline_on_its_edits(tmp_
     assert arm.params["evaluation"] == "counterfactuals"
     # report sections are collected after the edits, so they can describe them
     assert arm.sections[0]["rows"] == [["fit"], ["counterfactual"]]
+    descriptions = res.provenance["descriptions"]  # for the report's methods section
+    assert descriptions["identity_editor"].startswith("'Edits' images by returning them unchanged")
+    assert "latching" in descriptions["scls"] and descriptions["synthetic_cxr"]
     edit = json.loads(log.read_text())
     assert edit["factor"] == "device" and "label" in edit["metadata"] and "sex" in edit["metadata"]
     assert not any("patient" in key for key in edit["metadata"])
     # no scores of its own: only counterfactual metrics, computed on the generator's set
-    assert {m.metric for m in arm.metrics} == {"scls"}
-    scls = arm.metrics[0]
+    by_name = {m.metric: m for m in arm.metrics}
+    assert set(by_name) == {"scls", "cf_classifier_flip_rate", "cf_artefact_flip_rate", "cf_identity_l1",
+                            "cf_identity_ssim"}
+    assert by_name["cf_identity_l1"].value == 0.0 and by_name["cf_identity_ssim"].value == 1.0
+    assert by_name["cf_artefact_flip_rate"].value == 0.0  # nothing was edited
+    scls = by_name["scls"]
     assert set(scls.details["factors"]) == {"device"}
     assert scls.details["n_flipped"] == 0  # unchanged images never flip a decision
     baseline_scls = next(m for a in res.arms if a.name == "baseline" for m in a.metrics if m.metric == "scls")
