@@ -260,7 +260,7 @@ class Audit:
         if not arms:
             raise FairAuditError(f"generator {name!r}: no evaluation could run (see the warnings)")
         # sections last: they may describe the counterfactuals as well as the samples
-        arms[0].result.sections = _json_safe(generator.report_sections())
+        arms[0].result.sections = _json_safe(generator.report_sections()) + arms[0].result.sections
         return arms
 
     def _synthetic_arms(self, generator: BaseGenerator, comp: GeneratorComponent,
@@ -316,10 +316,43 @@ class Audit:
         if cf.shape != np.asarray(s.test.images).shape:
             raise FairAuditError(f"generator {comp.name!r} returned counterfactuals of shape {cf.shape} for "
                                  f"test images of shape {np.asarray(s.test.images).shape}")
-        return Arm(
+        arm = Arm(
             ArmResult(name=label, kind="generator", plugin=comp.name,
                       params={**comp.params, "evaluation": "counterfactuals", "factor": factor}),
             predict_fn=self.baseline_predict, counterfactuals={factor: cf})
+        arm.result.sections = [self._counterfactual_grid(label, factor, cf)]
+        return arm
+
+    def _counterfactual_grid(self, label: str, factor: str, cf: np.ndarray, per_group: int = 2) -> dict[str, Any]:
+        """Original / counterfactual / difference (/ oracle) for a few test images per group."""
+        from fairaudit.imaging import difference_image, save_grid
+
+        test = self.splits.test
+        images = np.asarray(test.images, dtype=np.float32)
+        oracle = None
+        if test.oracle is not None and factor in test.meta.get("counterfactual_factors", []):
+            oracle = np.asarray(test.counterfactual(factor), dtype=np.float32)
+        attr = self.spec.attributes[0]
+        groups = test.sensitive[attr].astype(str).to_numpy()
+        rows, row_labels = [], []
+        for group in sorted(set(groups)):
+            for i in np.flatnonzero(groups == group)[:per_group]:
+                row = [images[i], cf[i], difference_image(images[i], cf[i])]
+                if oracle is not None:
+                    row += [oracle[i], difference_image(images[i], oracle[i])]
+                rows.append(row)
+                row_labels.append(f"{attr}={group}, y={int(test.y[i])}")
+        columns = ["original", "counterfactual", "difference"] + (["oracle", "oracle diff."] if oracle is not None
+                                                                   else [])
+        safe = "".join(ch if ch.isalnum() else "_" for ch in label)
+        path = self.run_dir / "figures" / f"{safe}_counterfactuals.png"
+        save_grid(path, rows, row_labels=row_labels, col_labels=columns)
+        caption = (f"Test images with {factor!r} flipped by the generator; difference: grey = unchanged, "
+                   "light = brighter, dark = darker.")
+        if oracle is not None:
+            caption += " The oracle columns show the exact counterfactual the dataset renders (ground truth)."
+        return {"kind": "image_grid", "title": f"Counterfactuals ({factor} flipped)",
+                "path": str(path.relative_to(self.run_dir)), "caption": caption}
 
     def baseline_predict(self, images: np.ndarray) -> np.ndarray:
         """The baseline classifier's scores (refitted when a resumed run kept the baseline arm)."""

@@ -193,12 +193,18 @@ def test_counterfactual_only_generator_arm_judges_the_baseline_on_its_edits(tmp_
     spec.write_text(spec_text)
     result = cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
     assert result.exit_code == 0, result.output
-    res = load_result(run_dirs(tmp_path / "out")[0])
+    run_dir = run_dirs(tmp_path / "out")[0]
+    res = load_result(run_dir)
     arm = next(a for a in res.arms if a.name == "identity_editor")
     assert arm.status == "ok", arm.error
     assert arm.params["evaluation"] == "counterfactuals"
     # report sections are collected after the edits, so they can describe them
     assert arm.sections[0]["rows"] == [["fit"], ["counterfactual"]]
+    grid = arm.sections[1]
+    assert grid["kind"] == "image_grid" and (run_dir / grid["path"]).is_file()
+    assert "oracle" in grid["caption"]
+    html = (run_dir / "report.html").read_text()
+    assert "Counterfactuals (device flipped)" in html and "data:image/png;base64," in html
     descriptions = res.provenance["descriptions"]  # for the report's methods section
     assert descriptions["identity_editor"].startswith("'Edits' images by returning them unchanged")
     assert "latching" in descriptions["scls"] and descriptions["synthetic_cxr"]
