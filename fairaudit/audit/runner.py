@@ -241,22 +241,27 @@ class Audit:
             predict_fn=lambda images: model.predict_proba(debiaser.transform(images)))
 
     def generator_arms(self, comp: GeneratorComponent) -> list[Arm]:
-        """Fit the generator, then one arm per evaluation: a downstream model trained on
-        synthetic images only, on real + synthetic images, and the counterfactual arm (the
-        baseline classifier judged on the generator's edits of the test images)."""
+        """Fit the generator, then one arm per evaluation, in the spec's order (the first keeps
+        the arm's name): a downstream model trained on synthetic images only, on real +
+        synthetic images, on real images + their counterfactuals, and the counterfactual arm
+        (the baseline classifier judged on the generator's edits of the test images)."""
         s = self.splits
         generator: BaseGenerator = self._create("generators", comp)
         name = comp.arm_name
         self.say(f"generator {name!r}: fitting {comp.name!r}")
         self._timed(f"{name}.fit", lambda: generator.fit(s.train))
-        arms: list[Arm] = []
-        synthetic_evals = [e for e in comp.evaluation if e != "counterfactuals"]
+        labels = {e: name if i == 0 else f"{name} ({e.replace('_', ' ')})" for i, e in enumerate(comp.evaluation)}
+        built: dict[str, Arm | None] = {}
+        synthetic_evals = [e for e in comp.evaluation if e in ("train_on_synthetic", "augment")]
         if synthetic_evals:
-            arms += self._synthetic_arms(generator, comp, synthetic_evals)
+            built.update(zip(synthetic_evals, self._synthetic_arms(generator, comp, synthetic_evals, labels),
+                             strict=True))
+        if "counterfactual_augment" in comp.evaluation:
+            built["counterfactual_augment"] = self._counterfactual_augment_arm(
+                generator, comp, labels["counterfactual_augment"])
         if "counterfactuals" in comp.evaluation:
-            cf_arm = self._counterfactual_arm(generator, comp, label=name if not arms else f"{name} (counterfactuals)")
-            if cf_arm is not None:
-                arms.append(cf_arm)
+            built["counterfactuals"] = self._counterfactual_arm(generator, comp, labels["counterfactuals"])
+        arms = [arm for e in comp.evaluation if (arm := built.get(e)) is not None]
         if not arms:
             raise FairAuditError(f"generator {name!r}: no evaluation could run (see the warnings)")
         # sections last: they may describe the counterfactuals as well as the samples
@@ -264,7 +269,7 @@ class Audit:
         return arms
 
     def _synthetic_arms(self, generator: BaseGenerator, comp: GeneratorComponent,
-                        evaluations: list[str]) -> list[Arm]:
+                        evaluations: list[str], labels: dict[str, str]) -> list[Arm]:
         s = self.splits
         name = comp.arm_name
         n = comp.n_synthetic or len(s.train)
@@ -281,7 +286,7 @@ class Audit:
         val_inputs = s.val.inputs if s.val is not None else None
         arms: list[Arm] = []
         for evaluation in evaluations:
-            arm_name = name if evaluation == evaluations[0] else f"{name} ({evaluation.replace('_', ' ')})"
+            arm_name = labels[evaluation]
             if evaluation == "train_on_synthetic":
                 X_fit, y_fit = synthetic, y_syn
             else:
@@ -298,24 +303,57 @@ class Audit:
                 scores_test=scores_test, scores_val=scores_val, predict_fn=model.predict_proba))
         return arms
 
-    def _counterfactual_arm(self, generator: BaseGenerator, comp: GeneratorComponent, label: str) -> Arm | None:
-        s = self.splits
+    def _can_edit(self, generator: BaseGenerator, comp: GeneratorComponent, evaluation: str) -> bool:
         if not generator.supports_counterfactuals:
             self.warnings.append(f"generator {comp.arm_name!r}: {comp.name!r} cannot edit images; "
-                                 "the 'counterfactuals' evaluation was skipped")
-            return None
-        if s.test.images is None:
+                                 f"the {evaluation!r} evaluation was skipped")
+            return False
+        if self.splits.test.images is None:
             self.warnings.append(f"generator {comp.arm_name!r}: the dataset has no images; "
-                                 "the 'counterfactuals' evaluation was skipped")
-            return None
+                                 f"the {evaluation!r} evaluation was skipped")
+            return False
+        return True
+
+    def _edit(self, generator: BaseGenerator, comp: GeneratorComponent, split: AuditDataset, label: str,
+              which: str) -> np.ndarray:
+        """``split``'s images with the spec's counterfactual factor flipped by ``generator``."""
         factor = comp.counterfactual_factor
-        edit = {"factor": factor, "metadata": test_metadata(s.test)}
-        self.say(f"generator {comp.arm_name!r}: editing {len(s.test)} test images ({factor!r} flipped)")
-        cf = self._timed(f"{label}.counterfactual", lambda: generator.counterfactual(s.test.images, edit))
+        edit = {"factor": factor, "metadata": test_metadata(split)}
+        self.say(f"generator {comp.arm_name!r}: editing {len(split)} {which} images ({factor!r} flipped)")
+        cf = self._timed(f"{label}.counterfactual", lambda: generator.counterfactual(split.images, edit))
         cf = np.asarray(cf, dtype=np.float32)
-        if cf.shape != np.asarray(s.test.images).shape:
+        if cf.shape != np.asarray(split.images).shape:
             raise FairAuditError(f"generator {comp.name!r} returned counterfactuals of shape {cf.shape} for "
-                                 f"test images of shape {np.asarray(s.test.images).shape}")
+                                 f"{which} images of shape {np.asarray(split.images).shape}")
+        return cf
+
+    def _counterfactual_augment_arm(self, generator: BaseGenerator, comp: GeneratorComponent,
+                                    label: str) -> Arm | None:
+        """Train the downstream model on the real training images plus their counterfactuals
+        (same labels): the classifier sees each image with and without the factor."""
+        if not self._can_edit(generator, comp, "counterfactual_augment"):
+            return None
+        s = self.splits
+        cf_train = self._edit(generator, comp, s.train, label, "training")
+        X_fit = np.concatenate([np.asarray(s.train.images, dtype=np.float32), cf_train])
+        y_fit = np.concatenate([s.train.y, s.train.y])
+        model = self.new_model()
+        self.say(f"arm {label!r}: training the downstream model on real + counterfactual images")
+        val_inputs = s.val.inputs if s.val is not None else None
+        scores_val, scores_test = self._timed(
+            f"{label}.model", lambda: self._fit_predict(model, X_fit, y_fit, val_inputs, s.test.inputs))
+        return Arm(
+            ArmResult(name=label, kind="generator", plugin=comp.name,
+                      params={**comp.params, "evaluation": "counterfactual_augment",
+                              "factor": comp.counterfactual_factor}),
+            scores_test=scores_test, scores_val=scores_val, predict_fn=model.predict_proba)
+
+    def _counterfactual_arm(self, generator: BaseGenerator, comp: GeneratorComponent, label: str) -> Arm | None:
+        if not self._can_edit(generator, comp, "counterfactuals"):
+            return None
+        s = self.splits
+        factor = comp.counterfactual_factor
+        cf = self._edit(generator, comp, s.test, label, "test")
         arm = Arm(
             ArmResult(name=label, kind="generator", plugin=comp.name,
                       params={**comp.params, "evaluation": "counterfactuals", "factor": factor}),

@@ -33,9 +33,14 @@ class Component(StrictModel):
 class GeneratorComponent(Component):
     """A generator arm: train on synthetic data, and/or augment real training data with it."""
 
-    evaluation: list[Literal["train_on_synthetic", "augment", "counterfactuals"]] = Field(
+    evaluation: list[Literal["train_on_synthetic", "augment", "counterfactuals", "counterfactual_augment"]] = Field(
         default_factory=lambda: ["train_on_synthetic", "augment"],
-        description="Which evaluations to run for this generator.",
+        description=(
+            "Which evaluations to run for this generator: train_on_synthetic (downstream model trained on "
+            "generated images only), augment (real + generated), counterfactuals (the baseline model judged "
+            "on the generator's edits of the test images), counterfactual_augment (real training images plus "
+            "their counterfactuals, same labels)."
+        ),
     )
     n_synthetic: int | None = Field(None, ge=1, description="Synthetic images (default: size of train split).")
     counterfactual_factor: str = Field("device", description="Factor edited for counterfactual metrics.")

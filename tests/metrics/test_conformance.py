@@ -9,6 +9,7 @@ import pytest
 from fairaudit.builtin.metrics.attack_probe import AttackProbe
 from fairaudit.builtin.metrics.attribute_probe import AttributeProbe
 from fairaudit.builtin.metrics.counterfactual_quality import CounterfactualQuality
+from fairaudit.builtin.metrics.counterfactual_sensitivity import CounterfactualSensitivity
 from fairaudit.builtin.metrics.group_metrics import GroupMetrics
 from fairaudit.builtin.metrics.scls import SCLS
 from fairaudit.testing import checks_for
@@ -18,7 +19,7 @@ def _needs_images(cls: type) -> bool:
     return "counterfactuals" in cls.requires
 
 
-BUILTIN_METRICS = [GroupMetrics, AttributeProbe, AttackProbe, SCLS, CounterfactualQuality]
+BUILTIN_METRICS = [GroupMetrics, AttributeProbe, AttackProbe, SCLS, CounterfactualQuality, CounterfactualSensitivity]
 
 
 def test_every_registered_builtin_metric_is_checked() -> None:

@@ -15,8 +15,9 @@ def fairaudit_register_metrics(registry: Registry) -> None:
     from fairaudit.builtin.metrics.attack_probe import AttackProbe
     from fairaudit.builtin.metrics.attribute_probe import AttributeProbe
     from fairaudit.builtin.metrics.counterfactual_quality import CounterfactualQuality
+    from fairaudit.builtin.metrics.counterfactual_sensitivity import CounterfactualSensitivity
     from fairaudit.builtin.metrics.group_metrics import GroupMetrics
     from fairaudit.builtin.metrics.scls import SCLS
 
-    for cls in (GroupMetrics, AttributeProbe, AttackProbe, SCLS, CounterfactualQuality):
+    for cls in (GroupMetrics, AttributeProbe, AttackProbe, SCLS, CounterfactualQuality, CounterfactualSensitivity):
         registry.add(cls)

@@ -49,8 +49,9 @@ class SCLS(BaseMetric):
     Parameters
     ----------
     factors:
-        Counterfactual sets to use (default: the arm's generated sets when it has any, else
-        all oracle sets, pooled; each is also reported in ``details``).
+        Counterfactual sets to use (default: all).  Among the selected sets, the arm's
+        generated ones are used when it has any (its ``oracle:`` sets are then only the
+        reference), else the oracle sets; pooled, and each reported in ``details``.
     min_flipped:
         Groups with fewer decision-flipping pairs are too small to judge.
     """
@@ -72,15 +73,12 @@ class SCLS(BaseMetric):
     def _selected(self, ctx: MetricContext) -> dict[str, np.ndarray]:
         """The sets named by ``factors``; by default the generator's own sets when the arm has
         any (its ``oracle:`` sets are then only the reference), else every oracle set."""
-        if self.factors is None:
-            generated = {k: v for k, v in ctx.counterfactuals.items() if not k.startswith("oracle:")}
-            return generated or dict(ctx.counterfactuals)
-        wanted = set(self.factors)
-        return {
-            k: v
-            for k, v in ctx.counterfactuals.items()
-            if k in wanted or k.split(":")[-1] in wanted
-        }
+        sets = dict(ctx.counterfactuals)
+        if self.factors is not None:
+            wanted = set(self.factors)
+            sets = {k: v for k, v in sets.items() if k in wanted or k.split(":")[-1] in wanted}
+        generated = {k: v for k, v in sets.items() if not k.startswith("oracle:")}
+        return generated or sets
 
     def compute(self, ctx: MetricContext) -> list[MetricResult]:
         if ctx.images is None or ctx.predict_fn is None or ctx.artefact_oracle is None:

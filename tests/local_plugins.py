@@ -1,4 +1,5 @@
-"""Local plugins (loaded through a spec's ``plugins:`` list) that misbehave on purpose."""
+"""Local plugins for tests (loaded through a spec's ``plugins:`` list): some misbehave on purpose, some
+are transparent generators whose output is known exactly."""
 
 from __future__ import annotations
 
@@ -110,6 +111,50 @@ def fairaudit_register_debiasers(registry):
         registry.add(cls)
 
 
+
+
+class DevicePainter(BaseGenerator):
+    """A transparent counterfactual editor for synthetic_cxr's support device: removes it by
+    filling device-bright pixels with the blurred surrounding anatomy, adds it by pasting a
+    device cut out of a training image.  Ground truth for the runner's counterfactual arms."""
+
+    name = "device_painter"
+    supports_counterfactuals = True
+    threshold = 0.88
+
+    def __init__(self, random_state: int = 0):
+        self.random_state = random_state
+
+    def fit(self, dataset):
+        images = np.asarray(dataset.images, dtype=np.float32)[:, 0]
+        bright = images >= self.threshold
+        has = bright.reshape(len(images), -1).sum(1) >= 3
+        self.cutouts_ = bright[has]
+        if not len(self.cutouts_):
+            raise ValueError("no training image shows a device to copy")
+        return self
+
+    def generate(self, y, sensitive_features):
+        raise NotImplementedError("this editor cannot sample")
+
+    def counterfactual(self, images, edit):
+        from scipy.ndimage import uniform_filter
+
+        rng = np.random.default_rng(self.random_state)
+        out = np.array(images, dtype=np.float32, copy=True)
+        for i, img in enumerate(out[:, 0]):
+            bright = img >= self.threshold
+            if bright.sum() >= 3:  # remove: normalised blur of the non-device pixels
+                keep = (~bright).astype(np.float32)
+                fill = uniform_filter(img * keep, 7) / np.maximum(uniform_filter(keep, 7), 1e-3)
+                out[i, 0] = np.where(bright, fill, img)
+            else:  # add: paste a training device
+                cut = self.cutouts_[rng.integers(len(self.cutouts_))]
+                out[i, 0] = np.where(cut, 0.97, img)
+        return out
+
+
 @hookimpl
 def fairaudit_register_generators(registry):
     registry.add(IdentityEditor)
+    registry.add(DevicePainter)
