@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 
 from fairaudit.cli.errors import handle_errors
+from fairaudit.scaffold import KINDS
 
 console = Console(highlight=False)
-KINDS = ("debiaser",)
 
 
 @handle_errors
@@ -25,9 +25,10 @@ def new_plugin(
     from fairaudit.scaffold import render_scaffold
 
     if kind not in KINDS:
-        raise FairAuditError(f"--kind {kind!r} is not supported; choose one of {KINDS}")
+        raise FairAuditError(f"--kind {kind!r} is not supported; choose one of {', '.join(KINDS)}")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise FairAuditError(f"plugin name {name!r}: use lowercase letters, digits and underscores")
     target = render_scaffold(name, kind, directory)
-    console.print(f"created {target}\nnext steps:\n  1. pip install -e {target}\n"
-                  f"  2. fairaudit plugins   (shows {name!r})\n  3. pytest {target}/tests")
+    console.print(f"created {target} ({kind} {name!r}, class in {target.name.replace('-', '_')}/"
+                  f"{KINDS[kind].module}.py)\nnext steps:\n  1. pip install -e {target}\n"
+                  f"  2. fairaudit plugins   (shows {name!r})\n  3. pytest {target}")
