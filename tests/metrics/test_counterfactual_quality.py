@@ -221,9 +221,7 @@ def test_without_oracle_the_whole_image_is_compared(cxr) -> None:
 
 
 def test_not_applicable_and_too_small(cxr) -> None:
-    only_oracle = CounterfactualQuality().compute(_ctx(cxr, {}))
-    assert [r.metric for r in only_oracle] == list(NAMES)
-    assert all(r.status == "not_applicable" for r in only_oracle)
+    assert CounterfactualQuality().compute(_ctx(cxr, {})) == []  # only oracle sets: not this metric's arm
     res = _by(CounterfactualQuality().compute(_ctx(cxr, {"device": cxr["oracle"]}, artefact_oracle=None)))
     assert res["cf_artefact_flip_rate"].status == "not_applicable" and res["cf_artefact_flip_rate"].value is None
     assert res["cf_identity_l1"].status == "ok"

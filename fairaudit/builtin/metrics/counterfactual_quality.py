@@ -394,6 +394,8 @@ class CounterfactualQuality(BaseMetric):
         images = np.asarray(ctx.images)
         notes: list[str] = []
         sets = self._generator_sets(ctx, images.shape, notes)
+        if not sets and not notes:
+            return []  # an arm without generated counterfactuals (e.g. the baseline): nothing to judge
         if not sets:
             why = "no generator counterfactual set pairs with the test images (oracle sets are references only)"
             return self._all_not_applicable("; ".join([why, *notes]))
