@@ -41,7 +41,8 @@ class SpecIssue:
             if self.col is not None:
                 where += f":{self.col}"
         got = f"  (got {self.input})" if self.input is not None else ""
-        return f"{where}  {self.loc or '<root>'}  {self.msg}{got}"
+        field = f"{self.loc}  " if self.loc else ""
+        return f"{where}  {field}{self.msg}{got}"
 
 
 class SpecError(FairAuditError):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,25 +16,50 @@ from fairaudit.errors import ExitCode, FairAuditError, SpecError
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+#: At most this many spec problems are printed (an alias bomb or a pasted list can make thousands).
+MAX_ISSUES_SHOWN = 50
+#: ``OSError`` numbers that mean the machine, not fairaudit, refused (no traceback for them).
+ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS,
+                                getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+    """Print a Python warning as one ``warning: ...`` line (no source line, no file of ours)."""
+    label = "warning" if category is UserWarning else f"warning ({category.__name__})"
+    err_console.print(f"[yellow]{label}:[/] ", end="")
+    err_console.print(str(message), markup=False)
+
 
 def handle_errors(fn: F) -> F:
-    """Turn :class:`FairAuditError` into a message and its exit code (no traceback)."""
+    """Turn :class:`FairAuditError` into a message and its exit code (no traceback), and print
+    Python warnings raised meanwhile as plain ``warning:`` lines."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = show_warning
+                return fn(*args, **kwargs)
         except typer.Exit:
             raise
         except SpecError as exc:
             err_console.print(f"[bold red]The spec has {len(exc.issues)} problem(s):[/]")
-            for issue in exc.issues:
+            for issue in exc.issues[:MAX_ISSUES_SHOWN]:
                 err_console.print("  " + issue.format(), markup=False)
+            if len(exc.issues) > MAX_ISSUES_SHOWN:
+                err_console.print(f"  ... and {len(exc.issues) - MAX_ISSUES_SHOWN} more")
             raise typer.Exit(int(exc.exit_code)) from None
         except FairAuditError as exc:
             err_console.print(f"[bold red]error:[/] {type(exc).__name__}: ", end="")
             err_console.print(str(exc), markup=False)
             raise typer.Exit(int(exc.exit_code)) from None
+        except OSError as exc:
+            if exc.errno not in ENVIRONMENT_ERRNOS:
+                raise
+            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: ", end="")
+            err_console.print(str(exc), markup=False)
+            raise typer.Exit(int(ExitCode.USAGE_ERROR)) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None

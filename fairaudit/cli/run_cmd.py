@@ -24,9 +24,18 @@ def run(
     import os
 
     from fairaudit.audit.runner import run_audit
+    from fairaudit.errors import FairAuditError
 
     if spec is None and resume is None:
-        raise typer.BadParameter("give a SPEC file, or --resume RUN_DIR")
+        raise FairAuditError("give a SPEC file, or --resume RUN_DIR")
+    _check_output_folder(output)
+    if spec is not None:
+        from fairaudit.spec.loader import declared_plugins
+
+        local = declared_plugins(spec) or []
+        if local:
+            console.print(f"[yellow]note:[/] the spec runs Python code from {', '.join(local)} (plugins:); "
+                          "run only specs you trust")
     if quiet:
         os.environ["FAIRAUDIT_NO_PROGRESS"] = "1"
 
@@ -40,6 +49,9 @@ def run(
     console.print(f"[bold]run folder:[/] {outcome.run_dir}")
     for fmt, path in outcome.reports.items():
         console.print(f"  {fmt}: {path}")
+    for note in result.warnings:
+        console.print("[yellow]warning:[/] ", end="")
+        console.print(note, markup=False)
     failed = [a.name for a in result.arms if a.status == "failed"]
     if failed:
         console.print(f"[yellow]arms that failed (see the report):[/] {', '.join(failed)}")
@@ -47,3 +59,19 @@ def run(
         colour = {"pass": "green", "fail": "red"}.get(v.outcome, "yellow")
         console.print(f"  [{colour}]{v.outcome.upper():>12}[/] {v.arm} · {v.metric} · {v.attribute}")
     raise typer.Exit(int(outcome.exit_code))
+
+
+def _check_output_folder(output: Path) -> None:
+    """Fail early, naming ``--output``, when the run folder could not be created there."""
+    import os
+
+    from fairaudit.errors import FairAuditError
+
+    folder = Path(output).expanduser()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FairAuditError(f"--output {output}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FairAuditError(f"--output {output}: no permission to write in {existing}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -17,22 +18,57 @@ def validate(spec: Path = typer.Argument(..., help="Audit spec (YAML).")) -> Non
     """Check SPEC: structure, plugin names and parameters, files and column headers."""
     from fairaudit.errors import SpecError, SpecIssue
     from fairaudit.plugins import load_plugins
-    from fairaudit.spec.loader import load_spec
+    from fairaudit.spec.loader import declared_plugins, load_spec
 
-    loaded = load_spec(spec)
-    files = tuple((loaded.base_dir / p).resolve() for p in loaded.spec.plugins)
+    try:
+        local = list(load_spec(spec).spec.plugins)
+    except SpecError:
+        listed = declared_plugins(spec)
+        if listed is None:  # not even YAML: nothing more to learn from the plugins
+            raise
+        local = listed
+    files = tuple((spec.parent / p).resolve() for p in local)
+    if files:
+        console.print(f"[yellow]note:[/] the spec runs Python code from {', '.join(map(str, files))} "
+                      "(plugins:); validate and run only specs you trust")
     plugins = load_plugins(local_files=files)
-    loaded = load_spec(spec, plugins=plugins)
+    loaded = load_spec(spec, plugins=plugins)  # every problem at once, plugin parameters included
     loader = plugins.datasets.create(loaded.spec.dataset.name, loaded.spec.dataset.params)
     problems = loader.resolve(loaded.base_dir).check(loaded.base_dir)
     if problems:
-        from fairaudit.spec.loader import position
+        from fairaudit.spec.loader import field_path, position
 
-        line, col = position(loaded.tree, ("dataset", "params"))
-        raise SpecError([SpecIssue(str(spec), line, col, "dataset.params", p) for p in problems])
+        issues = []
+        for problem in problems:
+            loc = ("dataset", "params", *_param_at_fault(loaded.spec.dataset.params, problem))
+            line, col = position(loaded.tree, loc)
+            issues.append(SpecIssue(str(spec), line, col, field_path(loc), problem))
+        raise SpecError(issues)
     for failure in plugins.failures:
         console.print(f"[yellow]warning:[/] plugin {failure.name!r} failed to load: {failure.error}")
     s = loaded.spec
     console.print(f"[green]ok[/] {spec}: dataset {s.dataset.name!r}, model {s.model.name!r}, "
                   f"{len(s.debiasers)} debiaser(s), {len(s.generators)} generator(s), "
                   f"{len(s.metrics)} metric plugin(s), attributes {s.attributes}")
+
+
+def _param_at_fault(params: dict[str, Any], problem: str) -> tuple[Any, ...]:
+    """The dataset parameter a data problem is about, for its line in the spec: a value quoted in
+    the message (``no column 'sexx'``) first, else a path the message names; ``()`` if none."""
+    quoted: list[tuple[int, tuple[Any, ...]]] = []
+    paths: list[tuple[int, tuple[Any, ...]]] = []
+    for key, value in params.items():
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
+        candidates = [((key,), value)] if items is None else [((key, k), v) for k, v in items]
+        if isinstance(value, dict):
+            candidates += [((key, k), k) for k in value]
+        for loc, text in candidates:
+            if not isinstance(text, str) or not text.strip():
+                continue
+            if repr(text) in problem:
+                quoted.append((len(text), loc))
+            elif any(ch in text for ch in "./\\") and (str(Path(text)) in problem
+                                                      or str(Path(text).expanduser()) in problem):
+                paths.append((len(text), loc))
+    best = quoted or paths
+    return max(best, key=lambda hit: hit[0])[1] if best else ()

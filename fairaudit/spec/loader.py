@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,37 +40,200 @@ class LoadedSpec:
         return self.path.parent
 
 
+#: Limits that keep a hostile spec from exhausting memory or the stack (an alias "bomb", a
+#: self-referencing alias, brackets nested thousands deep); real specs are far below them.
+MAX_NODES = 100_000
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 50
+
+
 def _read_text(path: Path) -> str:
     if not path.exists():
         raise SpecError([SpecIssue(str(path), None, None, "", "spec file not found")])
     if path.is_dir():
         raise SpecError([SpecIssue(str(path), None, None, "", "is a folder, not a YAML file")])
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise SpecError([SpecIssue(str(path), None, None, "", f"the file has {size:,} bytes; a spec is a small "
+                                   f"YAML text file (at most {MAX_BYTES:,} bytes): is this really a spec?")])
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError([SpecIssue(str(path), 1, 1, "", "the file is UTF-16 text (it starts with a "
+                                   "UTF-16 byte-order mark); save the spec as UTF-8")])
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError([SpecIssue(str(path), None, None, "", f"not UTF-8 text ({exc.reason} at byte "
-                                   f"{exc.start}); is this really a YAML spec?")]) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        kind = "a binary file, not UTF-8 text" if b"\x00" in data[:4096] else "not UTF-8 text"
+        raise SpecError([SpecIssue(str(path), line, col, "", f"{kind}: byte 0x{data[exc.start]:02X} at "
+                                   f"byte offset {exc.start} cannot be decoded as UTF-8 ({exc.reason}); "
+                                   "a spec is a UTF-8 YAML text file")]) from None
 
 
-def _parse(text: str, file: str) -> Any:
-    """Parse safely (no python tags) and keep positions (round-trip tree)."""
+def _parse(text: str, file: str) -> tuple[Any, Any]:
+    """Parse safely (no python tags) and keep positions: (round-trip tree, plain data)."""
     if not text.strip():
         raise SpecError([SpecIssue(file, None, None, "", "spec file is empty")])
+    line, col = _too_deep_at(text)
+    if line is not None:
+        raise SpecError([SpecIssue(file, line, col, "", f"invalid YAML: brackets nested more than {MAX_DEPTH} "
+                                   "levels deep (a spec is a few levels deep)")])
     try:
-        YAML(typ="safe", pure=True).load(io.StringIO(text))  # refuses python/object tags
+        plain = YAML(typ="safe", pure=True).load(io.StringIO(text))  # refuses python/object tags
         tree = YAML(typ="rt").load(io.StringIO(text))
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise SpecError([SpecIssue(file, line, col, "", f"invalid YAML: {problem}")]) from None
+        raise SpecError([_yaml_issue(exc, text, file)]) from None
     except YAMLError as exc:
         raise SpecError([SpecIssue(file, None, None, "", f"invalid YAML: {exc}")]) from None
-    if not isinstance(tree, CommentedMap):
-        raise SpecError([SpecIssue(file, 1, 1, "", "a spec must be a YAML mapping (key: value) at the top "
-                                   f"level, not {type(tree).__name__}")])
-    return tree
+    except RecursionError:
+        line, col = _too_deep_at(text)
+        raise SpecError([SpecIssue(file, line, col, "", f"invalid YAML: nested too deeply to read "
+                                   f"(a spec is a few levels deep; the limit is {MAX_DEPTH})")]) from None
+    if plain is None:
+        raise SpecError([SpecIssue(file, None, None, "", "spec file has no content (only comments or "
+                                   "blank lines)")])
+    if not isinstance(tree, CommentedMap) or not isinstance(plain, dict):
+        raise SpecError([SpecIssue(file, 1, 1, "", "a spec must be a YAML mapping (key: value lines) at "
+                                   f"the top level, not {_kind(plain)}")])
+    _check_size(plain, tree, file)
+    return tree, plain
+
+
+def _too_deep_at(text: str) -> tuple[int | None, int | None]:
+    """Line and column where ``[``/``{`` brackets first nest deeper than ``MAX_DEPTH`` (outside
+    quotes and comments); checked before parsing, which slows down with the square of the depth."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        quote = ""
+        for col, char in enumerate(line, start=1):
+            if quote:
+                quote = "" if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char == "#" and (col == 1 or line[col - 2] in " \t"):
+                break
+            else:
+                depth += (char in "[{") - (char in "]}")
+                if depth > MAX_DEPTH:
+                    return number, col
+    return None, None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"a single string ({value[:40]!r})"
+    return f"a single {type(value).__name__} value"
+
+
+def _yaml_issue(exc: MarkedYAMLError, text: str, file: str) -> SpecIssue:
+    """A syntax or tag error as one issue, in words, at its line and column."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    col = mark.column + 1 if mark else None
+    problem = str(exc.problem or "")
+    context = str(exc.context or "")
+    tag = re.search(r"constructor for the tag '([^']*)'", problem)
+    if tag:
+        name = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+        loc = _loc_at(text, line, col)
+        if "python/" in name:
+            msg = (f"the YAML tag {name!r} is refused: the spec loader has no constructor for Python "
+                   "objects (they could run code); a spec is plain data, and nothing in it was run")
+        else:
+            msg = (f"unknown YAML tag {name!r}: a spec is plain data (mappings, lists, strings, "
+                   "numbers, booleans); remove the tag")
+        return SpecIssue(file, line, col, loc, msg)
+    if "'\\t'" in problem:
+        return SpecIssue(file, line, col, "", "invalid YAML: a tab character where YAML expects "
+                         "indentation or a value; indent with spaces, never tabs")
+    opened = re.search(r"while parsing a flow (sequence|mapping)", context)
+    if opened and exc.context_mark is not None:
+        bracket = "[" if opened.group(1) == "sequence" else "{"
+        cm = exc.context_mark
+        return SpecIssue(file, line, col, "", f"invalid YAML: the {bracket!r} opened at line "
+                         f"{cm.line + 1}, column {cm.column + 1} is not closed ({problem})")
+    if "found duplicate key" in problem:
+        return SpecIssue(file, line, col, "", f"invalid YAML: {problem}; each key may appear once")
+    where = ""
+    if exc.context_mark is not None and exc.problem_mark is not None and \
+            exc.context_mark.line != exc.problem_mark.line:
+        where = f" (line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+    words = " ".join(p for p in (context + where, problem) if p.strip())
+    return SpecIssue(file, line, col, "", f"invalid YAML: {words}")
+
+
+def _loc_at(text: str, line: int | None, col: int | None) -> str:
+    """Field path of the last key at or before ``line:col`` (the round-trip loader keeps
+    unknown tags as plain data, so it can read a spec the safe loader refuses)."""
+    if line is None:
+        return ""
+    try:
+        tree = YAML(typ="rt").load(io.StringIO(text))
+    except Exception:  # the position is enough without a path
+        return ""
+    best: tuple[tuple[int, int], tuple[Any, ...]] = ((0, 0), ())
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(tree, ())]
+    while stack:
+        node, loc = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            continue
+        if isinstance(node, CommentedMap):
+            marks = [(key, (node.lc.data or {}).get(key)) for key in node]
+        elif isinstance(node, CommentedSeq):
+            marks = [(i, (node.lc.data or {}).get(i)) for i in range(len(node))]
+        else:
+            continue
+        pairs = [((mark[0] + 1, mark[1] + 1), key) for key, mark in marks if mark]
+        for pos, key in pairs:
+            if pos <= (line, col or 1):
+                if pos >= best[0]:
+                    best = (pos, (*loc, key))
+                stack.append((node[key], (*loc, key)))
+    return field_path(best[1])
+
+
+def _check_size(plain: Any, tree: Any, file: str) -> None:
+    """Refuse aliases that refer to themselves or expand to a huge or very deep document."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any, loc: tuple[Any, ...]) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _Refused(loc, "an alias (*name) refers to the list or mapping that contains it, "
+                                "which would never end")
+        if len(loc) > MAX_DEPTH:
+            raise _Refused(loc, f"nested more than {MAX_DEPTH} levels deep")
+        active.add(key)
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        total = 1
+        for k, child in items:
+            total += size(child, (*loc, k))
+            if total > MAX_NODES:
+                raise _Refused(loc, f"the YAML expands to more than {MAX_NODES:,} values (aliases "
+                                    "repeating aliases: an 'alias bomb'?)")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        size(plain, ())
+    except _Refused as exc:
+        line, col = position(tree, exc.loc)
+        raise SpecError([SpecIssue(file, line, col, field_path(exc.loc), exc.msg)]) from None
+
+
+class _Refused(Exception):
+    def __init__(self, loc: tuple[Any, ...], msg: str):
+        super().__init__(msg)
+        self.loc, self.msg = loc, msg
 
 
 def position(tree: Any, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
@@ -77,20 +241,18 @@ def position(tree: Any, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
     line, col = 1, 1
     node = tree
     for key in loc:
-        if isinstance(node, CommentedMap) and key in node:
-            ln, cl = node.lc.key(key)
-            line, col = ln + 1, cl + 1
-            node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            ln, cl = node.lc.item(key)
-            line, col = ln + 1, cl + 1
-            node = node[key]
-        else:
+        inside = (isinstance(node, CommentedMap) and key in node) or (
+            isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node))
+        mark = (node.lc.data or {}).get(key) if inside else None
+        if not mark:
             break
+        line, col = mark[0] + 1, mark[1] + 1
+        node = node[key]
     return line, col
 
 
-def _loc_str(loc: tuple[Any, ...]) -> str:
+def field_path(loc: tuple[Any, ...]) -> str:
+    """``("dataset", "params", "sensitive", 0)`` -> ``"dataset.params.sensitive[0]"``."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -106,14 +268,14 @@ def _issues_from(exc: pydantic.ValidationError, tree: Any, file: str,
         msg = FRIENDLY.get(err["type"], err["msg"])
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
-        key = (_loc_str(loc), msg)
+        key = (field_path(loc), msg)
         if key in seen:
             continue
         seen.add(key)
         line, col = position(tree, loc)
         raw = err.get("input")
         shown = None if err["type"] in ("missing",) or isinstance(raw, dict | list) else repr(raw)
-        issues.append(SpecIssue(file, line, col, _loc_str(loc), msg, shown))
+        issues.append(SpecIssue(file, line, col, field_path(loc), msg, shown))
     return issues
 
 
@@ -123,8 +285,7 @@ def _is_noise(part: Any) -> bool:
 
 def load_spec_text(text: str, file: str = "<spec>", *, plugins: PluginSet | None = None) -> LoadedSpec:
     """Validate ``text``; with ``plugins``, also plugin names and their parameters."""
-    tree = _parse(text, file)
-    plain = YAML(typ="safe", pure=True).load(io.StringIO(text))
+    tree, plain = _parse(text, file)
     try:
         spec = AuditSpec.model_validate(plain)
     except pydantic.ValidationError as exc:
@@ -150,6 +311,17 @@ def load_spec(path: str | Path, *, plugins: PluginSet | None = None) -> LoadedSp
     loaded = load_spec_text(_read_text(p), str(p), plugins=plugins)
     loaded.path = p
     return loaded
+
+
+def declared_plugins(path: str | Path) -> list[str] | None:
+    """The ``plugins:`` files a spec names, even when it does not validate (so that every
+    problem, plugin parameters included, can be reported at once); ``None`` if unreadable."""
+    try:
+        _, plain = _parse(_read_text(Path(path)), str(path))
+    except SpecError:
+        return None
+    listed = plain.get("plugins")
+    return [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
 
 
 def check_components(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:
@@ -191,7 +363,7 @@ def _check_one(family: str, loc: tuple[Any, ...], name: str, params: dict[str, A
         failure = plugins.failure_for(name)
         msg = str(exc) if failure is None else f"plugin {name!r} is installed but failed to load: {failure.error}"
         line, col = position(tree, (*loc, "name")) if _has_key(tree, loc, "name") else position(tree, loc)
-        return [SpecIssue(file, line, col, _loc_str((*loc, "name")), msg)]
+        return [SpecIssue(file, line, col, field_path((*loc, "name")), msg)]
     try:
         params_model(cls).model_validate(params)
     except pydantic.ValidationError as exc:

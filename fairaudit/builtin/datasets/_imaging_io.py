@@ -22,12 +22,12 @@ from fairaudit.errors import DataError
 ResizeMode = Literal["squash", "crop", "pad"]
 
 
-def to_array(image: Any, size: int, *, grayscale: bool = True,
+def to_array(image: Any, size: int | None, *, grayscale: bool = True,
              resize: ResizeMode = "squash") -> np.ndarray:
     """A PIL image as float32 ``(C, size, size)`` in ``[0, 1]`` (C = 1 grey, 3 RGB).
 
     High-bit-depth modes (``I;16``, ``I``, ``F``) are min-max scaled to 8 bits first; palette,
-    alpha and CMYK images are converted.
+    alpha and CMYK images are converted.  ``size=None`` keeps the image's own ``(H, W)``.
     """
     from PIL import Image
 
@@ -37,7 +37,8 @@ def to_array(image: Any, size: int, *, grayscale: bool = True,
         arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
         image = Image.fromarray((arr * 255.0).round().astype(np.uint8), mode="L")
     image = image.convert("L" if grayscale else "RGB")
-    image = fit_square(image, size, resize)
+    if size is not None:
+        image = fit_square(image, size, resize)
     arr = np.asarray(image, dtype=np.float32) / 255.0
     return arr[None] if grayscale else arr.transpose(2, 0, 1)
 
@@ -80,6 +81,7 @@ class Labels:
     sensitive: pd.DataFrame
     patient_ids: np.ndarray
     extras: dict[str, np.ndarray]
+    n_rows: int = 0  # data rows in the CSV before the filters
 
 
 def metadata_columns(target: str, sensitive: Sequence[str], patient_id: str | None,
@@ -95,10 +97,11 @@ def metadata_columns(target: str, sensitive: Sequence[str], patient_id: str | No
     return named + list(more)
 
 
-def check_metadata(path: Path, named: list[tuple[str, str]], sep: str = ",") -> list[str]:
+def check_metadata(path: Path, named: list[tuple[str, str]], sep: str = ",",
+                   encoding: str = "utf-8") -> list[str]:
     """Problems with a metadata CSV's header (file missing, columns absent); reads one line."""
     try:
-        columns = read_header(path, "csv", sep=sep)
+        columns = read_header(path, "csv", sep=sep, encoding=encoding)
     except DataError as exc:
         return [str(exc)]
     return [str(missing_column(str(path), c, role, columns)) for c, role in named
@@ -108,12 +111,14 @@ def check_metadata(path: Path, named: list[tuple[str, str]], sep: str = ",") -> 
 def read_labels(path: Path, named: list[tuple[str, str]], *, target: str, positive_label: Any,
                 sensitive: Sequence[str], patient_id: str | None, extras: Sequence[str] | None,
                 include: Mapping[str, Any] | None, na_values: list[str] | None,
-                exclude: Mapping[str, Any] | None = None, sep: str = ",") -> Labels:
+                exclude: Mapping[str, Any] | None = None, sep: str = ",",
+                encoding: str = "utf-8") -> Labels:
     """Read the metadata CSV, filter rows (``include``/``exclude``), derive target and groups."""
-    problems = check_metadata(path, named, sep)
+    problems = check_metadata(path, named, sep, encoding)
     if problems:
         raise DataError(problems[0])
-    frame = read_table(path, "csv", sep=sep, na_values=na_values)
+    frame = read_table(path, "csv", sep=sep, na_values=na_values, encoding=encoding)
+    n_rows = len(frame)
     label = str(path)
     for rule, keep_listed in ((include, True), (exclude, False)):
         for column, listed in (rule or {}).items():
@@ -141,4 +146,5 @@ def read_labels(path: Path, named: list[tuple[str, str]], *, target: str, positi
         extra_arrays[c] = (s.to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(s)
                            else s.astype(object).to_numpy(dtype=object))
     groups = sensitive_frame(frame.reset_index(drop=True), list(sensitive), label)
-    return Labels(frame=frame, y=y, sensitive=groups, patient_ids=pids, extras=extra_arrays)
+    return Labels(frame=frame, y=y, sensitive=groups, patient_ids=pids, extras=extra_arrays,
+                  n_rows=n_rows)

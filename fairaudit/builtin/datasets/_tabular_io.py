@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import io
+import re
+import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -60,16 +63,91 @@ def zip_member(path: Path, member: str | None) -> str:
     return csvs[0]
 
 
-def _text_stream(path: Path, member: str | None) -> tuple[Any, str]:
-    """A text stream of the CSV (inside a zip or not) and a label naming it in errors."""
+def check_encoding(encoding: str) -> str:
+    """``encoding`` if Python knows it (``utf-8`` reads a BOM too); else a :class:`DataError`."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise DataError(f"unknown encoding {encoding!r} (params.encoding); use e.g. utf-8, cp1252, "
+                        "latin-1 or utf-16") from None
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _raw_stream(path: Path, member: str | None) -> tuple[BinaryIO, str]:
+    """The undecoded bytes of the CSV (inside a zip or not) and a label naming it in errors."""
     if zipfile.is_zipfile(path):
         name = zip_member(path, member)
         zf = zipfile.ZipFile(path)
-        return io.TextIOWrapper(zf.open(name), encoding="utf-8-sig", newline=""), f"{path}!{name}"
-    return open(path, encoding="utf-8-sig", newline=""), str(path)
+        return zf.open(name), f"{path}!{name}"
+    return open(path, "rb"), str(path)
 
 
-def read_header(path: Path, fmt: str, *, member: str | None = None, sep: str = ",") -> list[str]:
+def _text_stream(path: Path, member: str | None, encoding: str = "utf-8") -> tuple[Any, str]:
+    """A text stream of the CSV (inside a zip or not) and a label naming it in errors."""
+    raw, label = _raw_stream(path, member)
+    return io.TextIOWrapper(raw, encoding=check_encoding(encoding), newline=""), label
+
+
+def _first_undecodable(raw: BinaryIO, encoding: str) -> tuple[int, int, int, int, str] | None:
+    """(byte offset, line, column, byte, reason) of the first byte ``encoding`` cannot decode."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset, line, line_start = 0, 1, 0
+    while True:
+        chunk = raw.read(1 << 20)
+        try:
+            decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            pending = len(exc.object) - len(chunk)
+            bad = offset - pending + exc.start
+            before = chunk[: max(0, bad - offset)]
+            if b"\n" in before:
+                line += before.count(b"\n")
+                line_start = offset + before.rfind(b"\n") + 1
+            value = exc.object[exc.start] if exc.start < len(exc.object) else 0
+            return bad, line, bad - line_start + 1, value, exc.reason
+        if not chunk:
+            return None
+        if b"\n" in chunk:
+            line += chunk.count(b"\n")
+            line_start = offset + chunk.rfind(b"\n") + 1
+        offset += len(chunk)
+
+
+def _guess_encoding(head: bytes) -> str:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        head.decode("cp1252")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
+
+
+def decode_error(path: Path, member: str | None, encoding: str) -> DataError:
+    """A :class:`DataError` naming the file, byte offset, line and column of the first byte
+    that ``encoding`` cannot decode, and the ``encoding:`` parameter that would read it."""
+    codec = check_encoding(encoding)
+    raw, label = _raw_stream(path, member)
+    with raw:
+        head = raw.read(1 << 24)
+        if b"\x00" in head[:4096] and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return DataError(f"{label}: contains NUL bytes: a binary file, not a text CSV")
+        raw.seek(0)
+        found = _first_undecodable(raw, codec)
+    shown = "UTF-8" if codec == "utf-8-sig" else encoding
+    if found is None:  # pragma: no cover - the decoder failed before, so it fails here too
+        return DataError(f"{label}: not valid {shown} text; set params.encoding (e.g. cp1252)")
+    offset, line, col, value, reason = found
+    guess = _guess_encoding(head)
+    names = {"cp1252": "Windows-1252 (Excel on Windows)", "latin-1": "Latin-1",
+             "utf-16": "UTF-16 (it starts with a UTF-16 byte-order mark)"}
+    return DataError(f"{label}: not valid {shown} text: byte 0x{value:02X} at byte offset {offset} "
+                     f"(line {line}, column {col}) cannot be decoded ({reason}). If the file is "
+                     f"{names[guess]}, set `encoding: {guess}` in dataset.params, or re-save it as UTF-8")
+
+
+def read_header(path: Path, fmt: str, *, member: str | None = None, sep: str = ",",
+                encoding: str = "utf-8") -> list[str]:
     """Column names without reading the data (CSV first line, Parquet schema, NPZ keys)."""
     require_file(path)
     if fmt == "parquet":
@@ -85,14 +163,20 @@ def read_header(path: Path, fmt: str, *, member: str | None = None, sep: str = "
                 return list(npz.files)
         except Exception as exc:
             raise DataError(f"{path}: not a readable NPZ file ({exc})") from exc
-    stream, label = _text_stream(path, member)
+    stream, label = _text_stream(path, member, encoding)
     with stream:
+        reader = csv.reader(stream, delimiter=sep)
         try:
-            header = next(csv.reader(stream, delimiter=sep))
+            header = next(reader)
         except StopIteration:
             raise DataError(f"{label} is empty (no header line)") from None
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise DataError(f"{label}: not a readable text CSV ({exc})") from exc
+        except UnicodeDecodeError:
+            raise decode_error(path, member, encoding) from None
+        except csv.Error as exc:
+            if "NUL" in str(exc):
+                raise DataError(f"{label}: line {reader.line_num} contains NUL bytes: a binary "
+                                "file, not a text CSV") from None
+            raise DataError(f"{label}: line {reader.line_num}: not a readable CSV ({exc})") from None
     if not any(h.strip() for h in header):
         raise DataError(f"{label} has an empty header line")
     return [h.strip() for h in header]
@@ -106,33 +190,69 @@ def read_table(
     sep: str = ",",
     na_values: list[str] | None = None,
     columns: list[str] | None = None,
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
-    """The whole table (only ``columns`` where given) as a DataFrame; NPZ 1-D arrays as columns."""
+    """The whole table (only ``columns`` where given) as a DataFrame; NPZ 1-D arrays as columns.
+
+    Column names are stripped of blanks; a CSV row with more fields than the header is an error
+    naming its line (not a silent shift of the columns)."""
     require_file(path)
     if fmt == "parquet":
-        return pd.read_parquet(path, columns=columns)
+        try:
+            return pd.read_parquet(path, columns=columns)
+        except Exception as exc:
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
     if fmt == "npz":
         raise AssertionError("read NPZ files with read_npz")
-    stream, label = _text_stream(path, member)
-    with stream:
+    stream, label = _text_stream(path, member, encoding)
+    with stream, warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            frame = pd.read_csv(stream, sep=sep, na_values=na_values, usecols=columns,
+            frame = pd.read_csv(stream, sep=sep, na_values=na_values, index_col=False,
                                 skipinitialspace=True, low_memory=False)
         except pd.errors.EmptyDataError:
             raise DataError(f"{label} is empty") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataError(f"{label}: cannot parse the CSV ({exc})") from exc
+        except UnicodeDecodeError:
+            raise decode_error(path, member, encoding) from None
+        except pd.errors.ParserWarning:
+            raise DataError(f"{label}: CSV line 2 has more fields than the header line; is a "
+                            f"value holding the separator {sep!r} without quotes?") from None
+        except pd.errors.ParserError as exc:
+            raise DataError(f"{label}: {_parser_message(str(exc), sep)}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    if columns is not None:
+        frame = frame[list(columns)]
     if frame.empty:
         raise DataError(f"{label} has a header but no data rows")
     return frame
 
 
+def _parser_message(text: str, sep: str) -> str:
+    text = " ".join(text.split())
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if found:
+        want, line, saw = found.groups()
+        return (f"CSV line {line} has {saw} fields but the header has {want}; is a value holding "
+                f"the separator {sep!r} without quotes?")
+    return f"cannot parse the CSV ({text})"
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an NPZ; arrays of Python objects (pickles) are refused, never unpickled."""
     require_file(path)
+    key = None
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+            out = {}
+            for key in npz.files:
+                out[key] = npz[key]
+            return out
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DataError(f"{path}: array {key!r} holds Python objects (a pickle), which fairaudit "
+                            "refuses to load because unpickling can run code; save plain numeric or "
+                            "string arrays") from None
+        raise DataError(f"{path}: not a readable NPZ file ({exc})") from exc
     except Exception as exc:
         raise DataError(f"{path}: not a readable NPZ file ({exc})") from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,8 +34,13 @@ class ImageFolderDataset(BaseDatasetLoader):
         Image path column, target (0/1, or ``positive_label`` marks positives), sensitive
         columns (missing values form ``"(missing)"``), patient column.
     image_size, grayscale, resize:
-        Output side length; ``grayscale: false`` keeps RGB; ``squash`` (ignore aspect),
-        ``crop`` (centre square) or ``pad`` (black borders) before resizing.
+        Output side length: every image is resized to ``image_size`` squared, so images of
+        mixed sizes are fine; ``null`` keeps the native size, which must then be the same for
+        every image (else an error names two files and their sizes).  ``grayscale: false``
+        keeps RGB; ``squash`` (ignore aspect), ``crop`` (centre square) or ``pad`` (black
+        borders) before resizing.  Every mode is converted: grey, RGB, RGBA (alpha dropped),
+        palette and 16-bit/float images alike (those min-max scaled per image); a folder mixing
+        8-bit and high-bit-depth images gets one warning, as their intensities differ in scale.
     mask_column:
         Optional column of mask image paths (non-zero = inside), e.g. lung masks.
     extras:
@@ -44,8 +50,8 @@ class ImageFolderDataset(BaseDatasetLoader):
         rows whose value is listed, e.g. ``{"finding": ["todo"]}``.
     max_images:
         Use only the first ``max_images`` kept rows (quick looks).
-    na_values:
-        Extra strings read as missing.
+    na_values, encoding:
+        Extra strings read as missing; the CSV's text encoding (e.g. ``cp1252``).
     """
 
     name = "image_folder"
@@ -61,7 +67,7 @@ class ImageFolderDataset(BaseDatasetLoader):
         path_column: str = "path",
         patient_id: str | None = None,
         positive_label: str | int | float | bool | list[str | int | float] | None = None,
-        image_size: int = 64,
+        image_size: int | None = 64,
         grayscale: bool = True,
         resize: Literal["squash", "crop", "pad"] = "squash",
         mask_column: str | None = None,
@@ -70,6 +76,7 @@ class ImageFolderDataset(BaseDatasetLoader):
         exclude: dict[str, list[str | int | float]] | None = None,
         max_images: int | None = None,
         na_values: list[str] | None = None,
+        encoding: str = "utf-8",
     ):
         self.metadata = metadata
         self.target = target
@@ -87,6 +94,7 @@ class ImageFolderDataset(BaseDatasetLoader):
         self.exclude = exclude
         self.max_images = max_images
         self.na_values = na_values
+        self.encoding = encoding
 
     # ------------------------------------------------------------------ contract
     def resolve(self, base_dir: Path) -> ImageFolderDataset:
@@ -97,11 +105,11 @@ class ImageFolderDataset(BaseDatasetLoader):
 
     def check(self, base_dir: Path) -> list[str]:
         meta = _absolute(self.metadata, base_dir)
-        problems = check_metadata(meta, self._named())
+        problems = check_metadata(meta, self._named(), encoding=self.encoding)
         root = self._root(meta, base_dir)
         if not root.is_dir():
             problems.append(f"image root folder not found: {root}")
-        if not 8 <= self.image_size <= 1024:
+        if self.image_size is not None and not 8 <= self.image_size <= 1024:
             problems.append(f"image_size must lie in [8, 1024], got {self.image_size}")
         return problems
 
@@ -111,7 +119,7 @@ class ImageFolderDataset(BaseDatasetLoader):
                              positive_label=self.positive_label, sensitive=self.sensitive,
                              patient_id=self.patient_id, extras=self.extras,
                              include=self.include, exclude=self.exclude,
-                             na_values=self.na_values)
+                             na_values=self.na_values, encoding=self.encoding)
         keep = len(labels.frame) if self.max_images is None else min(self.max_images,
                                                                      len(labels.frame))
         frame = labels.frame.iloc[:keep]
@@ -122,9 +130,8 @@ class ImageFolderDataset(BaseDatasetLoader):
         masks = None
         if self.mask_column:
             mask_paths = self._paths(frame[self.mask_column].tolist(), lines, root, meta)
-            masks = np.stack([resize_mask(_open(p, line, meta, as_mask=True), self.image_size,
-                                          self.resize) for p, line in zip(mask_paths, lines,
-                                                                           strict=True)])
+            masks = np.stack([self._mask(p, line, meta, images.shape[-2:])
+                              for p, line in zip(mask_paths, lines, strict=True)])
         return AuditDataset(
             name=meta.stem,
             images=images,
@@ -176,13 +183,55 @@ class ImageFolderDataset(BaseDatasetLoader):
     def _read_all(self, paths: list[Path], lines: list[int], meta: Path) -> np.ndarray:
         from fairaudit.training import progress
 
+        if not paths:
+            raise DataError(f"{meta}: no image to read (max_images={self.max_images})")
         channels = 1 if self.grayscale else 3
-        out = np.empty((len(paths), channels, self.image_size, self.image_size), np.float32)
+        out: np.ndarray | None = None
+        first: tuple[Path, int, tuple[int, int]] | None = None
+        depths: dict[str, list[tuple[Path, str]]] = {"8-bit": [], "high-bit-depth": []}
         for i, (path, line) in enumerate(progress(zip(paths, lines, strict=True),
                                                   desc="reading images", total=len(paths))):
-            out[i] = to_array(_open(path, line, meta), self.image_size,
-                              grayscale=self.grayscale, resize=self.resize)
+            image = _open(path, line, meta)
+            depths["high-bit-depth" if image.mode in HIGH_BIT_MODES else "8-bit"].append((path, image.mode))
+            if first is None:
+                first = (path, line, image.size)
+                w, h = image.size if self.image_size is None else (self.image_size, self.image_size)
+                out = np.empty((len(paths), channels, h, w), np.float32)
+            elif self.image_size is None and image.size != first[2]:
+                raise DataError(
+                    f"{meta}: the images differ in size: {first[0]} (CSV line {first[1]}) is "
+                    f"{_size(first[2])} but {path} (CSV line {line}) is {_size(image.size)}; set "
+                    "params.image_size to resize every image to one size (params.resize chooses "
+                    "squash, crop or pad for non-square images)")
+            assert out is not None
+            out[i] = to_array(image, self.image_size, grayscale=self.grayscale, resize=self.resize)
+        assert out is not None
+        if all(depths.values()):
+            mixed = "; ".join(f"{len(found)} {depth} ({', '.join(sorted({m for _, m in found}))}; e.g. "
+                              f"{found[0][0].name})" for depth, found in depths.items())
+            warnings.warn(f"{meta}: the images mix bit depths: {mixed}. High-bit-depth images are "
+                          "min-max scaled per image and 8-bit ones divided by 255, so their "
+                          "intensities are not on one scale; convert them all to one depth",
+                          UserWarning, stacklevel=2)
         return out
+
+    def _mask(self, path: Path, line: int, meta: Path, shape: tuple[int, ...]) -> np.ndarray:
+        mask = _open(path, line, meta, as_mask=True)
+        if self.image_size is not None:
+            return resize_mask(mask, self.image_size, self.resize)
+        if mask.shape != tuple(shape):
+            raise DataError(f"{meta}: CSV line {line}: mask {path} is {_size(mask.shape[::-1])}, "
+                            f"its image {_size(tuple(shape)[::-1])}; with image_size: null they "
+                            "must match")
+        return (mask > 0).astype(np.uint8)
+
+
+#: Pillow modes deeper than 8 bits per channel (scaled per image by ``to_array``).
+HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+
+
+def _size(wh: tuple[int, ...]) -> str:
+    return f"{wh[0]}x{wh[1]} px"
 
 
 def _absolute(path: str, base_dir: Path) -> Path:
@@ -198,7 +247,7 @@ def _open(path: Path, line: int, meta: Path, as_mask: bool = False) -> Any:
         with Image.open(path) as img:
             img.load()
             return np.asarray(img.convert("L")) if as_mask else img.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         kind = "mask" if as_mask else "image"
         raise DataError(f"{meta}: CSV line {line}: cannot read {kind} {path} ({exc})") from exc
 

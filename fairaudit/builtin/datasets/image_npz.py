@@ -37,9 +37,10 @@ class ImageNpzDataset(BaseDatasetLoader):
         Array names of the images and (optionally) masks; a mask pixel is inside where it
         equals ``mask_value`` (``None``: non-zero).
     index_column:
-        CSV column giving each row's position in the arrays (default: the row order).
-    target, sensitive, patient_id, positive_label, extras, include, exclude, na_values:
-        As for ``image_folder``.
+        CSV column giving each row's position in the arrays (default: the row order, and then
+        the CSV must have exactly one data row per image).
+    target, sensitive, patient_id, positive_label, extras, include, exclude, na_values, encoding:
+        As for ``image_folder``.  Arrays of Python objects (pickles) are refused.
     image_size, resize:
         Output side length (``None``: keep the packed size) and how to fit non-square images.
     """
@@ -66,6 +67,7 @@ class ImageNpzDataset(BaseDatasetLoader):
         image_size: int | None = 64,
         resize: Literal["squash", "crop", "pad"] = "squash",
         na_values: list[str] | None = None,
+        encoding: str = "utf-8",
     ):
         self.path = path
         self.index = index
@@ -83,6 +85,7 @@ class ImageNpzDataset(BaseDatasetLoader):
         self.image_size = image_size
         self.resize = resize
         self.na_values = na_values
+        self.encoding = encoding
 
     # ------------------------------------------------------------------ contract
     def resolve(self, base_dir: Path) -> ImageNpzDataset:
@@ -91,7 +94,7 @@ class ImageNpzDataset(BaseDatasetLoader):
         return self
 
     def check(self, base_dir: Path) -> list[str]:
-        problems = check_metadata(_absolute(self.index, base_dir), self._named())
+        problems = check_metadata(_absolute(self.index, base_dir), self._named(), encoding=self.encoding)
         npz = _absolute(self.path, base_dir)
         try:
             keys = _npz_keys(npz)
@@ -100,6 +103,11 @@ class ImageNpzDataset(BaseDatasetLoader):
         for key in filter(None, (self.images_key, self.masks_key)):
             if key not in keys:
                 problems.append(f"{npz}: no array {key!r}; arrays: {keys}")
+                continue
+            try:
+                _array_header(npz, key)
+            except DataError as exc:
+                problems.append(str(exc))
         return problems
 
     def load(self) -> AuditDataset:
@@ -112,10 +120,18 @@ class ImageNpzDataset(BaseDatasetLoader):
                              positive_label=self.positive_label, sensitive=self.sensitive,
                              patient_id=self.patient_id, extras=self.extras,
                              include=self.include, exclude=self.exclude,
-                             na_values=self.na_values)
-        with np.load(npz_path, allow_pickle=False) as npz:
-            images = npz[self.images_key]
-            masks = npz[self.masks_key] if self.masks_key else None
+                             na_values=self.na_values, encoding=self.encoding)
+        images = _read_array(npz_path, self.images_key)
+        masks = _read_array(npz_path, self.masks_key) if self.masks_key else None
+        if masks is not None and masks.shape[0] != images.shape[0]:
+            raise DataError(f"{npz_path}: array {self.masks_key!r} holds {masks.shape[0]} masks but "
+                            f"{self.images_key!r} holds {images.shape[0]} images")
+        if self.index_column is None and labels.n_rows != len(images):
+            raise DataError(f"{index_path} has {labels.n_rows} data rows but array "
+                            f"{self.images_key!r} in {npz_path} holds {len(images)} images; without "
+                            "params.index_column row i of the CSV describes image i, so the counts "
+                            "must match (or name the column holding each row's image number in "
+                            "params.index_column)")
         rows = self._array_rows(labels.frame, len(images), index_path)
         lines = [csv_row(int(i)) for i in labels.frame.index]
         out = self._images(images[rows], lines, npz_path)
@@ -197,6 +213,34 @@ class ImageNpzDataset(BaseDatasetLoader):
 def _absolute(path: str, base_dir: Path) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() else (Path(base_dir) / p).resolve()
+
+
+def _array_header(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of array ``key`` from its ``.npy`` header (no data read); refuses
+    arrays of Python objects, which only a pickle could restore."""
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise DataError(f"{path}: array {key!r} is not a readable .npy array ({exc})") from exc
+    if dtype.hasobject:
+        raise DataError(f"{path}: array {key!r} holds Python objects (a pickle), which fairaudit "
+                        "refuses to load because unpickling can run code; save plain numeric arrays")
+    return shape, dtype
+
+
+def _read_array(path: Path, key: str) -> np.ndarray:
+    """Array ``key`` of the NPZ at ``path`` (never unpickling), or a :class:`DataError`."""
+    _array_header(path, key)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return npz[key]
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read array {key!r} ({exc})") from exc
 
 
 def _npz_keys(path: Path) -> list[str]:

@@ -56,6 +56,9 @@ class TableDataset(BaseDatasetLoader):
         ``auto`` (from the suffix), ``csv``, ``parquet`` or ``npz``.
     sep, na_values:
         CSV delimiter, and extra strings read as missing (e.g. ``["?"]``).
+    encoding:
+        Text encoding of a CSV (default ``utf-8``, a byte-order mark is skipped); e.g. ``cp1252``
+        for a file saved by Excel on Windows, ``latin-1``, ``utf-16``.
     encode_categorical:
         One-hot encode non-numeric feature columns, a missing value as its own category
         ``"(missing)"`` (else they are an error).  Missing values in numeric features are an
@@ -81,6 +84,7 @@ class TableDataset(BaseDatasetLoader):
         format: Literal["auto", "csv", "parquet", "npz"] = "auto",
         sep: str = ",",
         na_values: list[str] | None = None,
+        encoding: str = "utf-8",
         encode_categorical: bool = True,
     ):
         self.path = path
@@ -95,6 +99,7 @@ class TableDataset(BaseDatasetLoader):
         self.format = format
         self.sep = sep
         self.na_values = na_values
+        self.encoding = encoding
         self.encode_categorical = encode_categorical
 
     # ------------------------------------------------------------------ contract
@@ -108,7 +113,7 @@ class TableDataset(BaseDatasetLoader):
         path = self._file(base_dir)
         try:
             fmt = detect_format(path, self.format)
-            columns = read_header(path, fmt, member=self.member, sep=self.sep)
+            columns = read_header(path, fmt, member=self.member, sep=self.sep, encoding=self.encoding)
         except DataError as exc:
             return [str(exc)]
         problems = []
@@ -130,14 +135,14 @@ class TableDataset(BaseDatasetLoader):
             label = f"{path}!{self.member}" if self.member else label
         if fmt == "npz":
             return self._load_npz(path)
-        columns = read_header(path, fmt, member=self.member, sep=self.sep)
+        columns = read_header(path, fmt, member=self.member, sep=self.sep, encoding=self.encoding)
         for column, role in self._named_columns():
             if column not in columns:
                 raise missing_column(label, column, role, columns)
         feature_cols = self._feature_columns(columns, label)
         wanted = list(dict.fromkeys([c for c, _ in self._named_columns()] + feature_cols))
         frame = read_table(path, fmt, member=self.member, sep=self.sep,
-                           na_values=self.na_values, columns=wanted)
+                           na_values=self.na_values, columns=wanted, encoding=self.encoding)
         frame = frame.reset_index(drop=True)
         csv_like = fmt == "csv"
         y = binary_target(frame[self.target], self.target, self.positive_label, label, csv_like)
@@ -326,8 +331,16 @@ def binary_target(series: pd.Series, column: str, positive: Any, label: str,
         return series.to_numpy().astype(np.int64)
     hint = ("; set params.positive_label to the positive class"
             if len(values) >= 2 else "; a binary target needs both classes")
+    first = ""
+    if pd.api.types.is_numeric_dtype(series):
+        other = ~series.isin([0, 1]).to_numpy()
+        if other.any() and not other.all():
+            row = int(np.flatnonzero(other)[0])
+            value = series.iloc[row]
+            value = value.item() if isinstance(value, np.generic) else value
+            first = f" (the first other than 0/1 is {value!r} at {_where(row, csv_like)})"
     raise DataError(f"{label}: target {column!r} is not binary 0/1: found {len(values)} "
-                    f"value(s) {shown}{hint}")
+                    f"value(s) {shown}{first}{hint}")
 
 
 def sensitive_frame(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:

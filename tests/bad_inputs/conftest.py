@@ -1,0 +1,117 @@
+"""The bad-input corpus: committed text files (``corpus/``) plus binary files made at test time.
+
+``corpus`` copies ``corpus/`` into a temporary folder and writes there what is binary or
+deliberately not UTF-8: images of mixed sizes and modes, a truncated PNG, NPZ packs (one with a
+pickle that would create a marker file if it were ever unpickled), Latin-1 / cp1252 CSVs, and
+specs that are not UTF-8 text.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+class Payload:
+    """Unpickling this creates ``path`` (the proof that a pickle was executed)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.path, "w"))
+
+
+def _png_bytes(mode: str, size: tuple[int, int], level: float, rng: np.random.Generator) -> bytes:
+    from PIL import Image
+
+    arr = np.clip(rng.normal(level, 12, size[::-1]), 0, 255).astype(np.uint8)
+    if mode == "I;16":
+        img = Image.fromarray(arr.astype(np.uint16) * 257)
+    else:
+        img = Image.fromarray(arr, mode="L").convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _images(folder: Path) -> None:
+    """m00..m11.png: L, RGB, RGBA, 16-bit, palette; five sizes; label-1 images brighter."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    kinds = [("L", (40, 40)), ("RGB", (50, 30)), ("RGBA", (32, 32)), ("I;16", (40, 40)),
+             ("P", (24, 36)), ("L", (64, 48))]
+    for i in range(12):
+        mode, size = kinds[i % len(kinds)]
+        (folder / f"m{i:02d}.png").write_bytes(_png_bytes(mode, size, 70 + 110 * (i % 2), rng))
+    whole = _png_bytes("L", (64, 64), 120, rng)
+    (folder / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    (folder / "not_an_image.png").write_bytes(b"name,value\nthis is a CSV, not a PNG\n")
+
+
+def _latin1_tables(data: Path) -> None:
+    """A Latin-1 header (``région``), a Latin-1 value on CSV line 5, and a cp1252 table with NaN groups."""
+    rows = [f"{i / 10:.1f},{'FM'[i % 2]},{i % 2}" for i in range(12)]
+    header = ["f0,sex,y,r\xe9gion"] + [r + ",north" for r in rows]
+    (data / "latin1_header.csv").write_bytes(("\n".join(header) + "\n").encode("latin-1"))
+    body = ["f0,sex,y,site"] + [r + ",Montreal" for r in rows]
+    body[4] = "0.3,M,1,Qu\xe9bec"
+    (data / "latin1_body.csv").write_bytes(("\n".join(body) + "\n").encode("latin-1"))
+    rng = np.random.default_rng(1)
+    sites = ["Montr\xe9al", "Z\xfcrich", "St\u2019Albans"]  # \u2019 exists in cp1252 only
+    lines = ["f0,f1,sex,site,y"]
+    for i in range(48):
+        y = i % 2
+        sex = "" if i in (5, 17, 30) else "FM"[(i // 2) % 2]
+        lines.append(f"{rng.normal() + y:.3f},{rng.normal():.3f},{sex},{sites[i % 3]},{y}")
+    (data / "cp1252_group_nan.csv").write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
+
+
+def _npz_files(data: Path) -> None:
+    rng = np.random.default_rng(2)
+    with open(data / "arrays_mismatch.npz", "wb") as fh:  # y has 9 entries, X and sex 10
+        np.savez(fh, X=rng.normal(size=(10, 4)), y=np.arange(9) % 2, sex=np.array(list("FM" * 5)))
+    marker = str(data.parent / "PWNED-npz")
+    with open(data / "pickled.npz", "wb") as fh:
+        np.savez(fh, X=np.array([Payload(marker)] * 10, dtype=object), y=np.arange(10) % 2,
+                 sex=np.array(list("FM" * 5)))
+    images = (rng.random((10, 20, 20)) * 200).astype(np.uint8)
+    with open(data / "pack.npz", "wb") as fh:
+        np.savez(fh, images=images)
+    with open(data / "pickled_pack.npz", "wb") as fh:
+        np.savez(fh, images=np.array([Payload(marker)] * 10, dtype=object))
+
+
+def _odd_specs(root: Path) -> None:
+    """Specs that are binary, UTF-16, or nested deeper than any spec: brackets 5000 deep, and
+    mappings 60 and 400 deep (the latter beyond the parser's recursion)."""
+    (root / "binary_spec.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\xff\xfe\x80")
+    text = "name: utf16\ndataset: synthetic_embeddings\nattributes: [sex]\n"
+    (root / "utf16_spec.yaml").write_bytes(text.encode("utf-16"))
+    head = "name: deep\ndataset: synthetic_embeddings\nattributes: [sex]\ntitle: "
+    (root / "nested_5000.yaml").write_text(head + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    for depth in (60, 400):
+        block = "".join(" " * (i + 1) + f"k{i}:\n" for i in range(depth)) + " " * (depth + 1) + "end\n"
+        text = "name: deep\ndataset: synthetic_embeddings\nattributes: [sex]\ndescription:\n" + block
+        (root / f"block_nested_{depth}.yaml").write_text(text, encoding="utf-8")
+
+
+def build_corpus(dest: Path) -> Path:
+    """Copy the committed corpus to ``dest`` and add the generated files; returns ``dest``."""
+    shutil.copytree(CORPUS, dest)
+    _images(dest / "data" / "images")
+    _latin1_tables(dest / "data")
+    _npz_files(dest / "data")
+    _odd_specs(dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_corpus(tmp_path_factory.mktemp("bad_inputs") / "corpus")

@@ -1,0 +1,260 @@
+"""Every file of the bad-input corpus through the real CLI: the documented exit code, a message
+that names the place (spec ``file:line:col field.path``; data file and CSV line or array), says
+what is wrong in words, and never a traceback.  Nothing in a spec or a data file is executed.
+
+``validate`` is used where it reaches the error (static checks); ``run`` where the error only
+shows when the data are loaded.  Two cases also go through a real subprocess (``main()``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fairaudit.cli.app import app
+from fairaudit.errors import ExitCode
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+USAGE = int(ExitCode.USAGE_ERROR)
+TRACEBACK = "Traceback (most recent call last)"
+#: Files a YAML tag or a pickle would create if the corpus were ever executed.
+MARKERS = ("PWNED-apply", "PWNED-new", "PWNED-npz")
+
+
+@dataclass(frozen=True)
+class Case:
+    spec: str
+    command: str  # "validate" or "run"
+    code: int
+    expect: tuple[str, ...]  # regexes that must all match the output
+
+
+def _case(spec: str, command: str, *expect: str, code: int = USAGE) -> Case:
+    return Case(spec, command, code, expect)
+
+
+SPEC_CASES = [
+    # ---- malformed YAML: file:line:col and the problem in words
+    _case("yaml_unclosed_bracket.yaml", "validate",
+          r"yaml_unclosed_bracket\.yaml:7:6  invalid YAML: the '\[' opened at line 6, column 13 is not closed"),
+    _case("yaml_tab_indent.yaml", "validate",
+          r"yaml_tab_indent\.yaml:3:1  invalid YAML: a tab character .*indent with spaces, never tabs"),
+    _case("yaml_duplicate_key.yaml", "validate",
+          r'yaml_duplicate_key\.yaml:4:1  invalid YAML: found duplicate key "name"'),
+    _case("nested_5000.yaml", "validate",
+          r"nested_5000\.yaml:4:58  invalid YAML: brackets nested more than 50 levels deep"),
+    _case("block_nested_60.yaml", "validate",
+          r"block_nested_60\.yaml:54:51  description\.k0\.k1\.\S*\.k49  nested more than 50 levels deep"),
+    _case("block_nested_400.yaml", "validate", r"block_nested_400\.yaml  invalid YAML: nested too deeply"),
+    # ---- tags that would run code, and other tags: refused, with the field they sit in
+    _case("tag_python_apply.yaml", "validate",
+          r"tag_python_apply\.yaml:3:8  title  the YAML tag '!!python/object/apply:os\.system' is refused",
+          r"nothing in it was run"),
+    _case("tag_python_apply.yaml", "run",
+          r"tag_python_apply\.yaml:3:8  title  the YAML tag '!!python/object/apply:os\.system' is refused"),
+    _case("tag_python_object_new.yaml", "validate",
+          r"tag_python_object_new\.yaml:5:16  dataset\.params\.n_samples  the YAML tag "
+          r"'!!python/object/new:subprocess\.Popen' is refused"),
+    _case("tag_python_name.yaml", "validate",
+          r"tag_python_name\.yaml:4:7  seed  the YAML tag '!!python/name:os\.system' is refused"),
+    _case("tag_python_module.yaml", "validate",
+          r"tag_python_module\.yaml:4:14  description  the YAML tag '!!python/module:os' is refused"),
+    _case("tag_unknown_local.yaml", "validate",
+          r"tag_unknown_local\.yaml:3:13  attributes  unknown YAML tag '!include': a spec is plain data"),
+    # ---- aliases that expand without end
+    _case("alias_bomb.yaml", "validate",
+          r"alias_bomb\.yaml:10:1  f  the YAML expands to more than 100,000 values .*alias bomb",
+          r"The spec has 1 problem"),
+    _case("alias_recursive.yaml", "validate",
+          r"alias_recursive\.yaml:3:13  attributes\[1\]  an alias \(\*name\) refers to the list or mapping "
+          r"that contains it"),
+    # ---- structure and types: every problem at once, each at its line with its field path
+    _case("unknown_field.yaml", "validate",
+          r"unknown_field\.yaml:6:1  statistcs  unknown field \(typo\?\)"),
+    _case("unknown_plugin.yaml", "validate",
+          r"unknown_plugin\.yaml:3:3  dataset\.name  unknown datasets plugin 'synthetic_embedings'\. "
+          r"Did you mean 'synthetic_embeddings'",
+          r"unknown_plugin\.yaml:6:1  model\.name  unknown models plugin 'logistc'\. Did you mean 'logistic'\?"),
+    _case("wrong_types.yaml", "validate",
+          r"The spec has 4 problem",
+          r"wrong_types\.yaml:2:1  seed  Input should be a valid integer.*\(got 'forty-two'\)",
+          r"wrong_types\.yaml:5:12  dataset\.params\.n_samples  Input should be a valid integer.*\(got 'a few'\)",
+          r"wrong_types\.yaml:6:1  attributes  Input should be a valid list  \(got 'sex'\)",
+          r"wrong_types\.yaml:8:3  statistics\.n_boot  Input should be a valid integer.*\(got 'lots'\)"),
+    _case("negative_n_boot.yaml", "validate",
+          r"negative_n_boot\.yaml:7:3  statistics\.n_boot  Input should be greater than or equal to 0  \(got -5\)",
+          r"negative_n_boot\.yaml:8:3  statistics\.ci_level  Input should be less than 1  \(got 95\)"),
+    _case("top_level_list.yaml", "validate",
+          r"top_level_list\.yaml:1:1  a spec must be a YAML mapping \(key: value lines\) at the top level, "
+          r"not a list"),
+    # ---- not a spec at all
+    _case("empty.yaml", "validate", r"empty\.yaml  spec file is empty"),
+    _case("only_comments.yaml", "validate", r"only_comments\.yaml  spec file has no content \(only comments"),
+    _case("does_not_exist.yaml", "validate", r"does_not_exist\.yaml  spec file not found"),
+    _case("does_not_exist.yaml", "run", r"does_not_exist\.yaml  spec file not found"),
+    _case("data", "validate", r"data  is a folder, not a YAML file"),
+    _case("binary_spec.yaml", "validate",
+          r"binary_spec\.yaml:1:1  a binary file, not UTF-8 text: byte 0x89 at byte offset 0"),
+    _case("utf16_spec.yaml", "validate",
+          r"utf16_spec\.yaml:1:1  the file is UTF-16 text .*save the spec as UTF-8"),
+]
+
+DATA_CASES = [
+    # ---- found by validate (headers only): the spec line of the parameter at fault, and the file
+    _case("table_missing_file.yaml", "validate",
+          r"table_missing_file\.yaml:5:5  dataset\.params\.path  data file not found: \S*data/does_not_exist\.csv"),
+    _case("table_missing_file.yaml", "run", r"error: DataError: data file not found: \S*data/does_not_exist\.csv"),
+    _case("table_missing_column.yaml", "validate",
+          r"table_missing_column\.yaml:8:17  dataset\.params\.sensitive\[0\]  \S*target_text\.csv: no column "
+          r"'sexx' \(sensitive attribute\)\. Did you mean 'sex'\?"),
+    _case("table_empty_csv.yaml", "validate",
+          r"table_empty_csv\.yaml:5:5  dataset\.params\.path  \S*data/empty\.csv is empty \(0 bytes\)"),
+    _case("table_latin1_header.yaml", "validate",
+          r"table_latin1_header\.yaml:5:5  dataset\.params\.path  \S*latin1_header\.csv: not valid UTF-8 text: "
+          r"byte 0xE9 at byte offset 10 \(line 1, column 11\) cannot be decoded .*set `encoding: cp1252`"),
+    _case("table_unknown_encoding.yaml", "validate",
+          r"table_unknown_encoding\.yaml:6:5  dataset\.params\.encoding  unknown encoding 'klingon'"),
+    _case("table_binary_as_csv.yaml", "validate",
+          r"table_binary_as_csv\.yaml:5:5  dataset\.params\.path  \S*m00\.png: contains NUL bytes: a binary file, "
+          r"not a text CSV"),
+    _case("npz_pickled_images.yaml", "validate",
+          r"npz_pickled_images\.yaml:5:5  dataset\.params\.path  \S*pickled_pack\.npz: array 'images' holds "
+          r"Python objects \(a pickle\), which fairaudit refuses to load"),
+    _case("npz_pickled_images.yaml", "run", r"error: DataError: \S*pickled_pack\.npz: array 'images' holds Python"),
+    # ---- found when the data are loaded: the data file and the CSV line / array
+    _case("table_header_only.yaml", "run", r"error: DataError: \S*header_only\.csv has a header but no data rows"),
+    _case("table_latin1_body.yaml", "run",
+          r"error: DataError: \S*latin1_body\.csv: not valid UTF-8 text: byte 0xE9 at byte offset 75 "
+          r"\(line 5, column 11\) cannot be decoded \(invalid continuation byte\)\. If the file is Windows-1252 "
+          r".*set `encoding: cp1252` in dataset\.params"),
+    _case("table_target_not_binary.yaml", "run",
+          r"error: DataError: \S*target_012\.csv: target 'y' is not binary 0/1: found 3 value\(s\) "
+          r"\['0', '1', '2'\] \(the first other than 0/1 is 2 at CSV line 6\); set params\.positive_label"),
+    _case("table_positive_label_absent.yaml", "run",
+          r"error: DataError: \S*target_text\.csv: positive_label 'yes' never occurs in target 'y'; "
+          r"values: \['neg', 'pos'\]"),
+    _case("table_ragged_row.yaml", "run",
+          r"error: DataError: \S*ragged\.csv: CSV line 5 has 5 fields but the header has 4; is a value holding "
+          r"the separator ',' without quotes\?"),
+    _case("table_npz_length_mismatch.yaml", "run",
+          r"error: DataError: \S*arrays_mismatch\.npz: array 'y' \(target\) has shape \(9,\), expected \(10,\)"),
+    _case("table_npz_pickled.yaml", "run",
+          r"error: DataError: \S*pickled\.npz: array 'X' holds Python objects \(a pickle\), which fairaudit "
+          r"refuses to load because unpickling can run code"),
+    _case("npz_index_more_rows.yaml", "run",
+          r"error: DataError: \S*pack_index_12\.csv has 12 data rows but array 'images' in \S*pack\.npz holds "
+          r"10 images"),
+    _case("npz_index_fewer_rows.yaml", "run",
+          r"error: DataError: \S*pack_index_8\.csv has 8 data rows but array 'images' in \S*pack\.npz holds "
+          r"10 images; without params\.index_column"),
+    _case("images_truncated.yaml", "run",
+          r"error: DataError: \S*truncated_images\.csv: CSV line 5: cannot read image \S*truncated\.png "
+          r"\(image file is truncated\)"),
+    _case("images_corrupt.yaml", "run",
+          r"error: DataError: \S*corrupt_images\.csv: CSV line 5: cannot read image \S*not_an_image\.png "
+          r"\(cannot identify image file"),
+    _case("images_missing_file.yaml", "run",
+          r"error: DataError: \S*missing_images\.csv: 1 image file\(s\) not found: line 7: \S*not_there\.png"),
+    _case("images_native_size_mismatch.yaml", "run",
+          r"error: DataError: \S*mixed_images\.csv: the images differ in size: \S*m00\.png \(CSV line 2\) is "
+          r"40x40 px but \S*m01\.png \(CSV line 3\) is 50x30 px; set params\.image_size"),
+    # ---- accepted, with a warning where something was converted or filled in
+    _case("images_mixed_modes_sizes.yaml", "run",
+          r"warning: \S*mixed_images\.csv: the images mix bit depths: 10 8-bit \(L, P, RGB, RGBA; e\.g\. "
+          r"m00\.png\); 2 high-bit-depth \(I;16; e\.g\. m03\.png\)\. High-bit-depth images are min-max scaled",
+          r"run folder:", code=0),
+    _case("table_padded_header.yaml", "run", r"run folder:", code=0),
+]
+
+CASES = SPEC_CASES + DATA_CASES
+
+
+def invoke(args: list[str]) -> tuple[int, str]:
+    """Run the CLI in-process; a Python exception escaping it fails the test with its traceback."""
+    result = CliRunner().invoke(app, args)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        crash = "".join(traceback.format_exception(result.exception))
+        pytest.fail(f"fairaudit {' '.join(args)} crashed:\n{crash}")
+    return result.exit_code, result.output
+
+
+def check_output(code: int, output: str, case: Case) -> None:
+    assert TRACEBACK not in output
+    assert code == case.code, output
+    for pattern in case.expect:
+        assert re.search(pattern, output), f"{pattern!r} not in:\n{output}"
+
+
+def check_nothing_ran(corpus: Path) -> None:
+    made = [m for m in MARKERS if (corpus / m).exists()]
+    assert not made, f"the corpus executed code: {made} exist"
+
+
+@pytest.fixture
+def in_corpus(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work inside the corpus copy (specs name their data and markers relative to it)."""
+    monkeypatch.chdir(corpus)
+    return corpus
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.command}-{c.spec}")
+def test_bad_input_is_reported_not_crashed(case: Case, in_corpus: Path, tmp_path: Path) -> None:
+    extra = ["--output", str(tmp_path / "reports"), "--quiet"] if case.command == "run" else []
+    code, output = invoke([case.command, case.spec, *extra])
+    check_output(code, output, case)
+    check_nothing_ran(in_corpus)
+
+
+def test_cp1252_csv_with_missing_groups_runs_and_reports_them(in_corpus: Path, tmp_path: Path) -> None:
+    """``encoding: cp1252`` decodes the file; blank ``sex`` cells become the group "(missing)"."""
+    code, output = invoke(["validate", "table_cp1252_group_nan.yaml"])
+    assert code == 0 and TRACEBACK not in output, output
+    code, output = invoke(["run", "table_cp1252_group_nan.yaml", "-o", str(tmp_path), "-q"])
+    assert code == 0 and TRACEBACK not in output, output
+    assert re.search(r"warning: \S*cp1252_group_nan\.csv: sensitive column 'sex' has 3 missing value\(s\); "
+                     r"they form the group '\(missing\)'", output), output
+    result = json.loads(next(tmp_path.rglob("result.json")).read_text(encoding="utf-8"))
+    groups = result["dataset"]["summary"]["test"]["groups"]
+    assert "(missing)" in {g["group"] for g in groups["sex"]}
+    assert {g["group"] for g in groups["site"]} == {"Montr\xe9al", "Z\xfcrich", "St\u2019Albans"}
+
+
+def test_output_folder_that_is_a_file(in_corpus: Path, tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder")
+    code, output = invoke(["run", "table_padded_header.yaml", "-o", str(tmp_path / "taken" / "reports")])
+    check_output(code, output, _case("", "run", r"error: FairAuditError: --output \S*taken/reports: \S*taken is "
+                                                r"a file, not a folder"))
+
+
+def test_run_without_a_spec(in_corpus: Path) -> None:
+    code, output = invoke(["run"])
+    check_output(code, output, _case("", "run", r"give a SPEC file, or --resume RUN_DIR"))
+
+
+def _find(command: str, spec: str) -> Case:
+    return next(c for c in CASES if (c.command, c.spec) == (command, spec))
+
+
+@pytest.mark.parametrize("case", [_find("run", "tag_python_apply.yaml"), _find("validate", "table_latin1_header.yaml")],
+                         ids=["python-tag", "latin1-csv"])
+def test_console_script_end_to_end(case: Case, in_corpus: Path, tmp_path: Path) -> None:
+    """Cases through ``main()`` in a fresh interpreter (its own exception handling)."""
+    extra = ["-o", str(tmp_path), "-q"] if case.command == "run" else []
+    proc = subprocess.run([sys.executable, "-m", "fairaudit.cli.app", case.command, case.spec, *extra],
+                          capture_output=True, text=True, timeout=120, cwd=in_corpus)
+    check_output(proc.returncode, proc.stdout + proc.stderr, case)
+    check_nothing_ran(in_corpus)
+
+
+def test_every_committed_spec_has_a_case() -> None:
+    committed = {p.name for p in CORPUS.glob("*.yaml")}
+    covered = {c.spec for c in CASES} | {"table_cp1252_group_nan.yaml"}
+    assert committed <= covered, f"corpus files without a case: {sorted(committed - covered)}"
