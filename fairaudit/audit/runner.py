@@ -172,7 +172,13 @@ class Audit:
             self.say(f"warning: {w.message}")
         loader = self._create("datasets", self.spec.dataset).resolve(self.loaded.base_dir)
         self.say(f"loading dataset {self.spec.dataset.name!r}")
-        raw = self._timed("load_data", loader.load)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            raw = self._timed("load_data", loader.load)
+        for w in caught:  # e.g. missing group values, mixed bit depths: into the report too
+            if issubclass(w.category, (UserWarning, RuntimeWarning)):
+                self.warnings.append(str(w.message))
+                self.say(f"warning: {w.message}")
         dataset, notes = prepare_dataset(raw, self.spec)
         self.warnings += notes
         self.dataset = dataset
@@ -502,7 +508,7 @@ def run_audit(
         for stale in runfolder.remove_stale_temp_files(run_dir):
             say(f"removed {stale.name}, a half-written file of the interrupted run")
     else:
-        loaded = load_spec(spec_path)
+        loaded = _load_with_plugin_params(Path(spec_path))
     files = tuple((loaded.base_dir / p).resolve() for p in loaded.spec.plugins)
     plugins = load_plugins(local_files=files)
     from fairaudit.spec.loader import check_components
@@ -538,6 +544,22 @@ def run_audit(
 
             dist.barrier()
             dist.destroy_process_group()
+
+
+def _load_with_plugin_params(spec_path: Path) -> LoadedSpec:
+    """Load the spec; when it has errors, report them together with the plugin-parameter
+    errors (as ``fairaudit validate`` does) rather than in two rounds."""
+    from fairaudit.errors import SpecError
+    from fairaudit.spec.loader import declared_plugins
+
+    try:
+        return load_spec(spec_path)
+    except SpecError:
+        listed = declared_plugins(spec_path)
+        if listed is None:
+            raise
+        plugins = load_plugins(local_files=tuple((spec_path.parent / p).resolve() for p in listed))
+        return load_spec(spec_path, plugins=plugins)  # raises with every problem at once
 
 
 def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[str] | None, say: Say,

@@ -30,7 +30,17 @@ app.command("new-plugin")(new_plugin_cmd.new_plugin)
 def main() -> None:
     """Console-script entry point; unexpected errors exit with code 3 and a hint."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        print("interrupted", file=sys.stderr)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except typer.TyperException as exc:  # usage errors (missing argument, unknown option): exit 4, not 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        sys.exit(int(ExitCode.USAGE_ERROR))
     except SystemExit:
         raise
     except Exception:
@@ -40,6 +50,7 @@ def main() -> None:
         print("\nfairaudit hit an internal error (a bug): please report it with the traceback above.",
               file=sys.stderr)
         sys.exit(int(ExitCode.INTERNAL_ERROR))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

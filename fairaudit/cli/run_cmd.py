@@ -49,9 +49,9 @@ def run(
     console.print(f"[bold]run folder:[/] {outcome.run_dir}")
     for fmt, path in outcome.reports.items():
         console.print(f"  {fmt}: {path}")
-    for note in result.warnings:
-        console.print("[yellow]warning:[/] ", end="")
-        console.print(note, markup=False)
+    for note in result.warnings:  # one line each (paths stay greppable)
+        console.print("[yellow]warning:[/] ", end="", soft_wrap=True)
+        console.print(note, markup=False, soft_wrap=True)
     failed = [a.name for a in result.arms if a.status == "failed"]
     if failed:
         console.print(f"[yellow]arms that failed (see the report):[/] {', '.join(failed)}")

@@ -225,6 +225,7 @@ def test_cp1252_csv_with_missing_groups_runs_and_reports_them(in_corpus: Path, t
     groups = result["dataset"]["summary"]["test"]["groups"]
     assert "(missing)" in {g["group"] for g in groups["sex"]}
     assert {g["group"] for g in groups["site"]} == {"Montr\xe9al", "Z\xfcrich", "St\u2019Albans"}
+    assert any("has 3 missing value(s)" in w for w in result["warnings"])  # in the report, not only on screen
 
 
 def test_output_folder_that_is_a_file(in_corpus: Path, tmp_path: Path) -> None:
@@ -258,3 +259,12 @@ def test_every_committed_spec_has_a_case() -> None:
     committed = {p.name for p in CORPUS.glob("*.yaml")}
     covered = {c.spec for c in CASES} | {"table_cp1252_group_nan.yaml"}
     assert committed <= covered, f"corpus files without a case: {sorted(committed - covered)}"
+
+
+@pytest.mark.parametrize("args", [["run", "--bogus"], ["validate"], ["no-such-command"]])
+def test_command_line_usage_errors_exit_4_without_traceback(args: list[str]) -> None:
+    """Usage errors are exit 4 (usage), not click's 2 (which fairaudit reserves for 'interrupted')."""
+    proc = subprocess.run([sys.executable, "-m", "fairaudit", *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4, proc.stderr
+    assert TRACEBACK not in proc.stdout + proc.stderr
+    assert "Error" in proc.stderr
