@@ -189,7 +189,8 @@ class AlphaShiftDebiaser(BaseDebiaser):
                           max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
                           val_fraction=self.val_fraction, patience=self.patience,
                           seed=self.random_state,
-                          progress=self.progress and self.run_context().progress)
+                          progress=self.progress and self.run_context().progress,
+                          mixed_precision=self.run_context().mixed_precision)
         self.train_report_ = train_autoencoder(vae, images, cfg, self.device_)
         self.vae_ = vae
         self.n_parameters_ = count_parameters(vae)

@@ -10,6 +10,7 @@ import torch
 
 from fairaudit.training import (
     EarlyStopping,
+    MixedPrecision,
     all_reduce_mean,
     check_finite,
     make_loader,
@@ -39,6 +40,7 @@ class TrainConfig:
     patience: int = 5
     seed: int = 0
     progress: bool = True
+    mixed_precision: bool = False  # autocast (bf16/fp16) on CUDA; ignored on CPU
 
 
 @dataclass
@@ -71,6 +73,7 @@ def train_autoencoder(module: torch.nn.Module, images: np.ndarray, cfg: TrainCon
     module.to(device)
     model = wrap_ddp(module, device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    amp = MixedPrecision(device, enabled=cfg.mixed_precision)
     loader = make_loader(images[train_idx], batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
                          drop_last=len(train_idx) > cfg.batch_size)
     erase_gen = torch_generator(cfg.seed + 1)
@@ -88,12 +91,11 @@ def train_autoencoder(module: torch.nn.Module, images: np.ndarray, cfg: TrainCon
         for (batch,) in loader:
             clean = batch.to(device)
             noisy = random_erase(clean, cfg.erase_prob, erase_gen)
-            recon, mu, logvar = model(noisy)
-            loss, terms = vae_loss(recon, clean, mu, logvar, _weight_map(model), **loss_kw)
+            with amp.autocast():
+                recon, mu, logvar = model(noisy)
+            loss, terms = vae_loss(recon.float(), clean, mu.float(), logvar.float(), _weight_map(model), **loss_kw)
             check_finite(terms.total, f"alphashift autoencoder epoch {epoch}")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            amp.step(loss, optimiser)
             total += terms.total * len(clean)
             count += len(clean)
         busy += time.perf_counter() - start
