@@ -102,7 +102,13 @@ class AuditDataset:
         return list(self.sensitive.columns)
 
     def subset(self, rows: np.ndarray) -> AuditDataset:
-        """Rows ``rows`` (integer positions) as a new dataset sharing the oracle."""
+        """Rows ``rows`` (integer positions) as a new dataset sharing the oracle.
+
+        Memory-mapped or lazy features (``np.memmap``, :class:`~fairaudit.outofcore.RowView`)
+        stay on disk: the subset's ``X`` is a lazy view of the selected rows.
+        """
+        from fairaudit.outofcore import subset_rows
+
         rows = np.asarray(rows)
 
         def take(a: np.ndarray | None) -> np.ndarray | None:
@@ -114,7 +120,7 @@ class AuditDataset:
             y=self.y[rows],
             sensitive=self.sensitive.iloc[rows].reset_index(drop=True),
             patient_ids=self.patient_ids[rows],
-            X=take(self.X),
+            X=None if self.X is None else subset_rows(self.X, rows),  # type: ignore[arg-type]
             images=take(self.images),
             masks=take(self.masks),
             extras={k: v[rows] for k, v in self.extras.items()},

@@ -66,7 +66,9 @@ def git_hash(path: Path) -> str | None:
 def data_hash(dataset: AuditDataset) -> str:
     """SHA-256 (first 16 hex digits) of the inputs, labels and attributes."""
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(dataset.inputs).tobytes())
+    from fairaudit.outofcore import update_hash
+
+    update_hash(h, dataset.inputs)  # chunk by chunk for memory-mapped inputs; same digest
     h.update(np.ascontiguousarray(dataset.y).tobytes())
     h.update(dataset.sensitive.astype(str).to_csv(index=False).encode())
     return h.hexdigest()[:16]

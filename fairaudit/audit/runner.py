@@ -117,6 +117,10 @@ def prepare_dataset(dataset: AuditDataset, spec: AuditSpec) -> tuple[AuditDatase
 def probe_representation(dataset: AuditDataset) -> np.ndarray:
     """Features for representation probes: X, or images average-pooled to at most 32×32."""
     if dataset.X is not None:
+        from fairaudit.outofcore import is_lazy
+
+        if is_lazy(dataset.X):  # memory-mapped: probes read at most their max_rows rows
+            return dataset.X
         return np.asarray(dataset.X, dtype=np.float32).reshape(len(dataset), -1)
     images = np.asarray(dataset.images, dtype=np.float32)
     n, c, h, w = images.shape

@@ -31,7 +31,8 @@ def _patient_strata(dataset: AuditDataset, stratify: list[str]) -> tuple[np.ndar
     for col in stratify:
         frame[col] = dataset.sensitive[col].astype(str).to_numpy()
     first = frame.groupby("pid", sort=True).first()
-    strata = first[["y", *stratify]].astype(str).agg("|".join, axis=1)
+    columns = [first[c].astype(str) for c in ["y", *stratify]]
+    strata = columns[0].str.cat(columns[1:], sep="|") if len(columns) > 1 else columns[0]  # vectorised
     return first.index.to_numpy(), strata.to_numpy()
 
 
@@ -72,7 +73,8 @@ def split_dataset(dataset: AuditDataset, *, test_size: float, val_size: float,
     row_pids = dataset.patient_ids.astype(str)
 
     def rows(chosen: np.ndarray) -> np.ndarray:
-        return np.flatnonzero(np.isin(row_pids, chosen))
+        # str, not object: np.isin compares object arrays pairwise (O(rows x patients))
+        return np.flatnonzero(np.isin(row_pids, np.asarray(chosen, dtype=str)))
 
     train_rows = rows(rest)
     if len(np.unique(dataset.y[train_rows])) < 2:

@@ -14,6 +14,7 @@ _LOADERS = {
     "table": "TableDataset",
     "image_folder": "ImageFolderDataset",
     "image_npz": "ImageNpzDataset",
+    "embeddings_npy": "EmbeddingsNpyDataset",
 }
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from fairaudit.base import MetricContext
+from fairaudit.outofcore import is_lazy, read_rows
+from fairaudit.stats.bootstrap import make_rng
 
 Task = Literal["binary", "multiclass", "regression"]
+#: Under ``max_rows``, every stratum keeps at least this many rows (or all it has).
+MIN_ROWS_PER_STRATUM = 100
 
 
 @dataclass
@@ -224,3 +228,100 @@ def subsample(
         if total >= max_samples:
             break
     return rows[np.isin(patients[rows], keep)]
+
+
+# ---------------------------------------------------------------------- large representations
+def _allocate(counts: np.ndarray, total: int) -> np.ndarray:
+    """Split ``total`` (< ``counts.sum()``) in proportion to ``counts`` (largest remainders)."""
+    quota = counts * (total / counts.sum())
+    take = np.floor(quota).astype(np.int64)
+    extra = np.argsort(-(quota - take), kind="stable")[: total - int(take.sum())]
+    take[extra] += 1
+    return np.minimum(take, counts)
+
+
+def stratified_rows(strata: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``max_rows`` sorted row positions, each stratum keeping its share of the rows.
+
+    Every stratum first keeps ``min(size, MIN_ROWS_PER_STRATUM)`` rows (so small groups stay
+    probe-able), the rest is shared in proportion to the strata's remaining sizes.
+    """
+    if max_rows >= len(strata):
+        return np.arange(len(strata))
+    codes = np.unique(strata, return_inverse=True)[1].reshape(-1)
+    counts = np.bincount(codes)
+    base = np.minimum(counts, MIN_ROWS_PER_STRATUM)
+    if base.sum() >= max_rows:
+        take = _allocate(base, max_rows)
+    else:
+        take = base + _allocate(counts - base, max_rows - int(base.sum()))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    chosen = [rng.choice(order[bounds[g]:bounds[g + 1]], size=int(k), replace=False)
+              for g, k in enumerate(take) if k]
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+
+def _strata(sensitive: pd.DataFrame | None, attributes: list[str], n: int) -> tuple[np.ndarray, list[str]]:
+    """One stratum code per row: the intersection of the attributes present in ``sensitive``."""
+    cols = [a for a in attributes if sensitive is not None and a in sensitive.columns]
+    if not cols or sensitive is None or len(sensitive) != n:
+        return np.zeros(n, dtype=np.int64), []
+    frame = sensitive[cols].astype(str).reset_index(drop=True)
+    return frame.groupby(cols, sort=True).ngroup().to_numpy(), cols
+
+
+def _slice_test(ctx: MetricContext, rows: np.ndarray) -> dict[str, Any]:
+    """Per-row fields of the test side of ``ctx`` restricted to ``rows``."""
+    n = len(ctx.y_true)
+    return {
+        "y_true": np.asarray(ctx.y_true)[rows],
+        "y_score": None if ctx.y_score is None else np.asarray(ctx.y_score)[rows],
+        "sensitive": ctx.sensitive.iloc[rows].reset_index(drop=True),
+        "patient_ids": None if ctx.patient_ids is None else np.asarray(ctx.patient_ids)[rows],
+        "extras": {k: (np.asarray(v)[rows] if len(v) == n else v) for k, v in ctx.extras.items()},
+        "images": ctx.images[rows] if ctx.images is not None and len(ctx.images) == n else ctx.images,
+    }
+
+
+def _cap(features: Any, sensitive: pd.DataFrame | None, attributes: list[str], max_rows: int | None,
+         rng: np.random.Generator) -> tuple[np.ndarray | None, Any, str | None]:
+    """``(rows or None, materialised features, note)`` for one side (test or train)."""
+    n = len(features)
+    if max_rows is None or n <= max_rows:
+        return None, (read_rows(features) if is_lazy(features) else features), None
+    strata, cols = _strata(sensitive, attributes, n)
+    rows = stratified_rows(strata, max_rows, rng)
+    how = f"stratified by {' & '.join(cols)}" if cols else "uniformly"
+    return rows, read_rows(features, rows), f"{len(rows)} of {n} rows drawn at random ({how}; max_rows={max_rows})"
+
+
+def cap_rows(ctx: MetricContext, max_rows: int | None, metric: str, *,
+             train: bool = False) -> tuple[MetricContext, list[str]]:
+    """``ctx`` with at most ``max_rows`` test rows (and training rows when ``train``).
+
+    Rows are drawn at random, seeded, stratified by the audited attributes; only the kept rows
+    of the representation are read into memory (lazy/memory-mapped features stay on disk).
+    Returns the restricted context and notes saying what was subsampled.
+    """
+    if max_rows is not None and max_rows < 2:
+        raise ValueError(f"{metric}: max_rows must be at least 2, got {max_rows}")
+    notes: list[str] = []
+    changes: dict[str, Any] = {}
+    if ctx.features is not None:
+        rng = make_rng(ctx.stats.seed, metric, "max_rows", "test")
+        rows, X, note = _cap(ctx.features, ctx.sensitive, ctx.attributes, max_rows, rng)
+        changes["features"] = X
+        if rows is not None:
+            changes.update(_slice_test(ctx, rows))
+            notes.append(f"representation subsampled: {note}")
+    if train and ctx.features_train is not None:
+        rng = make_rng(ctx.stats.seed, metric, "max_rows", "train")
+        rows, X, note = _cap(ctx.features_train, ctx.sensitive_train, ctx.attributes, max_rows, rng)
+        changes["features_train"] = X
+        if rows is not None:
+            changes["y_train"] = None if ctx.y_train is None else np.asarray(ctx.y_train)[rows]
+            if ctx.sensitive_train is not None:
+                changes["sensitive_train"] = ctx.sensitive_train.iloc[rows].reset_index(drop=True)
+            notes.append(f"training representation subsampled: {note}")
+    return replace(ctx, **changes), notes

@@ -10,6 +10,7 @@ from fairaudit.base import BaseMetric, MetricContext
 from fairaudit.builtin.metrics._common import not_applicable, num
 from fairaudit.builtin.metrics._probing import (
     Target,
+    cap_rows,
     fit_predict,
     make_probe,
     probe_targets,
@@ -62,6 +63,10 @@ class AttackProbe(BaseMetric):
     bias_model:
         Classifier refit on the poisoned labels: ``"linear"`` (logistic regression, as the
         original experiment) or ``"mlp"`` (the attacker's architecture).
+    max_rows:
+        Read at most this many rows of each of the train and test representations into
+        memory: larger (e.g. memory-mapped) ones are subsampled first, at random (seeded) and
+        stratified by the audited attributes; the result notes say so.  ``None`` reads all.
     """
 
     name: ClassVar[str] = "attack_probe"
@@ -81,6 +86,7 @@ class AttackProbe(BaseMetric):
         fractions: list[float] = [0.0, 0.25, 0.5, 0.75, 1.0],  # noqa: B006
         bias_model: Literal["linear", "mlp"] = "linear",
         max_dims: int | None = 256,
+        max_rows: int | None = 50_000,
     ):
         self.hidden = hidden
         self.max_iter = max_iter
@@ -93,6 +99,7 @@ class AttackProbe(BaseMetric):
         self.fractions = fractions
         self.bias_model = bias_model
         self.max_dims = max_dims
+        self.max_rows = max_rows
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, object]]:
@@ -111,6 +118,7 @@ class AttackProbe(BaseMetric):
                     "needs the train and test representations and training attributes",
                 )
             ]
+        ctx, cap_notes = cap_rows(ctx, self.max_rows, self.name, train=True)
         X_test = np.asarray(ctx.features, dtype=np.float64).reshape(len(ctx.features), -1)
         X_train = np.asarray(ctx.features_train, dtype=np.float64).reshape(
             len(ctx.features_train), -1
@@ -138,6 +146,8 @@ class AttackProbe(BaseMetric):
             results.append(
                 not_applicable("attack_probe_auc", self.name, None, "no categorical attribute")
             )
+        for result in results:
+            result.notes.extend(cap_notes)
         return results
 
     # ------------------------------------------------------------------ attacker

@@ -8,7 +8,7 @@ import numpy as np
 
 from fairaudit.base import BaseMetric, MetricContext
 from fairaudit.builtin.metrics._common import not_applicable, num
-from fairaudit.builtin.metrics._probing import Target, cross_val_predict, probe_targets, subsample
+from fairaudit.builtin.metrics._probing import Target, cap_rows, cross_val_predict, probe_targets, subsample
 from fairaudit.results import MetricResult
 from fairaudit.stats.bootstrap import make_rng
 from fairaudit.stats.groups import patient_codes
@@ -48,6 +48,11 @@ class AttributeProbe(BaseMetric):
         hundred rows of a typical test split).
     max_samples:
         Probe at most this many rows (whole patients drawn at random), for speed.
+    max_rows:
+        Read at most this many rows of the representation into memory: larger (e.g.
+        memory-mapped) representations are subsampled first, at random (seeded) and stratified
+        by the audited attributes (each group keeps its share, and at least 100 rows); the
+        result notes say so.  ``None`` reads every row.
     max_classes:
         A numeric attribute with more distinct values is treated as continuous.
     shuffled_baseline:
@@ -76,6 +81,7 @@ class AttributeProbe(BaseMetric):
         max_classes: int = 20,
         shuffled_baseline: bool = True,
         max_dims: int | None = 256,
+        max_rows: int | None = 50_000,
     ):
         self.probes = probes
         self.cv_folds = cv_folds
@@ -88,6 +94,7 @@ class AttributeProbe(BaseMetric):
         self.max_classes = max_classes
         self.shuffled_baseline = shuffled_baseline
         self.max_dims = max_dims
+        self.max_rows = max_rows
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, object]]:
@@ -116,6 +123,7 @@ class AttributeProbe(BaseMetric):
             return [
                 not_applicable("attribute_probe_auc", self.name, None, "no representation to probe")
             ]
+        ctx, cap_notes = cap_rows(ctx, self.max_rows, self.name)
         X = np.asarray(ctx.features, dtype=np.float64).reshape(len(ctx.features), -1)
         if not np.all(np.isfinite(X)):
             raise ValueError("attribute_probe: the representation contains NaN/inf values")
@@ -136,6 +144,8 @@ class AttributeProbe(BaseMetric):
                     "no attribute with at least two classes to probe",
                 )
             )
+        for result in results:
+            result.notes.extend(cap_notes)
         return results
 
     def _probe(
