@@ -50,6 +50,21 @@ def degrade(images: torch.Tensor, max_blur: float = 1.2, max_noise: float = 0.08
     return (x + noise).clamp(0.0, 1.0)
 
 
+def cell_balanced_weights(y: torch.Tensor, group_idx: torch.Tensor) -> torch.Tensor:
+    """Per-sample weights that give every (label, group) cell the same total weight
+    (mean weight 1; empty cells are skipped).
+
+    A classifier trained with them sees a prevalence of 1/2 in every group, so it cannot
+    use group membership as a prior for the label: its score on an image reflects the
+    finding, not the base rate of the image's group."""
+    import torch
+
+    cells = y.long() * (int(group_idx.max()) + 1) + group_idx.long()
+    counts = torch.bincount(cells).float()
+    n_cells = int((counts > 0).sum())
+    return (len(cells) / (n_cells * counts[cells])).float()
+
+
 def train_diagnostic_classifier(
     images: torch.Tensor,
     y: torch.Tensor,
@@ -57,10 +72,12 @@ def train_diagnostic_classifier(
     image_size: int,
     base_channels: int,
     settings: CriticSettings,
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
     """Train :class:`~fairaudit_cafgan.networks.DiagnosticCNN` with BCE on real images
     ``(n, C, H, W)`` in ``[0, 1]``; returns the frozen network (on ``settings.device``) and
-    its per-epoch history (loss, accuracy)."""
+    its per-epoch history (loss, accuracy).  ``weights``: optional per-sample BCE weights
+    (e.g. :func:`cell_balanced_weights`)."""
     import torch
 
     from fairaudit_cafgan.networks import DiagnosticCNN, freeze
@@ -69,18 +86,19 @@ def train_diagnostic_classifier(
     module = DiagnosticCNN(image_size, base_channels, channels_in=images.shape[1]).to(settings.device)
     model = wrap_ddp(module, settings.device)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=1e-4)
-    loader = make_loader(images, y.float(), batch_size=settings.batch_size, shuffle=True, seed=settings.seed)
+    w_all = torch.ones(len(y)) if weights is None else weights.float()
+    loader = make_loader(images, y.float(), w_all, batch_size=settings.batch_size, shuffle=True, seed=settings.seed)
     history: list[dict[str, float]] = []
     for epoch in progress(range(settings.epochs), desc="cafgan: diagnostic critic", enabled=settings.show_progress):
         set_epoch(loader, epoch)
         model.train()
         total = correct = count = 0.0
-        for xb, yb in loader:
-            xb, yb = xb.to(settings.device), yb.to(settings.device)
+        for xb, yb, wb in loader:
+            xb, yb, wb = xb.to(settings.device), yb.to(settings.device), wb.to(settings.device)
             if settings.augment:
                 xb = degrade(xb)
             logits = model(xb)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, yb)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, yb, weight=wb)
             opt.zero_grad()
             loss.backward()
             opt.step()

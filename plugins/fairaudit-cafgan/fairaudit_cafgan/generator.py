@@ -60,6 +60,12 @@ class CAFGAN(BaseGenerator):
     critic_augment:
         Train the frozen critics on randomly blurred and noised real images, so that they
         judge generated images by finding and anatomy rather than by generator artefacts.
+    critic_balance:
+        Train the diagnostic CNN with weights that give every (label, group) cell of the
+        training split the same total weight.  Without them the CNN also learns each
+        group's base rate as a prior, and the TPR gap on generated positives then partly
+        measures prevalence (which the generator cannot change) instead of how visible the
+        finding is on each group's positives.
     fair_per_group:
         Generated positives per group in each fairness batch.
     fair_level_up:
@@ -105,6 +111,7 @@ class CAFGAN(BaseGenerator):
         critic_channels: int = 16,
         segmenter_channels: int = 8,
         critic_augment: bool = True,
+        critic_balance: bool = False,
         fair_per_group: int = 8,
         fair_level_up: bool = True,
         clinical_tolerance: float = 1.5,
@@ -133,6 +140,7 @@ class CAFGAN(BaseGenerator):
         self.critic_channels = critic_channels
         self.segmenter_channels = segmenter_channels
         self.critic_augment = critic_augment
+        self.critic_balance = critic_balance
         self.fair_per_group = fair_per_group
         self.fair_level_up = fair_level_up
         self.clinical_tolerance = clinical_tolerance
@@ -258,6 +266,7 @@ class CAFGAN(BaseGenerator):
 
         from fairaudit_cafgan.critics import (
             CriticSettings,
+            cell_balanced_weights,
             predict_in_batches,
             train_diagnostic_classifier,
         )
@@ -283,6 +292,7 @@ class CAFGAN(BaseGenerator):
             image_size=self.image_size,
             base_channels=self.critic_channels,
             settings=settings,
+            weights=cell_balanced_weights(y, group_idx) if self.critic_balance else None,
         )
         self.segmenter_, self.segmenter_history_ = self._segmenter(dataset, images, settings)
         self.reference_: dict[str, list[float]] = {}

@@ -7,8 +7,9 @@
 * acceptance (the issue's criteria): CAF-GAN's samples have a lower rate of implausible lung
   masks (holds), and a downstream CNN trained on CAF-GAN's synthetic set has a lower EOD on
   the real test split than one trained on plain WGAN-GP's, with AUC not more than 0.03
-  lower.  The latter did not hold when measured (see the xfail reason and the README); the
-  test still runs it and prints the numbers.
+  lower.  The latter did not hold in any data configuration measured (with or without a
+  shortcut; see the xfail reason and the README's "Measured" table); the test still runs it
+  and prints the numbers.
 
 Both arms are trained once per module (each about 2 minutes on one idle core); the
 measured numbers are printed (``pytest -s``) and written to ``$CAFGAN_ACCEPTANCE_JSON``
@@ -132,14 +133,19 @@ def test_acceptance_clinical_loss_lowers_implausible_masks(wgan_gp, cafgan):
 @pytest.mark.xfail(
     strict=False,
     reason=(
-        "Measured on CPU at 32 px (512 training images, 250 generator steps; CAF-GAN vs plain "
-        "WGAN-GP at GAN seeds 0/1/2, downstream seeds 0/1): train-on-synthetic EOD "
-        "0.097 vs 0.062 (seed 0), 0.45/0.40 vs 0.48/0.27 (seed 1), 0.00/0.00 vs 0.00/0.00 "
-        "(seed 2, both classifiers call every test image positive); AUC 0.807 vs 0.855, "
-        "0.858/0.841 vs 0.816/0.795, 0.763/0.719 vs 0.755/0.760. EOD was lower in 1 of 5 "
-        "pairs and AUC within 0.03 or better in 3 of 5. The frozen diagnostic CNN learns the "
-        "data's device shortcut, and the fairness term closes its TPR gap by drawing "
-        "device-like bright structures on the lagging group's positives."
+        "Did not hold in any configuration measured (CPU, 32 px, 512 training images, 250 generator "
+        "steps; README 'Measured' has the table). On this data (device shortcut in men), GAN seeds "
+        "0/1/2, downstream seeds 0/1: EOD CAF-GAN vs plain WGAN-GP 0.097 vs 0.062, 0.45/0.40 vs "
+        "0.48/0.27, 0.00/0.00 vs 0.00/0.00 (every test image called positive); AUC 0.807 vs 0.855, "
+        "0.858/0.841 vs 0.816/0.795, 0.763/0.719 vs 0.755/0.760. The diagnostic CNN learns the "
+        "shortcut, and the fairness term draws device-like structures on the lagging group's "
+        "positives. Without a shortcut (label noise in women; fewer women; fewer and less often "
+        "positive women; critic_balance) it failed at GAN seed 0 as well. The real-data baseline has "
+        "EOD <= 0.04 there, except with label noise 0.4, where it favours women. In the fewer-women "
+        "runs, CAF-GAN's synthetic set trains a better downstream CNN (AUC +0.09 to +0.22), but its "
+        "TPRs sit in mid-range, where women lag (EOD 0.13-0.36). The plain arm's weaker CNN calls "
+        "most positives of both groups positive. Overall it held in 4 of 17 (GAN seed, downstream "
+        "seed) pairs, none at GAN seed 0 with downstream seed 0."
     ),
 )
 def test_acceptance_train_on_synthetic_fairness(wgan_gp, cafgan, splits):
