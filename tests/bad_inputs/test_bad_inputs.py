@@ -268,3 +268,13 @@ def test_command_line_usage_errors_exit_4_without_traceback(args: list[str]) -> 
     assert proc.returncode == 4, proc.stderr
     assert TRACEBACK not in proc.stdout + proc.stderr
     assert "Error" in proc.stderr
+
+
+def test_truncated_image_is_an_error_even_after_weasyprint_is_imported(in_corpus: Path, tmp_path: Path) -> None:
+    """weasyprint switches PIL to accept truncated files process-wide; the loader must not."""
+    pytest.importorskip("weasyprint")
+    from PIL import ImageFile
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES  # what importing weasyprint did
+    code, output = invoke(["run", "images_truncated.yaml", "-o", str(tmp_path), "-q"])
+    assert code == 4 and "image file is truncated" in output, output

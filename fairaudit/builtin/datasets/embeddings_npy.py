@@ -51,6 +51,8 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
         Metadata format: ``auto`` (from the suffix), ``csv`` or ``parquet``.
     sep, na_values:
         CSV delimiter and extra strings read as missing.
+    encoding:
+        Text encoding of a CSV metadata file (default ``utf-8``; e.g. ``cp1252``).
     check_finite:
         Scan the embeddings once (chunk by chunk) and reject NaN/inf, naming the first bad row.
     """
@@ -72,6 +74,7 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
         format: Literal["auto", "csv", "parquet"] = "auto",
         sep: str = ",",
         na_values: list[str] | None = None,
+        encoding: str = "utf-8",
         check_finite: bool = True,
     ):
         self.features = features
@@ -84,6 +87,7 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
         self.format = format
         self.sep = sep
         self.na_values = na_values
+        self.encoding = encoding
         self.check_finite = check_finite
 
     # ------------------------------------------------------------------ contract
@@ -102,7 +106,7 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
             problems.append(str(exc))
         try:
             fmt = self._format(metadata)
-            columns = read_header(metadata, fmt, sep=self.sep)
+            columns = read_header(metadata, fmt, sep=self.sep, encoding=self.encoding)
             problems += [str(missing_column(str(metadata), c, role, columns))
                          for c, role in self._named_columns() if c not in columns]
             if fmt == "parquet" and n_rows is not None:
@@ -158,12 +162,13 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
     def _metadata_frame(self, metadata: Path) -> pd.DataFrame:
         """The named metadata columns (only those are read)."""
         fmt = self._format(metadata)
-        columns = read_header(metadata, fmt, sep=self.sep)
+        columns = read_header(metadata, fmt, sep=self.sep, encoding=self.encoding)
         for column, role in self._named_columns():
             if column not in columns:
                 raise missing_column(str(metadata), column, role, columns)
         wanted = list(dict.fromkeys(c for c, _ in self._named_columns()))
-        frame = read_table(metadata, fmt, sep=self.sep, na_values=self.na_values, columns=wanted)
+        frame = read_table(metadata, fmt, sep=self.sep, na_values=self.na_values, columns=wanted,
+                           encoding=self.encoding)
         return frame.reset_index(drop=True)
 
 

@@ -241,8 +241,11 @@ def _absolute(path: str, base_dir: Path) -> Path:
 
 def _open(path: Path, line: int, meta: Path, as_mask: bool = False) -> Any:
     """Open and fully decode an image, or raise a DataError naming the CSV line."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageFile, UnidentifiedImageError
 
+    # weasyprint sets PIL's process-wide LOAD_TRUNCATED_IMAGES = True on import; a truncated
+    # radiograph must still be an error here, whatever was imported before.
+    tolerant, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
         with Image.open(path) as img:
             img.load()
@@ -250,6 +253,8 @@ def _open(path: Path, line: int, meta: Path, as_mask: bool = False) -> Any:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         kind = "mask" if as_mask else "image"
         raise DataError(f"{meta}: CSV line {line}: cannot read {kind} {path} ({exc})") from exc
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = tolerant
 
 
 def write_example(folder: Path, n: int = 12) -> Path:
