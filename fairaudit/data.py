@@ -105,14 +105,19 @@ class AuditDataset:
         """Rows ``rows`` (integer positions) as a new dataset sharing the oracle.
 
         Memory-mapped or lazy features (``np.memmap``, :class:`~fairaudit.outofcore.RowView`)
-        stay on disk: the subset's ``X`` is a lazy view of the selected rows.
+        stay on disk: the subset's ``X`` is a lazy view of the selected rows; so do streamed
+        images (:class:`~fairaudit.lazy_images.LazyImages`).
         """
         from fairaudit.outofcore import subset_rows
 
         rows = np.asarray(rows)
 
         def take(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[rows]
+            from fairaudit.lazy_images import is_lazy_images
+
+            if a is None:
+                return None
+            return a.take(rows) if is_lazy_images(a) else a[rows]  # type: ignore[union-attr]
 
         assert self.index is not None
         return replace(

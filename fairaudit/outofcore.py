@@ -271,6 +271,11 @@ def update_hash(h: Any, X: np.ndarray | RowView, chunk_rows: int = DEFAULT_CHUNK
 
     Gives the same digest as ``h.update(np.ascontiguousarray(np.asarray(X)).tobytes())``.
     """
+    from fairaudit.lazy_images import is_lazy_images
+
+    if is_lazy_images(X):  # streamed images: file fingerprints, no decoding
+        X.update_hash(h)  # type: ignore[union-attr]
+        return
     if isinstance(X, np.memmap) and X.ndim == 2:
         X = RowView(X)
     if isinstance(X, RowView):

@@ -136,6 +136,27 @@ def make_loader(
                       generator=torch_generator(seed) if shuffle else None, num_workers=num_workers)
 
 
+def make_dataset_loader(
+    dataset: torch.utils.data.Dataset,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    drop_last: bool = False,
+    num_workers: int = 0,
+) -> torch.utils.data.DataLoader:
+    """A DataLoader over any map-style dataset (e.g. images decoded on demand by worker
+    processes); a DistributedSampler when distributed.  Same order as :func:`make_loader`."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    extra: dict[str, Any] = {"num_workers": num_workers, "persistent_workers": num_workers > 0}
+    if is_distributed():
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, **extra)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      generator=torch_generator(seed) if shuffle else None, **extra)
+
+
 def set_epoch(loader: Any, epoch: int) -> None:
     sampler = getattr(loader, "sampler", None)
     if hasattr(sampler, "set_epoch"):

@@ -122,12 +122,14 @@ def probe_representation(dataset: AuditDataset) -> np.ndarray:
         if is_lazy(dataset.X):  # memory-mapped: probes read at most their max_rows rows
             return dataset.X
         return np.asarray(dataset.X, dtype=np.float32).reshape(len(dataset), -1)
-    images = np.asarray(dataset.images, dtype=np.float32)
-    n, c, h, w = images.shape
+    from fairaudit.lazy_images import iter_image_chunks
+
+    n, c, h, w = dataset.images.shape
     factor = max(1, int(np.ceil(max(h, w) / 32)))
     h2, w2 = h // factor, w // factor
-    pooled = images[:, :, : h2 * factor, : w2 * factor].reshape(n, c, h2, factor, w2, factor).mean((3, 5))
-    return pooled.reshape(n, -1)
+    blocks = [block[:, :, : h2 * factor, : w2 * factor].reshape(len(block), c, h2, factor, w2, factor).mean((3, 5))
+              for block in iter_image_chunks(dataset.images)]  # chunked: streamed images never load whole
+    return np.concatenate(blocks).reshape(n, -1) if blocks else np.zeros((0, c * h2 * w2), np.float32)
 
 
 # ---------------------------------------------------------------- the audit

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ from fairaudit.builtin.datasets._imaging_io import (
 from fairaudit.builtin.datasets._tabular_io import csv_row
 from fairaudit.data import AuditDataset
 from fairaudit.errors import DataError
+from fairaudit.lazy_images import LazyImages
 
 
 class ImageFolderDataset(BaseDatasetLoader):
@@ -50,6 +53,11 @@ class ImageFolderDataset(BaseDatasetLoader):
         rows whose value is listed, e.g. ``{"finding": ["todo"]}``.
     max_images:
         Use only the first ``max_images`` kept rows (quick looks).
+    stream:
+        Decode images when they are used instead of at load time (folders larger than memory):
+        every file's presence is checked at load, its content when first read (a broken file
+        then fails the arm that reads it).  Train the ``cnn`` with ``num_workers`` to decode in
+        parallel.  Not with ``mask_column`` or ``image_size: null``.
     na_values, encoding:
         Extra strings read as missing; the CSV's text encoding (e.g. ``cp1252``).
     """
@@ -77,6 +85,7 @@ class ImageFolderDataset(BaseDatasetLoader):
         max_images: int | None = None,
         na_values: list[str] | None = None,
         encoding: str = "utf-8",
+        stream: bool = False,
     ):
         self.metadata = metadata
         self.target = target
@@ -95,6 +104,7 @@ class ImageFolderDataset(BaseDatasetLoader):
         self.max_images = max_images
         self.na_values = na_values
         self.encoding = encoding
+        self.stream = stream
 
     # ------------------------------------------------------------------ contract
     def resolve(self, base_dir: Path) -> ImageFolderDataset:
@@ -126,7 +136,7 @@ class ImageFolderDataset(BaseDatasetLoader):
         root = self._root(meta, Path.cwd())
         lines = [csv_row(int(i)) for i in frame.index]
         paths = self._paths(frame[self.path_column].tolist(), lines, root, meta)
-        images = self._read_all(paths, lines, meta)
+        images = self._stream(paths, lines, meta) if self.stream else self._read_all(paths, lines, meta)
         masks = None
         if self.mask_column:
             mask_paths = self._paths(frame[self.mask_column].tolist(), lines, root, meta)
@@ -215,6 +225,15 @@ class ImageFolderDataset(BaseDatasetLoader):
                           UserWarning, stacklevel=2)
         return out
 
+    def _stream(self, paths: list[Path], lines: list[int], meta: Path) -> LazyImages:
+        if self.mask_column or self.image_size is None:
+            raise DataError(f"{meta}: stream: true needs a fixed image_size and no mask_column")
+        if not paths:
+            raise DataError(f"{meta}: no image to read (max_images={self.max_images})")
+        reader = FolderReader([str(p) for p in paths], lines, str(meta), self.image_size, self.grayscale,
+                              self.resize)
+        return LazyImages(reader, np.arange(len(paths)))
+
     def _mask(self, path: Path, line: int, meta: Path, shape: tuple[int, ...]) -> np.ndarray:
         mask = _open(path, line, meta, as_mask=True)
         if self.image_size is not None:
@@ -224,6 +243,30 @@ class ImageFolderDataset(BaseDatasetLoader):
                             f"its image {_size(tuple(shape)[::-1])}; with image_size: null they "
                             "must match")
         return (mask > 0).astype(np.uint8)
+
+
+@dataclass
+class FolderReader:
+    """Decodes image ``i`` of a folder on demand (picklable, for DataLoader workers)."""
+
+    paths: list[str]
+    lines: list[int]
+    meta: str
+    image_size: int
+    grayscale: bool
+    resize: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (1 if self.grayscale else 3, self.image_size, self.image_size)
+
+    def __call__(self, i: int) -> np.ndarray:
+        image = _open(Path(self.paths[i]), self.lines[i], Path(self.meta))
+        return to_array(image, self.image_size, grayscale=self.grayscale, resize=self.resize)  # type: ignore[arg-type]
+
+    def fingerprint(self, i: int) -> bytes:
+        stat = os.stat(self.paths[i])
+        return f"{self.paths[i]}|{stat.st_size}|{stat.st_mtime_ns}".encode()
 
 
 #: Pillow modes deeper than 8 bits per channel (scaled per image by ``to_array``).

@@ -11,7 +11,11 @@ if TYPE_CHECKING:
 
 
 class SmallCNN(TorchBinaryClassifier):
-    """Conv-BN-ReLU-pool blocks, global average pooling, one logit."""
+    """Conv-BN-ReLU-pool blocks, global average pooling, one logit.
+
+    ``num_workers`` > 0 decodes streamed images (``image_folder`` with ``stream: true``) in
+    that many DataLoader worker processes; in-memory images ignore it.
+    """
 
     name = "cnn"
     description = "Small CNN (torch) for images (n, C, H, W); early stopping on a validation split."
@@ -29,6 +33,7 @@ class SmallCNN(TorchBinaryClassifier):
         val_fraction: float = 0.15,
         device: str = "auto",
         random_state: int = 0,
+        num_workers: int = 0,
     ):
         self.channels = channels
         self.max_epochs = max_epochs
@@ -39,6 +44,7 @@ class SmallCNN(TorchBinaryClassifier):
         self.val_fraction = val_fraction
         self.device = device
         self.random_state = random_state
+        self.num_workers = num_workers
 
     def build_module(self, input_shape: tuple[int, ...]) -> torch.nn.Module:
         from torch import nn

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from fairaudit.base import BaseModel
+from fairaudit.lazy_images import LazyImages, is_lazy_images
 from fairaudit.training import (
     EarlyStopping,
     MixedPrecision,
     all_reduce_mean,
     check_finite,
+    make_dataset_loader,
     make_loader,
     progress,
     resolve_device,
@@ -24,6 +26,19 @@ from fairaudit.training import (
 
 if TYPE_CHECKING:
     import torch
+
+
+class _NormalisedImages:
+    """A map-style dataset decoding ``images`` on demand (picklable for DataLoader workers)."""
+
+    def __init__(self, images: LazyImages, y: np.ndarray, w: np.ndarray, mean: float, std: float):
+        self.images, self.y, self.w, self.mean, self.std = images, y, w, mean, std
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.float32, np.float32]:
+        return (self.images[i] - self.mean) / self.std, self.y[i], self.w[i]
 
 
 class TorchBinaryClassifier(BaseModel):
@@ -47,20 +62,31 @@ class TorchBinaryClassifier(BaseModel):
 
         seed_everything(self.random_state)
         device = resolve_device(self.device)
-        X = np.asarray(X, dtype=np.float32)
+        lazy = is_lazy_images(X)
+        if not lazy:
+            X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y, dtype=np.float32)
         weights = np.ones(len(y), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
         rng = np.random.default_rng(self.random_state)
         order = rng.permutation(len(y))
         n_val = round(self.val_fraction * len(y)) if len(y) >= 20 else 0
         val, train = order[:n_val], order[n_val:]
-        self.mean_ = float(X[train].mean())
-        self.std_ = float(X[train].std() + 1e-6)
-        module = self.build_module(X.shape[1:]).to(device)
+        if lazy:  # images decoded on demand: statistics from a sample, batches decoded by workers
+            sample = X.read(np.sort(train[:2048]))
+            self.mean_, self.std_ = float(sample.mean()), float(sample.std() + 1e-6)
+            loader = make_dataset_loader(
+                _NormalisedImages(X.take(train), y[train], weights[train], self.mean_, self.std_),
+                batch_size=self.batch_size, shuffle=True, seed=self.random_state,
+                num_workers=getattr(self, "num_workers", 0))
+        else:
+            self.mean_ = float(X[train].mean())
+            self.std_ = float(X[train].std() + 1e-6)
+            loader = make_loader((X[train] - self.mean_) / self.std_, y[train], weights[train],
+                                 batch_size=self.batch_size, shuffle=True, seed=self.random_state)
+        module = self.build_module(tuple(X.shape[1:])).to(device)
         model = wrap_ddp(module, device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        loader = make_loader((X[train] - self.mean_) / self.std_, y[train], weights[train],
-                             batch_size=self.batch_size, shuffle=True, seed=self.random_state)
+        X_val = (X.take(val) if lazy else X[val]) if n_val else None
         stopper = EarlyStopping(patience=self.patience)
         self.history_: list[dict[str, float]] = []
         ctx = self.run_context()
@@ -83,7 +109,7 @@ class TorchBinaryClassifier(BaseModel):
             check_finite(train_loss, f"{self.name} epoch {epoch}")
             record = {"epoch": float(epoch), "train_loss": train_loss}
             if n_val:
-                val_loss = self._loss(unwrap(model), (X[val] - self.mean_) / self.std_, y[val], device)
+                val_loss = self._loss(unwrap(model), X_val, y[val], device)
                 record["val_loss"] = val_loss
                 if stopper.step(val_loss, model):
                     self.history_.append(record)
@@ -108,13 +134,14 @@ class TorchBinaryClassifier(BaseModel):
 
         out = []
         with torch.no_grad():
-            for start in range(0, len(X), 1024):
-                xb = torch.as_tensor(np.asarray(X[start:start + 1024], np.float32), device=device)
-                out.append(module(xb).squeeze(-1).float().cpu().numpy())
+            for start in range(0, len(X), 1024):  # raw inputs, standardised chunk by chunk
+                chunk = (np.asarray(X[start:start + 1024], np.float32) - self.mean_) / self.std_
+                out.append(module(torch.as_tensor(chunk, device=device)).squeeze(-1).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        X = (np.asarray(X, dtype=np.float32) - self.mean_) / self.std_
+        if not is_lazy_images(X):
+            X = np.asarray(X, dtype=np.float32)
         logits = self._logits(self.module_, X, "cpu")
         return 1.0 / (1.0 + np.exp(-logits))
 
