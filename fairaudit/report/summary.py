@@ -203,7 +203,8 @@ def _probe_getter(attribute: str) -> Getter:
 
 
 def key_metrics(result: AuditResult) -> list[KeyMetric]:
-    """Rows of the mitigation comparison: task AUC, worst-group AUC, EOD and probe AUC."""
+    """Rows of the mitigation comparison: task AUC, worst-group AUC, EOD, probe AUC and the
+    counterfactual decision-flip rates (shortcut reliance)."""
     ok = [a for a in result.arms if a.status == "ok"]
     metrics = [m for a in ok for m in a.metrics]
     out = [
@@ -222,7 +223,17 @@ def key_metrics(result: AuditResult) -> list[KeyMetric]:
     probes = [m for m in metrics if m.metric == PROBE_METRICS[0]]
     for attribute in attribute_order(result, probes):
         out.append(KeyMetric(f"Probe AUC ({attribute})", _probe_getter(attribute), "chance"))
+    for name in sorted({m.metric for m in metrics if m.metric.startswith(SENSITIVITY_PREFIX)}):
+        factor = name.removeprefix(SENSITIVITY_PREFIX)
+        attrs = attribute_order(result, [m for m in metrics if m.metric == name])
+        if attrs:  # the overall flip rate is the same under every attribute: take the first
+            out.append(KeyMetric(f"Decision flips ({factor} flipped)", _metric_getter(name, attrs[0]),
+                                 "higher" if factor == "disease" else "lower"))
     return [k for k in out if any(k.get(a) is not None for a in ok)]
+
+
+#: Results of the ``counterfactual_sensitivity`` metric: ``cf_sensitivity_<factor>``.
+SENSITIVITY_PREFIX = "cf_sensitivity_"
 
 
 def _score(value: float, better: str) -> float:
@@ -297,7 +308,9 @@ def comparison(result: AuditResult) -> dict[str, Any]:
             }
         )
     failed = [f"{a.name}: {a.error or 'failed'}" for a in result.arms if a.status == "failed"]
-    return {"chunks": chunks if rows else [], "has_baseline": ref_arm is not None, "failed": failed}
+    flips = any(r["label"].startswith("Decision flips") for r in rows)
+    return {"chunks": chunks if rows else [], "has_baseline": ref_arm is not None, "failed": failed,
+            "has_flips": flips}
 
 
 def changes(result: AuditResult) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fairaudit.cli.app import app
@@ -128,3 +129,9 @@ def test_counterfactual_augmentation_cuts_the_device_shortcut(tmp_path):
     assert before > 0.6
     assert after < before - 0.3
     assert metric(augmented, "roc_auc").value > 0.75
+    # the executive summary's comparison shows the shortcut reliance per arm
+    from fairaudit.report.summary import key_metrics
+
+    rows = {k.label: k for k in key_metrics(res)}
+    flips = rows["Decision flips (device flipped)"]
+    assert flips.get(arms["baseline"])[0] == pytest.approx(before)
