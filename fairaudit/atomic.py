@@ -17,6 +17,10 @@ class WriteError(FairAuditError):
     """A file could not be written (disk full, permissions...); nothing half-written is left."""
 
 
+#: Temp files of writes in progress (``.<name>.<random>.tmp``); a killed process leaves them behind.
+TEMP_GLOB = ".*.tmp"
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temp file next to ``path``; on success it replaces ``path`` atomically."""

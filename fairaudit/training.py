@@ -124,16 +124,11 @@ def make_loader(
 ) -> torch.utils.data.DataLoader:
     """A DataLoader over in-memory arrays; uses a DistributedSampler when distributed."""
     import torch
-    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+    from torch.utils.data import TensorDataset
 
     tensors = [a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a)) for a in arrays]
-    dataset = TensorDataset(*tensors)
-    if is_distributed():
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
-                          num_workers=num_workers)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-                      generator=torch_generator(seed) if shuffle else None, num_workers=num_workers)
+    return make_dataset_loader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle, seed=seed,
+                               drop_last=drop_last, num_workers=num_workers)
 
 
 def make_dataset_loader(
@@ -146,7 +141,7 @@ def make_dataset_loader(
     num_workers: int = 0,
 ) -> torch.utils.data.DataLoader:
     """A DataLoader over any map-style dataset (e.g. images decoded on demand by worker
-    processes); a DistributedSampler when distributed.  Same order as :func:`make_loader`."""
+    processes); a DistributedSampler when distributed, else a seeded shuffle."""
     from torch.utils.data import DataLoader, DistributedSampler
 
     extra: dict[str, Any] = {"num_workers": num_workers, "persistent_workers": num_workers > 0}

@@ -34,7 +34,7 @@ def new_run_dir(output_dir: Path, spec_name: str) -> Path:
 
 def remove_stale_temp_files(run_dir: Path) -> list[Path]:
     """Delete the temp files of atomic writes a killed run left behind (``.<name>.<random>.tmp``)."""
-    stale = [p for p in Path(run_dir).rglob(".*.tmp") if p.is_file()]
+    stale = [p for p in Path(run_dir).rglob(atomic.TEMP_GLOB) if p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

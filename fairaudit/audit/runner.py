@@ -140,6 +140,7 @@ class Audit:
         self.loaded, self.spec, self.plugins, self.run_dir, self.say = loaded, loaded.spec, plugins, run_dir, say
         self.warnings: list[str] = [f"plugin {f.name!r} failed to load: {f.error}" for f in plugins.failures]
         self.timings: dict[str, float] = {}
+        self._oracle_cf: dict[str, np.ndarray] | None = None
         self.context = RunContext(device="cpu", seed=self.spec.seed, work_dir=run_dir,
                                   mixed_precision=self.spec.mixed_precision)
         self.stats = StatsConfig(
@@ -166,37 +167,41 @@ class Audit:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
         return self.run_dir / "arms" / f"{index:02d}_{safe}.json"
 
+    def _keeping_warnings(self, fn: Callable[[], Any], *, categories: tuple[type[Warning], ...] = (Warning,),
+                          announce: bool = True) -> Any:
+        """``fn()``, with the Python warnings it raises (of ``categories``) kept for the report
+        and, when ``announce``, shown as they happen."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = fn()
+        for w in caught:
+            if issubclass(w.category, categories):
+                self.warnings.append(str(w.message))
+                if announce:
+                    self.say(f"warning: {w.message}")
+        return result
+
     # -- stages
     def load_data(self) -> Splits:
         from fairaudit.training import resolve_device
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            self.context.device = resolve_device(self.spec.device, on_missing_cuda=self.spec.on_missing_cuda)
-        for w in caught:
-            self.warnings.append(str(w.message))
-            self.say(f"warning: {w.message}")
+        self.context.device = self._keeping_warnings(
+            lambda: resolve_device(self.spec.device, on_missing_cuda=self.spec.on_missing_cuda))
         loader = self._create("datasets", self.spec.dataset).resolve(self.loaded.base_dir)
         self.say(f"loading dataset {self.spec.dataset.name!r}")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            raw = self._timed("load_data", loader.load)
-        for w in caught:  # e.g. missing group values, mixed bit depths: into the report too
-            if issubclass(w.category, (UserWarning, RuntimeWarning)):
-                self.warnings.append(str(w.message))
-                self.say(f"warning: {w.message}")
+        # e.g. missing group values, mixed bit depths: into the report too
+        raw = self._keeping_warnings(lambda: self._timed("load_data", loader.load),
+                                     categories=(UserWarning, RuntimeWarning))
         dataset, notes = prepare_dataset(raw, self.spec)
         self.warnings += notes
         self.dataset = dataset
         split = self.spec.split
         stratify = [a for a in split.stratify if a in dataset.sensitive.columns]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            splits = split_dataset(dataset, test_size=split.test_size, val_size=split.val_size,
-                                   stratify=stratify, seed=split.seed if split.seed is not None else self.spec.seed)
-        self.warnings += [str(w.message) for w in caught]
-        self.splits = splits
-        return splits
+        self.splits = self._keeping_warnings(
+            lambda: split_dataset(dataset, test_size=split.test_size, val_size=split.val_size, stratify=stratify,
+                                  seed=split.seed if split.seed is not None else self.spec.seed),
+            announce=False)
+        return self.splits
 
     def new_model(self, comp: Component | None = None) -> BaseModel:
         return self._create("models", comp or self.spec.model)
@@ -379,9 +384,7 @@ class Audit:
 
         test = self.splits.test
         images = np.asarray(test.images, dtype=np.float32)
-        oracle = None
-        if test.oracle is not None and factor in test.meta.get("counterfactual_factors", []):
-            oracle = np.asarray(test.counterfactual(factor), dtype=np.float32)
+        oracle = self.oracle_counterfactuals().get(f"oracle:{factor}")
         attr = self.spec.attributes[0]
         groups = test.sensitive[attr].astype(str).to_numpy()
         rows, row_labels = [], []
@@ -412,16 +415,19 @@ class Audit:
         return self.baseline_model.predict_proba(images)
 
     def oracle_counterfactuals(self) -> dict[str, np.ndarray]:
-        """Oracle counterfactuals of the test images, for every factor the dataset can flip."""
+        """Oracle counterfactuals of the test images, for every factor the dataset can flip
+        (rendered once per audit)."""
+        if self._oracle_cf is not None:
+            return self._oracle_cf
         test = self.splits.test
-        if test.oracle is None or test.images is None:
-            return {}
         out: dict[str, np.ndarray] = {}
-        for factor in test.meta.get("counterfactual_factors", []):
-            try:
-                out[f"oracle:{factor}"] = np.asarray(test.counterfactual(factor), dtype=np.float32)
-            except Exception as exc:  # an oracle that cannot flip a factor is not fatal
-                self.warnings.append(f"oracle counterfactual {factor!r} failed: {exc}")
+        if test.oracle is not None and test.images is not None:
+            for factor in test.meta.get("counterfactual_factors", []):
+                try:
+                    out[f"oracle:{factor}"] = np.asarray(test.counterfactual(factor), dtype=np.float32)
+                except Exception as exc:  # an oracle that cannot flip a factor is not fatal
+                    self.warnings.append(f"oracle counterfactual {factor!r} failed: {exc}")
+        self._oracle_cf = out
         return out
 
     def metrics_for(self, arm: Arm, metrics: list[tuple[Component, BaseMetric]],
@@ -510,20 +516,22 @@ def run_audit(
         source_dir = Path(json.loads(manifest_file.read_text())["spec_dir"]) if manifest_file.is_file() \
             else run_dir
         loaded = load_spec(run_dir / "spec.yaml")
-        loaded.path = source_dir / "spec.yaml"
+        loaded.path = source_dir / "spec.yaml"  # local plugin files resolve against the original folder
         for stale in runfolder.remove_stale_temp_files(run_dir):
             say(f"removed {stale.name}, a half-written file of the interrupted run")
+        plugins = load_plugins(local_files=tuple((loaded.base_dir / p).resolve() for p in loaded.spec.plugins))
+        from fairaudit.spec.loader import check_components
+
+        issues = check_components(loaded, plugins)
+        if issues:
+            from fairaudit.errors import SpecError
+
+            raise SpecError(issues)
     else:
-        loaded = _load_with_plugin_params(Path(spec_path))
-    files = tuple((loaded.base_dir / p).resolve() for p in loaded.spec.plugins)
-    plugins = load_plugins(local_files=files)
-    from fairaudit.spec.loader import check_components
+        from fairaudit.spec.loader import local_plugin_files
 
-    issues = check_components(loaded, plugins)
-    if issues:
-        from fairaudit.errors import SpecError
-
-        raise SpecError(issues)
+        plugins = load_plugins(local_files=local_plugin_files(spec_path))
+        loaded = load_spec(spec_path, plugins=plugins)  # every problem at once, plugin parameters included
     from fairaudit.training import broadcast_object, init_distributed_from_env, is_distributed, is_main_process
 
     launched_here = not is_distributed() and init_distributed_from_env()  # torchrun / accelerate launch
@@ -550,22 +558,6 @@ def run_audit(
 
             dist.barrier()
             dist.destroy_process_group()
-
-
-def _load_with_plugin_params(spec_path: Path) -> LoadedSpec:
-    """Load the spec; when it has errors, report them together with the plugin-parameter
-    errors (as ``fairaudit validate`` does) rather than in two rounds."""
-    from fairaudit.errors import SpecError
-    from fairaudit.spec.loader import declared_plugins
-
-    try:
-        return load_spec(spec_path)
-    except SpecError:
-        listed = declared_plugins(spec_path)
-        if listed is None:
-            raise
-        plugins = load_plugins(local_files=tuple((spec_path.parent / p).resolve() for p in listed))
-        return load_spec(spec_path, plugins=plugins)  # raises with every problem at once
 
 
 def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[str] | None, say: Say,

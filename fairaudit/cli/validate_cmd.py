@@ -18,16 +18,9 @@ def validate(spec: Path = typer.Argument(..., help="Audit spec (YAML).")) -> Non
     """Check SPEC: structure, plugin names and parameters, files and column headers."""
     from fairaudit.errors import SpecError, SpecIssue
     from fairaudit.plugins import load_plugins
-    from fairaudit.spec.loader import declared_plugins, load_spec
+    from fairaudit.spec.loader import load_spec, local_plugin_files
 
-    try:
-        local = list(load_spec(spec).spec.plugins)
-    except SpecError:
-        listed = declared_plugins(spec)
-        if listed is None:  # not even YAML: nothing more to learn from the plugins
-            raise
-        local = listed
-    files = tuple((spec.parent / p).resolve() for p in local)
+    files = local_plugin_files(spec)  # not even YAML: raises here
     if files:
         console.print(f"[yellow]note:[/] the spec runs Python code from {', '.join(map(str, files))} "
                       "(plugins:); validate and run only specs you trust")

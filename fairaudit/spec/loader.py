@@ -317,11 +317,26 @@ def declared_plugins(path: str | Path) -> list[str] | None:
     """The ``plugins:`` files a spec names, even when it does not validate (so that every
     problem, plugin parameters included, can be reported at once); ``None`` if unreadable."""
     try:
-        _, plain = _parse(_read_text(Path(path)), str(path))
+        return _declared_plugins(Path(path))
     except SpecError:
         return None
+
+
+def _declared_plugins(path: Path) -> list[str]:
+    _, plain = _parse(_read_text(path), str(path))
     listed = plain.get("plugins")
     return [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
+
+
+def local_plugin_files(path: str | Path) -> tuple[Path, ...]:
+    """The local plugin files a spec names, resolved against its folder, read even from a spec
+    that does not validate; a spec that cannot be read as YAML raises its :class:`SpecError`.
+
+    Load these, then ``load_spec(path, plugins=...)``: every problem of the spec, plugin
+    parameters included, is then reported at once.
+    """
+    p = Path(path)
+    return tuple((p.parent / name).resolve() for name in _declared_plugins(p))
 
 
 def check_components(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:

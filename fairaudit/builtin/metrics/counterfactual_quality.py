@@ -503,19 +503,7 @@ class CounterfactualQuality(BaseMetric):
         ctx: MetricContext, table: MeanTable, k: int, attribute: str | None, name: str
     ) -> list[GroupValue]:
         is_rate = name in ("cf_classifier_flip_rate", "cf_artefact_flip_rate")
-        return [
-            GroupValue(
-                attribute=attribute or "all",
-                group=group,
-                n=int(table.count[i, k]),
-                n_pos=int(np.rint(table.total[i, k])) if is_rate else None,
-                value=num(table.point[i, k]),
-                ci_low=num(table.low[i, k]),
-                ci_high=num(table.high[i, k]),
-                too_small=bool(table.count[i, k] < ctx.stats.min_group_size),
-            )
-            for i, group in enumerate(table.names)
-        ]
+        return group_values(table, k, attribute, ctx.stats.min_group_size, is_rate=is_rate)
 
     def _details(self, name: str, table: MeanTable, pairs: _Pairs) -> dict[str, Any]:
         details: dict[str, Any] = {"factor": pairs.key, "oracle": pairs.oracle_key, "n_pairs": pairs.n_pairs}
@@ -535,6 +523,25 @@ class CounterfactualQuality(BaseMetric):
         if name == "cf_identity_ssim":
             details["ssim_window"] = self.ssim_window
         return details
+
+
+def group_values(
+    table: MeanTable, k: int, attribute: str | None, min_group_size: int, *, is_rate: bool
+) -> list[GroupValue]:
+    """Column ``k`` of ``table`` per group; for a rate of 0/1 pairs, ``n_pos`` counts the ones."""
+    return [
+        GroupValue(
+            attribute=attribute or "all",
+            group=group,
+            n=int(table.count[i, k]),
+            n_pos=int(np.rint(table.total[i, k])) if is_rate else None,
+            value=num(table.point[i, k]),
+            ci_low=num(table.low[i, k]),
+            ci_high=num(table.high[i, k]),
+            too_small=bool(table.count[i, k] < min_group_size),
+        )
+        for i, group in enumerate(table.names)
+    ]
 
 
 def _summary(table: MeanTable, k: int) -> dict[str, Any]:

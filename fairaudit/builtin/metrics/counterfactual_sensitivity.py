@@ -15,8 +15,8 @@ import numpy as np
 
 from fairaudit.base import BaseMetric, MetricContext
 from fairaudit.builtin.metrics._common import attribute_sets, not_applicable, num
-from fairaudit.builtin.metrics.counterfactual_quality import ORACLE_PREFIX, MeanTable, group_means
-from fairaudit.results import GroupValue, MetricResult
+from fairaudit.builtin.metrics.counterfactual_quality import ORACLE_PREFIX, MeanTable, group_means, group_values
+from fairaudit.results import MetricResult
 from fairaudit.stats.bootstrap import make_rng
 from fairaudit.stats.confusion import check_scores
 from fairaudit.stats.groups import encode_groups, patient_codes
@@ -100,13 +100,7 @@ class CounterfactualSensitivity(BaseMetric):
             ci_high=num(table.overall_high[0]) if ok else None,
             higher_is_better=(factor == "disease") or False,
             status="ok" if ok else "too_small",
-            per_group=[
-                GroupValue(attribute=attribute or "all", group=g, n=int(table.count[i, 0]),
-                           n_pos=int(np.rint(table.total[i, 0])), value=num(table.point[i, 0]),
-                           ci_low=num(table.low[i, 0]), ci_high=num(table.high[i, 0]),
-                           too_small=bool(table.count[i, 0] < ctx.stats.min_group_size))
-                for i, g in enumerate(table.names)
-            ],
+            per_group=group_values(table, 0, attribute, ctx.stats.min_group_size, is_rate=True),
             notes=[NOTE, f"decision: score >= {ctx.threshold:g}"],
             details={"factor": factor, "n_pairs": n_pairs,
                      "mean_abs_score_change": {"value": num(table.overall[1]),
