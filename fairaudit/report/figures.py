@@ -122,14 +122,30 @@ def _finite(x: float | None) -> bool:
 
 
 # ---------------------------------------------------------------- per-group curves
+def _unit_square_axes(fig: Any, diagonal_label: str) -> Any:
+    """Axes for a curve on [0, 1]², with the dashed diagonal reference."""
+    ax = _axes(fig, left=0.55, right=0.12, top=0.3, bottom=0.45)
+    ax.plot([0, 1], [0, 1], color="#9a9a9a", lw=0.8, ls="--", label=diagonal_label)
+    return ax
+
+
+def _finish_unit_square(ax: Any, *, xlabel: str, ylabel: str, title: str, legend: str) -> None:
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, loc="left")
+    ax.legend(loc=legend, frameon=False)
+
+
 def roc_figure(
     curves: Mapping[str, Mapping[str, Any]], *, title: str, dashed: Sequence[str] = ()
 ) -> str:
     """ROC curve per group; ``dashed`` groups (too small to judge) drawn dotted."""
     with _rc():
         fig = _figure(HALF_WIDTH, 3.1)
-        ax = _axes(fig, left=0.55, right=0.12, top=0.3, bottom=0.45)
-        ax.plot([0, 1], [0, 1], color="#9a9a9a", lw=0.8, ls="--", label="chance")
+        ax = _unit_square_axes(fig, "chance")
         for i, (group, curve) in enumerate(curves.items()):
             fpr, tpr = floats(curve.get("fpr")), floats(curve.get("tpr"))
             if not fpr or len(fpr) != len(tpr):
@@ -145,13 +161,13 @@ def roc_figure(
                 label=label,
                 drawstyle="default",
             )
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.01)
-        ax.set_aspect("equal")
-        ax.set_xlabel("False positive rate (1 − specificity)")
-        ax.set_ylabel("True positive rate (sensitivity)")
-        ax.set_title(title, loc="left")
-        ax.legend(loc="lower right", frameon=False)
+        _finish_unit_square(
+            ax,
+            xlabel="False positive rate (1 − specificity)",
+            ylabel="True positive rate (sensitivity)",
+            title=title,
+            legend="lower right",
+        )
         return to_svg(fig)
 
 
@@ -161,8 +177,7 @@ def calibration_figure(
     """Reliability diagram per group; marker area grows with the bin's count."""
     with _rc():
         fig = _figure(HALF_WIDTH, 3.1)
-        ax = _axes(fig, left=0.55, right=0.12, top=0.3, bottom=0.45)
-        ax.plot([0, 1], [0, 1], color="#9a9a9a", lw=0.8, ls="--", label="perfect calibration")
+        ax = _unit_square_axes(fig, "perfect calibration")
         for i, (group, curve) in enumerate(curves.items()):
             x, y = floats(curve.get("mean_predicted")), floats(curve.get("fraction_positive"))
             if not x or len(x) != len(y):
@@ -175,13 +190,13 @@ def calibration_figure(
                 x, y, color=colour, lw=1.2, ls=":" if group in dashed else "-", label=short(group)
             )
             ax.scatter(x, y, s=sizes[: len(x)], color=colour, zorder=3, linewidths=0)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.01)
-        ax.set_aspect("equal")
-        ax.set_xlabel("Mean predicted probability")
-        ax.set_ylabel("Observed fraction positive")
-        ax.set_title(title, loc="left")
-        ax.legend(loc="upper left", frameon=False)
+        _finish_unit_square(
+            ax,
+            xlabel="Mean predicted probability",
+            ylabel="Observed fraction positive",
+            title=title,
+            legend="upper left",
+        )
         return to_svg(fig)
 
 

@@ -137,21 +137,8 @@ def render_pdf(
     document = weasyprint.HTML(
         string=html, base_url=base_url, url_fetcher=fetcher, media_type="print"
     )
-    files = [
-        weasyprint.Attachment(
-            string=a.data,
-            name=a.name,
-            description=a.description or a.name,
-            relationship=a.relationship,
-            url_fetcher=fetcher,
-        )
-        for a in attachments
-    ]
-    try:
-        return document.write_pdf(attachments=files, pdf_variant=PDF_VARIANT)
-    except Exception as exc:  # a PDF/A constraint this document cannot meet: plain PDF instead
-        LOG.warning("report: %s not possible (%s); writing a plain PDF", PDF_VARIANT, exc)
-        files = [
+    def attachment_files() -> list[Any]:  # built afresh per attempt: a failed write may consume them
+        return [
             weasyprint.Attachment(
                 string=a.data,
                 name=a.name,
@@ -161,7 +148,12 @@ def render_pdf(
             )
             for a in attachments
         ]
-        return document.write_pdf(attachments=files)
+
+    try:
+        return document.write_pdf(attachments=attachment_files(), pdf_variant=PDF_VARIANT)
+    except Exception as exc:  # a PDF/A constraint this document cannot meet: plain PDF instead
+        LOG.warning("report: %s not possible (%s); writing a plain PDF", PDF_VARIANT, exc)
+        return document.write_pdf(attachments=attachment_files())
 
 
 def write_pdf(

@@ -67,6 +67,17 @@ def group_values(
     return out
 
 
+def estimated_result(estimate: object, **fields: object) -> MetricResult:
+    """A :class:`MetricResult` whose value and CI come from a bootstrap estimate
+    (anything with ``value``, ``ci_low`` and ``ci_high``)."""
+    return MetricResult(
+        value=num(estimate.value),  # type: ignore[attr-defined]
+        ci_low=num(estimate.ci_low),  # type: ignore[attr-defined]
+        ci_high=num(estimate.ci_high),  # type: ignore[attr-defined]
+        **fields,  # type: ignore[arg-type]
+    )
+
+
 def not_applicable(
     metric: str, plugin: str, attribute: str | None, why: str, status: str = "not_applicable"
 ) -> MetricResult:

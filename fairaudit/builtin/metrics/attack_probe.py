@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from fairaudit.base import BaseMetric, MetricContext
-from fairaudit.builtin.metrics._common import not_applicable, num
+from fairaudit.builtin.metrics._common import estimated_result, not_applicable, num
 from fairaudit.builtin.metrics._probing import (
     Target,
     cap_rows,
@@ -223,14 +223,12 @@ class AttackProbe(BaseMetric):
             shuffled_auc = num(macro_auc(test_codes, sh))
         what = "ROC AUC" if len(classes) == 2 else "one-vs-rest macro ROC AUC"
         return [
-            MetricResult(
+            estimated_result(
+                auc,
                 metric="attack_probe_auc",
                 plugin=self.name,
                 attribute=train.attribute,
                 label=f"MLP attacker on {train.attribute}: {what}",
-                value=num(auc.value),
-                ci_low=num(auc.ci_low),
-                ci_high=num(auc.ci_high),
                 higher_is_better=False,
                 notes=[
                     *train.notes,

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from fairaudit.base import BaseMetric, MetricContext
-from fairaudit.builtin.metrics._common import not_applicable, num
+from fairaudit.builtin.metrics._common import estimated_result, not_applicable, num
 from fairaudit.builtin.metrics._probing import Target, cap_rows, cross_val_predict, probe_targets, subsample
 from fairaudit.results import MetricResult
 from fairaudit.stats.bootstrap import make_rng
@@ -205,26 +205,22 @@ class AttributeProbe(BaseMetric):
                 sh_mae, sh_r2 = num(m[0]), num(r[0])
             label = f"{kind} probe of {target.attribute}"
             return [
-                MetricResult(
+                estimated_result(
+                    mae,
                     metric="attribute_probe_mae",
                     plugin=self.name,
                     attribute=target.attribute,
                     label=f"{label}: mean absolute error",
-                    value=num(mae.value),
-                    ci_low=num(mae.ci_low),
-                    ci_high=num(mae.ci_high),
                     higher_is_better=True,
                     notes=notes,
                     details={**base, "shuffled_mae": sh_mae},
                 ),
-                MetricResult(
+                estimated_result(
+                    r2,
                     metric="attribute_probe_r2",
                     plugin=self.name,
                     attribute=target.attribute,
                     label=f"{label}: R²",
-                    value=num(r2.value),
-                    ci_low=num(r2.ci_low),
-                    ci_high=num(r2.ci_high),
                     higher_is_better=False,
                     notes=notes,
                     details={**base, "shuffled_r2": sh_r2},
@@ -234,14 +230,12 @@ class AttributeProbe(BaseMetric):
         shuffled_auc = num(macro_auc(shuffled, shuffled_oof)) if shuffled_oof is not None else None
         what = "ROC AUC" if target.task == "binary" else "one-vs-rest macro ROC AUC"
         return [
-            MetricResult(
+            estimated_result(
+                auc,
                 metric="attribute_probe_auc",
                 plugin=self.name,
                 attribute=target.attribute,
                 label=f"{kind} probe of {target.attribute}: {what}",
-                value=num(auc.value),
-                ci_low=num(auc.ci_low),
-                ci_high=num(auc.ci_high),
                 higher_is_better=False,
                 notes=notes,
                 details={**base, "shuffled_auc": shuffled_auc, "classes": target.classes},

@@ -417,42 +417,25 @@ class GroupMetrics(BaseMetric):
                 details={"groups": [attr.groups.names[i] for i in idx]},
             )
         )
-        if self.to_overall:
-            est = boot.estimate(on_groups(cm.difference, "to_overall"))
+        secondary = [
+            (f"{names[0]}_to_overall", cm.difference, "to_overall", "largest gap to overall", False, TO_OVERALL),
+            (names[1], cm.ratio, "between_groups", "min/max ratio", True, RATIO),
+            (f"{names[1]}_to_overall", cm.ratio, "to_overall", "smallest ratio to overall", True, RATIO_OVERALL),
+        ]
+        for name, agg, method, what, better_high, explanation in secondary:
+            wanted = (self.ratios or agg is not cm.ratio) and (self.to_overall or method != "to_overall")
+            if not wanted:
+                continue
             out.append(
                 self._result(
-                    f"{names[0]}_to_overall",
+                    name,
                     attr,
-                    est,
-                    label=f"{label}: largest gap to overall",
-                    higher_is_better=False,
-                    notes=[TO_OVERALL, note, *excluded],
+                    boot.estimate(on_groups(agg, method)),
+                    label=f"{label}: {what}",
+                    higher_is_better=better_high,
+                    notes=[explanation, note, *excluded],
                 )
             )
-        if self.ratios:
-            est = boot.estimate(on_groups(cm.ratio, "between_groups"))
-            out.append(
-                self._result(
-                    names[1],
-                    attr,
-                    est,
-                    label=f"{label}: min/max ratio",
-                    higher_is_better=True,
-                    notes=[RATIO, note, *excluded],
-                )
-            )
-            if self.to_overall:
-                est = boot.estimate(on_groups(cm.ratio, "to_overall"))
-                out.append(
-                    self._result(
-                        f"{names[1]}_to_overall",
-                        attr,
-                        est,
-                        label=f"{label}: smallest ratio to overall",
-                        higher_is_better=True,
-                        notes=[RATIO_OVERALL, note, *excluded],
-                    )
-                )
         if hib is not None:
             est = boot.estimate(lambda c: cm.worst(cm.rate(c[..., idx, :], rate_name), hib))
             worst_i = (
