@@ -161,6 +161,9 @@ DATA_CASES = [
     _case("images_corrupt.yaml", "run",
           r"error: DataError: \S*corrupt_images\.csv: CSV line 5: cannot read image \S*not_an_image\.png "
           r"\(cannot identify image file"),
+    _case("images_corrupt_streamed.yaml", "run",  # streamed: the header check fails before training
+          r"error: DataError: \S*corrupt_images\.csv: CSV line 5: cannot read image \S*not_an_image\.png "
+          r"\(cannot identify image file"),
     _case("images_missing_file.yaml", "run",
           r"error: DataError: \S*missing_images\.csv: 1 image file\(s\) not found: line 7: \S*not_there\.png"),
     _case("images_native_size_mismatch.yaml", "run",
@@ -168,6 +171,10 @@ DATA_CASES = [
           r"40x40 px but \S*m01\.png \(CSV line 3\) is 50x30 px; set params\.image_size"),
     # ---- accepted, with a warning where something was converted or filled in
     _case("images_mixed_modes_sizes.yaml", "run",
+          r"warning: \S*mixed_images\.csv: the images mix bit depths: 10 8-bit \(L, P, RGB, RGBA; e\.g\. "
+          r"m00\.png\); 2 high-bit-depth \(I;16; e\.g\. m03\.png\)\. High-bit-depth images are min-max scaled",
+          r"run folder:", code=0),
+    _case("images_mixed_depths_streamed.yaml", "run",
           r"warning: \S*mixed_images\.csv: the images mix bit depths: 10 8-bit \(L, P, RGB, RGBA; e\.g\. "
           r"m00\.png\); 2 high-bit-depth \(I;16; e\.g\. m03\.png\)\. High-bit-depth images are min-max scaled",
           r"run folder:", code=0),

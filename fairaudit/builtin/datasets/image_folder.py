@@ -55,8 +55,9 @@ class ImageFolderDataset(BaseDatasetLoader):
         Use only the first ``max_images`` kept rows (quick looks).
     stream:
         Decode images when they are used instead of at load time (folders larger than memory):
-        every file's presence is checked at load, its content when first read (a broken file
-        then fails the arm that reads it).  Train the ``cnn`` with ``num_workers`` to decode in
+        every file's header is read at load (a file that is not an image fails then, and mixed
+        bit depths are warned of), its pixels when first used (a truncated file then fails the
+        arm that reads it).  Train the ``cnn`` with ``num_workers`` to decode in
         parallel.  Not with ``mask_column`` or ``image_size: null``.
     na_values, encoding:
         Extra strings read as missing; the CSV's text encoding (e.g. ``cp1252``).
@@ -216,13 +217,7 @@ class ImageFolderDataset(BaseDatasetLoader):
             assert out is not None
             out[i] = to_array(image, self.image_size, grayscale=self.grayscale, resize=self.resize)
         assert out is not None
-        if all(depths.values()):
-            mixed = "; ".join(f"{len(found)} {depth} ({', '.join(sorted({m for _, m in found}))}; e.g. "
-                              f"{found[0][0].name})" for depth, found in depths.items())
-            warnings.warn(f"{meta}: the images mix bit depths: {mixed}. High-bit-depth images are "
-                          "min-max scaled per image and 8-bit ones divided by 255, so their "
-                          "intensities are not on one scale; convert them all to one depth",
-                          UserWarning, stacklevel=2)
+        _warn_if_mixed_depths(depths, meta)
         return out
 
     def _stream(self, paths: list[Path], lines: list[int], meta: Path) -> LazyImages:
@@ -230,6 +225,14 @@ class ImageFolderDataset(BaseDatasetLoader):
             raise DataError(f"{meta}: stream: true needs a fixed image_size and no mask_column")
         if not paths:
             raise DataError(f"{meta}: no image to read (max_images={self.max_images})")
+        from fairaudit.training import progress
+
+        # headers only (no pixel decoding): unreadable files fail now, not mid-training
+        depths: dict[str, list[tuple[Path, str]]] = {"8-bit": [], "high-bit-depth": []}
+        for path, line in progress(zip(paths, lines, strict=True), desc="checking image headers", total=len(paths)):
+            mode = _header_mode(path, line, meta)
+            depths["high-bit-depth" if mode in HIGH_BIT_MODES else "8-bit"].append((path, mode))
+        _warn_if_mixed_depths(depths, meta)
         reader = FolderReader([str(p) for p in paths], lines, str(meta), self.image_size, self.grayscale,
                               self.resize)
         return LazyImages(reader, np.arange(len(paths)))
@@ -273,6 +276,23 @@ class FolderReader:
 HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 
+def _warn_if_mixed_depths(depths: dict[str, list[tuple[Path, str]]], meta: Path) -> None:
+    """One warning when a folder holds both 8-bit and high-bit-depth images."""
+    if not all(depths.values()):
+        return
+    mixed = "; ".join(
+        f"{len(found)} {depth} ({', '.join(sorted({m for _, m in found}))}; e.g. {found[0][0].name})"
+        for depth, found in depths.items()
+    )
+    warnings.warn(
+        f"{meta}: the images mix bit depths: {mixed}. High-bit-depth images are min-max scaled per "
+        "image and 8-bit ones divided by 255, so their intensities are not on one scale; convert them "
+        "all to one depth",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def _size(wh: tuple[int, ...]) -> str:
     return f"{wh[0]}x{wh[1]} px"
 
@@ -280,6 +300,17 @@ def _size(wh: tuple[int, ...]) -> str:
 def _absolute(path: str, base_dir: Path) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() else (Path(base_dir) / p).resolve()
+
+
+def _header_mode(path: Path, line: int, meta: Path) -> str:
+    """The Pillow mode from the file's header (pixels are not decoded), or a DataError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return str(img.mode)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{meta}: CSV line {line}: cannot read image {path} ({exc})") from exc
 
 
 def _open(path: Path, line: int, meta: Path, as_mask: bool = False) -> Any:
