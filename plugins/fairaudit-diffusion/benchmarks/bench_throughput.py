@@ -102,9 +102,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args()
 
+    import diffusers
     import torch
+    import transformers
     from fairaudit_diffusion.tiny import build_tiny_pipeline
 
+    diffusers.utils.logging.disable_progress_bar()  # a clean table: no loading bars between rows
+    transformers.utils.logging.disable_progress_bar()
     if args.threads:
         torch.set_num_threads(args.threads)
     names = list(CONFIGS) if args.config == "both" else [args.config]
