@@ -74,6 +74,9 @@ class ArmResult(_Model):
     timings: dict[str, float] = Field(default_factory=dict)
     artefacts: dict[str, str] = Field(default_factory=dict)
     sections: list[dict[str, Any]] = Field(default_factory=list)
+    #: Change from the baseline (this arm minus the baseline) with paired-bootstrap CIs:
+    #: ``roc_auc``, ``worst_group_auc`` and, per attribute, ``equal_opportunity_difference``.
+    versus_baseline: list[MetricResult] = Field(default_factory=list)
 
     def metric(self, metric: str, attribute: str | None = None) -> MetricResult | None:
         """The first result named ``metric`` (for ``attribute`` when given)."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit import atomic
-from fairaudit.audit import runfolder
+from fairaudit.audit import comparisons, runfolder
 from fairaudit.audit.splits import Splits, split_dataset
 from fairaudit.audit.verdicts import adjust_p_values, judge_all
 from fairaudit.base import (
@@ -589,11 +589,16 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
     plan += [(c.arm_name, "debiaser", c) for c in spec.debiasers]
     plan += [(c.arm_name, "generator", c) for c in spec.generators]
     arm_results: list[ArmResult] = []
+    test_scores: dict[str, np.ndarray] = {}  # for the paired changes from the baseline
     for index, (name, kind, comp) in enumerate(plan):
         saved = audit._arm_file(index, name)
         if resumed and saved.is_file():
-            stored = json.loads(saved.read_text())
-            arm_results += [ArmResult.model_validate(a) for a in stored]
+            stored = [ArmResult.model_validate(a) for a in json.loads(saved.read_text())]
+            arm_results += stored
+            for r in stored:
+                kept = comparisons.load_scores(comparisons.scores_path(saved, r.name))
+                if kept is not None:
+                    test_scores[r.name] = kept
             say(f"arm {name!r}: already done, kept from the earlier run")
             continue
         seed_arm(spec.seed, index)
@@ -611,6 +616,7 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
                 arm.result.metrics = audit._timed(f"{arm.result.name}.metrics",
                                                   lambda a=arm: audit.metrics_for(a, metrics, oracle_cf))
             done = [a.result for a in arms]
+            test_scores.update({a.result.name: a.scores_test for a in arms if a.scores_test is not None})
         except Exception as exc:
             if kind == "baseline":
                 raise
@@ -619,9 +625,17 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
         for r in done:
             r.timings = {k: v for k, v in audit.timings.items() if k.startswith(r.name)}
         if writes:
+            for r in done:  # scores first: an arm file on disk means the arm is complete
+                if r.name in test_scores:
+                    comparisons.save_scores(comparisons.scores_path(saved, r.name), test_scores[r.name])
             atomic.write_json(saved, [r.model_dump(mode="json") for r in done])
         arm_results += done
 
+    say("pairing every arm's change from the baseline (paired bootstrap)")
+    audit.warnings += audit._timed(
+        "paired_changes",
+        lambda: comparisons.attach_paired_changes(arm_results, test_scores, splits.test, spec),
+    )
     adjust_p_values(arm_results, method=spec.statistics.multiple_testing)
     verdicts = judge_all(arm_results, spec.thresholds)
     audit.timings["total"] = round(time.perf_counter() - started, 3)

@@ -10,7 +10,7 @@ from fairaudit.report import figures
 from fairaudit.report.arms import PROBE_METRICS, attribute_order, forest_rows, is_gap, probe_kind
 from fairaudit.report.blocks import FigureSink
 from fairaudit.report.fmt import ci, is_finite, metric_label, num, pval
-from fairaudit.results import ArmResult, AuditResult, Verdict
+from fairaudit.results import ArmResult, AuditResult, MetricResult, Verdict
 
 OUTCOME_LABELS = {
     "pass": "PASS",
@@ -139,6 +139,15 @@ class KeyMetric:
     label: str
     get: Getter
     better: str  # "higher", "lower" (absolute value) or "chance" (closer to 0.5)
+    paired: tuple[str, str | None] | None = None  # (metric, attribute) in ArmResult.versus_baseline
+
+
+def _paired_change(arm: ArmResult, key: tuple[str, str | None]) -> MetricResult | None:
+    """The arm's paired change from the baseline for ``key``, when one was computed."""
+    for m in arm.versus_baseline:
+        if (m.metric, m.attribute) == key and is_finite(m.value):
+            return m
+    return None
 
 
 def _metric_getter(name: str, attribute: str | None) -> Getter:
@@ -208,8 +217,8 @@ def key_metrics(result: AuditResult) -> list[KeyMetric]:
     ok = [a for a in result.arms if a.status == "ok"]
     metrics = [m for a in ok for m in a.metrics]
     out = [
-        KeyMetric("Task AUC", _metric_getter("roc_auc", None), "higher"),
-        KeyMetric("Worst-group AUC", _worst_group_auc, "higher"),
+        KeyMetric("Task AUC", _metric_getter("roc_auc", None), "higher", ("roc_auc", None)),
+        KeyMetric("Worst-group AUC", _worst_group_auc, "higher", ("worst_group_auc", None)),
     ]
     eod = [m for m in metrics if m.metric == "equal_opportunity_difference"]
     for attribute in attribute_order(result, eod):
@@ -218,6 +227,7 @@ def key_metrics(result: AuditResult) -> list[KeyMetric]:
                 f"EOD ({attribute})",
                 _metric_getter("equal_opportunity_difference", attribute),
                 "lower",
+                ("equal_opportunity_difference", attribute),
             )
         )
     probes = [m for m in metrics if m.metric == PROBE_METRICS[0]]
@@ -269,9 +279,11 @@ def comparison(result: AuditResult) -> dict[str, Any]:
                         "value": "–",
                         "ci": "",
                         "delta": "",
+                        "delta_ci": "",
+                        "paired": False,
                         "trend": "",
                         "note": "",
-                        "clear": False,
+                        "beyond_noise": False,
                         "failed": arm.status == "failed",
                     }
                 )
@@ -281,9 +293,11 @@ def comparison(result: AuditResult) -> dict[str, Any]:
                 "value": num(value),
                 "ci": ci(low, high),
                 "delta": "",
+                "delta_ci": "",
+                "paired": False,
                 "trend": "",
                 "note": got[3],
-                "clear": False,
+                "beyond_noise": False,
                 "failed": False,
             }
             if arm is not ref_arm and ref is not None and is_finite(ref[0]) and is_finite(value):
@@ -291,11 +305,17 @@ def comparison(result: AuditResult) -> dict[str, Any]:
                 cell["delta"] = ("+" if delta > 0 else "") + num(delta)
                 diff = _score(float(value), k.better) - _score(float(ref[0]), k.better)  # type: ignore[arg-type]
                 cell["trend"] = "better" if diff > 1e-9 else "worse" if diff < -1e-9 else ""
-                cell["clear"] = (
-                    is_finite(low)
-                    and is_finite(high)
-                    and not (min(low, high) <= ref[0] <= max(low, high))
-                )  # type: ignore[type-var]
+                change = _paired_change(arm, k.paired) if k.paired else None
+                if change is not None:  # the change's own (paired) interval: is it beyond noise?
+                    cell["delta_ci"] = ci(change.ci_low, change.ci_high)
+                    cell["beyond_noise"] = bool(change.details.get("excludes_zero"))
+                    cell["paired"] = True
+                else:  # no paired change for this row: does the arm's interval exclude the baseline?
+                    cell["beyond_noise"] = (
+                        is_finite(low)
+                        and is_finite(high)
+                        and not (min(low, high) <= ref[0] <= max(low, high))
+                    )  # type: ignore[type-var]
             cells.append(cell)
         rows.append({"label": k.label, "cells": cells})
     chunks = []
@@ -309,8 +329,9 @@ def comparison(result: AuditResult) -> dict[str, Any]:
         )
     failed = [f"{a.name}: {a.error or 'failed'}" for a in result.arms if a.status == "failed"]
     flips = any(r["label"].startswith("Decision flips") for r in rows)
+    paired = any(c.get("paired") for r in rows for c in r["cells"])
     return {"chunks": chunks if rows else [], "has_baseline": ref_arm is not None, "failed": failed,
-            "has_flips": flips}
+            "has_flips": flips, "has_paired": paired}
 
 
 def changes(result: AuditResult) -> list[dict[str, Any]]:

@@ -239,3 +239,39 @@ def test_write_reports_html_only(demo: AuditResult, tmp_path: Path) -> None:
     assert len(first) >= 10 and first == second
     for data in first.values():
         assert ET.fromstring(data).tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_comparison_marks_only_changes_beyond_noise(result: AuditResult, tmp_path: Path) -> None:
+    """Paired changes carry their own interval; bold ("clear") only where it excludes zero,
+    never on the baseline column (a template once read ``c.clear`` as the dict method)."""
+    from fairaudit.report import render_html
+    from fairaudit.report.summary import comparison
+    from fairaudit.results import MetricResult
+
+    arm = result.arm("advvae")
+    assert arm is not None
+    base_auc = result.arm("baseline").metric("roc_auc").value  # type: ignore[union-attr]
+    auc_change = arm.metric("roc_auc").value - base_auc  # type: ignore[union-attr,operator]
+    base_eod = result.arm("baseline").metric("equal_opportunity_difference", "sex").value  # type: ignore[union-attr]
+    eod_change = arm.metric("equal_opportunity_difference", "sex").value - base_eod  # type: ignore[union-attr,operator]
+    arm.versus_baseline = [
+        MetricResult(metric="roc_auc", plugin="fairaudit", value=auc_change, ci_low=-0.031, ci_high=0.027,
+                     details={"excludes_zero": False}),
+        MetricResult(metric="equal_opportunity_difference", plugin="fairaudit", attribute="sex", value=eod_change,
+                     ci_low=eod_change - 0.0123, ci_high=eod_change + 0.0123,
+                     details={"excludes_zero": eod_change - 0.0123 > 0 or eod_change + 0.0123 < 0}),
+    ]
+    table = comparison(result)
+    assert table["has_paired"]
+    rows = {r["label"]: r["cells"] for r in table["chunks"][0]["rows"]}
+    names = [c["arm"] for c in table["chunks"][0]["columns"]]
+    base_i, arm_i = names.index("baseline"), names.index("advvae")
+    assert rows["Task AUC"][arm_i]["delta_ci"] == "[−0.031, 0.027]"
+    assert rows["Task AUC"][arm_i]["beyond_noise"] is False
+    assert rows["EOD (sex)"][arm_i]["beyond_noise"] is (abs(eod_change) > 0.0123)
+    assert not any(cells[base_i]["beyond_noise"] for cells in rows.values())
+    html = render_html(result, tmp_path)
+    section = html[html.index("Mitigation comparison") : html.index("Changes in brackets")]
+    marked = section.count(" clear\"")
+    assert marked == sum(cells[arm_i]["beyond_noise"] for cells in rows.values())
+    assert "[−0.031, 0.027]" in section and "paired bootstrap" in html

@@ -1,0 +1,167 @@
+"""Paired bootstrap of each arm's change from a reference arm (the baseline).
+
+Every arm is scored on the same test patients, so one patient resample serves all arms: the
+change's interval then reflects how much the *difference* varies, which is usually far less
+than either arm's own interval (their errors are correlated).  Whether an arm's CI overlaps
+the baseline's value says little about that; this module answers it directly.
+
+Compared here: overall ROC AUC, worst-group ROC AUC (over the groups of every attribute that
+are large enough to judge) and, per attribute, the equal opportunity difference (max - min
+TPR over judged groups) at the decision threshold.  The judged groups follow the
+``group_metrics`` rules: at least ``min_group_size`` rows and ``min_group_positives``
+positives (AUC: as many positives *and* negatives).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fairaudit.stats.bootstrap import percentile_ci
+from fairaudit.stats.groups import Groups, encode_groups, patient_codes
+from fairaudit.stats.ranking import sort_scores, weighted_auc
+from fairaudit.stats.resample import make_design, weight_chunks
+
+#: The compared metrics, as named in ``group_metrics`` results.
+PAIRED_METRICS = ("roc_auc", "worst_group_auc", "equal_opportunity_difference")
+
+
+@dataclass(frozen=True)
+class PairedChange:
+    """``arm - reference`` for one metric, with its paired-bootstrap percentile interval."""
+
+    metric: str
+    attribute: str | None
+    value: float
+    ci_low: float
+    ci_high: float
+    groups: list[str] = field(default_factory=list)
+
+    @property
+    def excludes_zero(self) -> bool:
+        """The interval lies wholly on one side of zero (a change beyond resampling noise)."""
+        return bool(np.isfinite(self.ci_low) and np.isfinite(self.ci_high) and (self.ci_low > 0 or self.ci_high < 0))
+
+
+@dataclass
+class _Judged:
+    """Judged groups of one attribute: row masks for TPR and for AUC."""
+
+    groups: Groups
+    tpr: list[int]
+    auc: list[int]
+
+
+def _judged(groups: Groups, y: np.ndarray, min_group_size: int, min_group_positives: int) -> _Judged:
+    codes = groups.codes
+    n = np.bincount(codes[codes >= 0], minlength=groups.n_groups)
+    n_pos = np.bincount(codes[codes >= 0], weights=y[codes >= 0], minlength=groups.n_groups)
+    n_neg = n - n_pos
+    big = n >= min_group_size
+    tpr = [g for g in range(groups.n_groups) if big[g] and n_pos[g] >= min_group_positives]
+    auc = [g for g in range(groups.n_groups) if big[g] and min(n_pos[g], n_neg[g]) >= min_group_positives]
+    # like group_metrics: no gap and no worst group without two groups to compare
+    return _Judged(groups, tpr if len(tpr) >= 2 else [], auc if len(auc) >= 2 else [])
+
+
+class _ArmStatistics:
+    """Per-replicate metrics of one arm's scores under row weights ``(b, n)``."""
+
+    def __init__(self, y: np.ndarray, scores: np.ndarray, threshold: float, judged: list[_Judged]):
+        self.overall = sort_scores(y, scores)
+        self.judged = judged
+        hits = ((scores >= threshold) & (y == 1)).astype(np.float64)
+        self.tpr_parts = []
+        self.auc_parts = []
+        for j in judged:
+            onehot = np.zeros((len(y), len(j.tpr)))
+            for k, g in enumerate(j.tpr):
+                onehot[:, k] = (j.groups.codes == g) & (y == 1)
+            self.tpr_parts.append((onehot * hits[:, None], onehot))
+            for g in j.auc:
+                rows = np.flatnonzero(j.groups.codes == g)
+                self.auc_parts.append((rows, sort_scores(y[rows], scores[rows])))
+
+    def __call__(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        out = {"roc_auc": weighted_auc(self.overall, w[:, self.overall.layout])}
+        if self.auc_parts:
+            per_group = [weighted_auc(ss, w[:, rows][:, ss.layout]) for rows, ss in self.auc_parts]
+            out["worst_group_auc"] = np.nanmin(np.stack(per_group, axis=1), axis=1)
+        for j, (hit, pos) in zip(self.judged, self.tpr_parts, strict=True):
+            if j.tpr:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    tpr = (w @ hit) / (w @ pos)
+                out[f"equal_opportunity_difference|{j.groups.attribute}"] = np.nanmax(tpr, axis=1) - np.nanmin(
+                    tpr, axis=1
+                )
+        return out
+
+
+def paired_changes(
+    y_true: np.ndarray,
+    scores: Mapping[str, np.ndarray],
+    sensitive: pd.DataFrame,
+    attributes: Sequence[str],
+    *,
+    reference: str = "baseline",
+    patient_ids: np.ndarray | None = None,
+    threshold: float = 0.5,
+    n_boot: int = 1000,
+    ci_level: float = 0.95,
+    seed: int | np.random.Generator = 0,
+    min_group_size: int = 30,
+    min_group_positives: int = 10,
+) -> dict[str, list[PairedChange]]:
+    """``arm - reference`` for every arm of ``scores`` but the reference, with paired CIs.
+
+    Patients are resampled (stratified by the first attribute's groups) once per replicate and
+    the same resample scores every arm.  ``n_boot = 0`` gives point changes with NaN intervals.
+    """
+    if reference not in scores:
+        raise ValueError(f"reference arm {reference!r} has no scores")
+    y = np.asarray(y_true).astype(np.int64)
+    n = len(y)
+    for name, s in scores.items():
+        if len(s) != n:
+            raise ValueError(f"arm {name!r}: {len(s)} scores for {n} test rows")
+    judged = [
+        _judged(encode_groups(sensitive, [a], missing="group"), y, min_group_size, min_group_positives)
+        for a in attributes
+    ]
+    stats = {name: _ArmStatistics(y, np.asarray(s, dtype=np.float64), threshold, judged) for name, s in scores.items()}
+    ones = np.ones((1, n))
+    point = {name: {k: float(v[0]) for k, v in st(ones).items()} for name, st in stats.items()}
+    strata = judged[0].groups.codes if judged else np.zeros(n, np.int64)
+    design = make_design(patient_codes(patient_ids, n), np.maximum(strata, 0), stratified=True)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    deltas: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in scores if name != reference}
+    if n_boot > 0:
+        for w_patients in weight_chunks(design, n_boot, rng, n_rows=n):
+            w = w_patients[:, design.row_patient].astype(np.float64)
+            ref = stats[reference](w)
+            for name in deltas:
+                for key, values in stats[name](w).items():
+                    deltas[name].setdefault(key, []).append(values - ref[key])
+    out: dict[str, list[PairedChange]] = {}
+    for name in deltas:
+        changes = []
+        for key, ref_value in point[reference].items():
+            metric, _, attribute = key.partition("|")
+            samples = np.concatenate(deltas[name][key]) if deltas[name].get(key) else np.zeros(0)
+            low, high = percentile_ci(samples, ci_level)
+            j = next((j for j in judged if j.groups.attribute == attribute), None)
+            changes.append(
+                PairedChange(
+                    metric=metric,
+                    attribute=attribute or None,
+                    value=point[name][key] - ref_value,
+                    ci_low=float(low),
+                    ci_high=float(high),
+                    groups=[j.groups.names[g] for g in j.tpr] if j is not None and metric != "roc_auc" else [],
+                )
+            )
+        out[name] = changes
+    return out
