@@ -156,6 +156,12 @@ def methods(result: AuditResult) -> dict[str, Any]:
             f"{num(settings['n_boot'])} bootstrap resamples (patients resampled, stratified by "
             f"group) for {overview(result)['ci_level']} percentile confidence intervals"
         )
+    if any(a.versus_baseline for a in result.arms):
+        stats.append(
+            "Each mitigation's change from the baseline (task AUC, worst-group AUC, EOD) has a paired "
+            "bootstrap interval: the same patient resample scores both arms (stratified by the first "
+            "attribute), so the interval is that of the difference; it does not include retraining variation"
+        )
     if settings.get("min_group_size") is not None:
         stats.append(
             f"Groups with fewer than {settings['min_group_size']} test samples are reported but "

@@ -118,6 +118,7 @@ def compare_arms(
     n_boot: int = 200,
     threshold: float = 0.5,
     seed: int = 0,
+    paired_reference: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Evaluate each arm by training a fresh downstream model and testing on real data.
 
@@ -126,12 +127,16 @@ def compare_arms(
     arms:
         Name -> a :class:`~fairaudit_cafgan.CAFGAN` (fitted on ``train`` if not yet
         fitted) or ``None`` for the baseline trained on the real training images.
+    paired_reference:
+        An arm name: every other arm also gets ``"versus"``, its change from that arm in
+        AUC, worst-group AUC and EOD with paired-bootstrap intervals (one patient resample
+        scores both arms), e.g. CAF-GAN against plain WGAN-GP.
 
     Returns
     -------
     dict
         Name -> ``{"auc"|"f1"|"eod": {value, ci_low, ci_high}, "tpr": {group: rate},
-        "implausible_rate": float | None, "scores": test scores}``.
+        "implausible_rate": float | None, "scores": test scores[, "versus": {...}]}``.
     """
     from fairaudit_cafgan.generator import group_values
 
@@ -164,7 +169,45 @@ def compare_arms(
             "implausible_rate": implausible,
             "scores": scores,
         }
+    if paired_reference is not None:
+        _add_paired_changes(results, test, group_attribute, paired_reference, n_boot, threshold, seed)
     return results
+
+
+def _add_paired_changes(
+    results: dict[str, dict[str, Any]],
+    test: AuditDataset,
+    group_attribute: str,
+    reference: str,
+    n_boot: int,
+    threshold: float,
+    seed: int,
+) -> None:
+    """``results[arm]["versus"]``: the change from ``reference`` with paired intervals."""
+    import pandas as pd
+
+    from fairaudit.stats.paired import paired_changes
+    from fairaudit_cafgan.generator import group_values
+
+    if reference not in results:
+        raise ValueError(f"paired_reference {reference!r} is not one of the arms {list(results)}")
+    sensitive = pd.DataFrame({group_attribute: group_values(test.sensitive, group_attribute)})
+    changes = paired_changes(
+        test.y,
+        {name: r["scores"] for name, r in results.items()},
+        sensitive,
+        [group_attribute],
+        reference=reference,
+        patient_ids=test.patient_ids,
+        threshold=threshold,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    for name, found in changes.items():
+        results[name]["versus"] = {
+            "reference": reference,
+            **{c.metric: {"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high} for c in found},
+        }
 
 
 def comparison_section(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -168,12 +168,14 @@ def test_acceptance_train_on_synthetic_fairness(wgan_gp, cafgan, splits):
         ),
         n_boot=200,
         seed=0,
+        paired_reference="wgan_gp",
     )
     summary = {
         name: {
             **{m: r[m] for m in ("auc", "f1", "eod")},
             "tpr": r["tpr"],
             "implausible_rate": r["implausible_rate"],
+            **({"versus": r["versus"]} if "versus" in r else {}),
         }
         for name, r in results.items()
     }

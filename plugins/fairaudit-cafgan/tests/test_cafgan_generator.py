@@ -172,3 +172,30 @@ def test_two_arms_do_not_overwrite_each_others_files():
     a = CAFGAN(**TINY, lambda_fair=0.0, lambda_clinic=0.0)
     b = CAFGAN(**TINY)
     assert a._tag() != b._tag()
+
+
+def test_compare_arms_pairs_each_arm_with_the_reference(fitted, tiny_cxr, torch_single_thread):
+    """``paired_reference``: every other arm gets its change from the reference with a paired
+    interval; an arm trained exactly like the reference changes nothing."""
+    from fairaudit_cafgan.evaluation import compare_arms
+
+    from fairaudit.builtin.models.cnn import SmallCNN
+
+    model, _ = fitted
+    test = phantom_cxr(n=160, size=32, seed=7)
+
+    def factory():
+        return SmallCNN(channels=[4], max_epochs=2, device="cpu", random_state=0)
+
+    arms = {"real": None, "real_again": None, "cafgan": model}
+    results = compare_arms(tiny_cxr, test, arms, model_factory=factory, n_boot=50, paired_reference="real")
+    assert "versus" not in results["real"]
+    same = results["real_again"]["versus"]
+    assert same["reference"] == "real"
+    assert same["roc_auc"] == {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    caf = results["cafgan"]["versus"]
+    expected = results["cafgan"]["auc"]["value"] - results["real"]["auc"]["value"]
+    assert caf["roc_auc"]["value"] == pytest.approx(expected, abs=1e-12)
+    assert caf["roc_auc"]["ci_low"] <= caf["roc_auc"]["value"] <= caf["roc_auc"]["ci_high"]
+    with pytest.raises(ValueError, match="paired_reference 'plain' is not one of the arms"):
+        compare_arms(tiny_cxr, test, {"real": None}, model_factory=factory, n_boot=0, paired_reference="plain")
