@@ -42,44 +42,59 @@ def save_scores(path: Path, scores: np.ndarray) -> None:
         np.save(fh, np.asarray(scores, dtype=np.float64), allow_pickle=False)
 
 
-def load_scores(path: Path) -> np.ndarray | None:
-    """Scores saved by :func:`save_scores`, or ``None`` when absent or unreadable."""
+def load_scores(path: Path, n_rows: int) -> np.ndarray | None:
+    """Scores saved by :func:`save_scores`, or ``None`` when absent, unreadable or not one
+    score per test row."""
     try:
-        return np.load(path, allow_pickle=False)
+        scores = np.load(path, allow_pickle=False)
     except (OSError, ValueError):
         return None
+    return scores if scores.ndim == 1 and len(scores) == n_rows else None
+
+
+def _group_metrics_settings(spec: AuditSpec) -> dict[str, object]:
+    """``missing`` and ``max_groups`` as the spec's ``group_metrics`` uses them (its defaults)."""
+    params = next((dict(m.params) for m in spec.metrics if m.name == "group_metrics"), {})
+    return {"missing": params.get("missing_attribute", "group"), "max_groups": params.get("max_groups", 50)}
 
 
 def attach_paired_changes(
     arms: list[ArmResult], scores: Mapping[str, np.ndarray], test: AuditDataset, spec: AuditSpec
 ) -> list[str]:
-    """Fill ``versus_baseline`` of every arm with scores; returns warnings for the report."""
+    """Fill ``versus_baseline`` of every arm with scores; returns warnings for the report
+    (a failure here is a warning too: it never costs the arms already trained)."""
     base = next((a for a in arms if a.name == "baseline" and a.status == "ok"), None)
-    if base is None or "baseline" not in scores:
+    if base is None:
         return []
-    paired = {a.name: scores[a.name] for a in arms if a.status == "ok" and a.name in scores}
-    missing = [a.name for a in arms if a.status == "ok" and a.name not in scores]
+    scored = [a for a in arms if a.status == "ok" and a.metric("roc_auc") is not None]  # scored test rows
+    missing = [a.name for a in scored if a.name not in scores]
     warnings = [
         f"arm {name!r}: no saved test scores (finished by an earlier version?); its change from the "
         "baseline has no paired interval"
         for name in missing
     ]
-    if len(paired) < 2:
+    paired = {a.name: scores[a.name] for a in scored if a.name in scores}
+    if "baseline" not in paired or len(paired) < 2:
         return warnings
     st = spec.statistics
-    changes = paired_changes(
-        test.y,
-        paired,
-        test.sensitive,
-        list(spec.attributes),
-        patient_ids=test.patient_ids,
-        threshold=spec.decision_threshold,
-        n_boot=st.n_boot,
-        ci_level=st.ci_level,
-        seed=make_rng(spec.seed, "paired_changes"),
-        min_group_size=st.min_group_size,
-        min_group_positives=st.min_group_positives,
-    )
+    attribute_sets: list[str | list[str]] = [*spec.attributes, *(list(c) for c in spec.intersections if len(c) >= 2)]
+    try:
+        changes = paired_changes(
+            test.y,
+            paired,
+            test.sensitive,
+            attribute_sets,
+            patient_ids=test.patient_ids,
+            threshold=spec.decision_threshold,
+            n_boot=st.n_boot,
+            ci_level=st.ci_level,
+            seed=make_rng(spec.seed, "paired_changes"),
+            min_group_size=st.min_group_size,
+            min_group_positives=st.min_group_positives,
+            **_group_metrics_settings(spec),  # type: ignore[arg-type]
+        )
+    except (ValueError, FloatingPointError) as exc:
+        return [*warnings, f"paired changes from the baseline not computed: {exc}"]
     for arm in arms:
         arm.versus_baseline = [
             MetricResult(

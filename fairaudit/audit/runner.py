@@ -596,7 +596,7 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
             stored = [ArmResult.model_validate(a) for a in json.loads(saved.read_text())]
             arm_results += stored
             for r in stored:
-                kept = comparisons.load_scores(comparisons.scores_path(saved, r.name))
+                kept = comparisons.load_scores(comparisons.scores_path(saved, r.name), len(splits.test))
                 if kept is not None:
                     test_scores[r.name] = kept
             say(f"arm {name!r}: already done, kept from the earlier run")

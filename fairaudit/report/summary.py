@@ -306,7 +306,9 @@ def comparison(result: AuditResult) -> dict[str, Any]:
                 diff = _score(float(value), k.better) - _score(float(ref[0]), k.better)  # type: ignore[arg-type]
                 cell["trend"] = "better" if diff > 1e-9 else "worse" if diff < -1e-9 else ""
                 change = _paired_change(arm, k.paired) if k.paired else None
-                if change is not None:  # the change's own (paired) interval: is it beyond noise?
+                if change is not None and abs(float(change.value) - delta) > 1e-9:  # type: ignore[arg-type]
+                    change = None  # computed on other groups than the displayed values: not this delta's
+                if change is not None and is_finite(change.ci_low) and is_finite(change.ci_high):
                     cell["delta_ci"] = ci(change.ci_low, change.ci_high)
                     cell["beyond_noise"] = bool(change.details.get("excludes_zero"))
                     cell["paired"] = True

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -104,7 +105,7 @@ def paired_changes(
     y_true: np.ndarray,
     scores: Mapping[str, np.ndarray],
     sensitive: pd.DataFrame,
-    attributes: Sequence[str],
+    attributes: Sequence[str | Sequence[str]],
     *,
     reference: str = "baseline",
     patient_ids: np.ndarray | None = None,
@@ -114,11 +115,15 @@ def paired_changes(
     seed: int | np.random.Generator = 0,
     min_group_size: int = 30,
     min_group_positives: int = 10,
+    missing: Literal["group", "drop"] = "group",
+    max_groups: int | None = None,
 ) -> dict[str, list[PairedChange]]:
     """``arm - reference`` for every arm of ``scores`` but the reference, with paired CIs.
 
-    Patients are resampled (stratified by the first attribute's groups) once per replicate and
-    the same resample scores every arm.  ``n_boot = 0`` gives point changes with NaN intervals.
+    ``attributes`` are column names or lists of columns (intersections); one with more than
+    ``max_groups`` groups is skipped, as ``group_metrics`` does.  Patients are resampled
+    (stratified by the first attribute's groups) once per replicate and the same resample
+    scores every arm.  ``n_boot = 0`` gives point changes with NaN intervals.
     """
     if reference not in scores:
         raise ValueError(f"reference arm {reference!r} has no scores")
@@ -127,9 +132,11 @@ def paired_changes(
     for name, s in scores.items():
         if len(s) != n:
             raise ValueError(f"arm {name!r}: {len(s)} scores for {n} test rows")
+    encoded = [encode_groups(sensitive, [a] if isinstance(a, str) else list(a), missing=missing) for a in attributes]
     judged = [
-        _judged(encode_groups(sensitive, [a], missing="group"), y, min_group_size, min_group_positives)
-        for a in attributes
+        _judged(g, y, min_group_size, min_group_positives)
+        for g in encoded
+        if g.n_groups >= 2 and (max_groups is None or g.n_groups <= max_groups)
     ]
     stats = {name: _ArmStatistics(y, np.asarray(s, dtype=np.float64), threshold, judged) for name, s in scores.items()}
     ones = np.ones((1, n))
@@ -160,7 +167,7 @@ def paired_changes(
                     value=point[name][key] - ref_value,
                     ci_low=float(low),
                     ci_high=float(high),
-                    groups=[j.groups.names[g] for g in j.tpr] if j is not None and metric != "roc_auc" else [],
+                    groups=[j.groups.names[g] for g in j.tpr] if j is not None else [],
                 )
             )
         out[name] = changes

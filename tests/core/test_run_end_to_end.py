@@ -279,3 +279,28 @@ def test_paired_changes_from_the_baseline_survive_a_resume(tmp_path):
     assert run("run", "--resume", str(run_dir), "-q").exit_code == 0
     after = AuditResult.model_validate_json((run_dir / "result.json").read_text())
     assert after.arm("drop_half").versus_baseline == arm.versus_baseline  # type: ignore[union-attr]
+
+
+def test_paired_changes_cover_intersections_and_a_bad_scores_file_only_warns(tmp_path):
+    """Intersections get their own paired EOD change (equal to the displayed difference); a
+    scores file of the wrong length found on resume is ignored with a warning, and the audit
+    finishes."""
+    write(tmp_path, HALF_PLUGIN, "half.py")
+    text = SPEC.replace("attributes: [sex]", "attributes: [sex, age_group]\nintersections: [[sex, age_group]]")
+    spec = write(tmp_path, text + "plugins: [half.py]\ndebiasers: [drop_half]\n")
+    assert run("run", str(spec), "-o", str(tmp_path / "out"), "-q").exit_code in (0, 1)
+    run_dir = only_run_dir(tmp_path / "out")
+    result = AuditResult.model_validate_json((run_dir / "result.json").read_text())
+    base, arm = result.arm("baseline"), result.arm("drop_half")
+    eods = {c.attribute: c for c in arm.versus_baseline if c.metric == "equal_opportunity_difference"}
+    for attribute, change in eods.items():
+        displayed = arm.metric("equal_opportunity_difference", attribute).value
+        assert change.value == pytest.approx(displayed - base.metric("equal_opportunity_difference", attribute).value)
+    assert set(eods) == {"sex", "age_group", "sex&age_group"}
+    np.save(next((run_dir / "arms").glob("00_*.scores.npy")), np.zeros(5))
+    (run_dir / "result.json").unlink()
+    next((run_dir / "arms").glob("01_*.json")).unlink()
+    assert run("run", "--resume", str(run_dir), "-q").exit_code in (0, 1)
+    resumed = AuditResult.model_validate_json((run_dir / "result.json").read_text())
+    assert resumed.arm("drop_half").versus_baseline == []  # type: ignore[union-attr]
+    assert any("'baseline': no saved test scores" in w for w in resumed.warnings)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from _metrics_data import binary_case, context
+from sklearn.metrics import roc_auc_score
 
 from fairaudit.builtin.metrics.group_metrics import GroupMetrics
 from fairaudit.stats.paired import paired_changes
@@ -79,49 +80,81 @@ def test_pairing_detects_a_change_that_unpaired_intervals_miss(two_arms) -> None
         assert c.value == 0.0 and c.ci_low == 0.0 and c.ci_high == 0.0 and not c.excludes_zero
 
 
-def _brute_force_eod_change(y, groups, patients, base, arm, n_boot, seed) -> np.ndarray:
-    """Resample patients (stratified by group) with explicit row lists; EOD of both arms."""
-    rng = np.random.default_rng(seed)
-    uniq = np.unique(patients)
-    patient_group = {p: groups[patients == p][0] for p in uniq}
-    rows_of = {p: np.flatnonzero(patients == p) for p in uniq}
-    strata = {gr: [p for p in uniq if patient_group[p] == gr] for gr in np.unique(groups)}
-
-    def eod(s, rows):
-        yy, gg, pred = y[rows], groups[rows], s[rows] >= 0.5
-        tprs = [pred[(gg == gr) & (yy == 1)].mean() for gr in np.unique(groups)]
-        return max(tprs) - min(tprs)
-
-    out = []
-    for _ in range(n_boot):
-        picked = [p for members in strata.values() for p in rng.choice(members, len(members))]
-        rows = np.concatenate([rows_of[p] for p in picked])
-        out.append(eod(arm, rows) - eod(base, rows))
-    return np.asarray(out)
+def _reference_metrics(y, scores, labels, rows, judged) -> dict[str, float]:
+    """The compared metrics on rows ``rows`` (repeats allowed), with sklearn and plain numpy;
+    ``labels``: attribute (set) name -> group label of every row."""
+    out = {"roc_auc": roc_auc_score(y[rows], scores[rows])}
+    worst = []
+    for name, row_labels in labels.items():
+        g = row_labels[rows]
+        yy, pred = y[rows], scores[rows] >= 0.5
+        tprs = [pred[(g == k) & (yy == 1)].mean() for k in judged[name]["tpr"] if ((g == k) & (yy == 1)).any()]
+        if len(judged[name]["tpr"]) >= 2:
+            out[f"equal_opportunity_difference|{name}"] = max(tprs) - min(tprs)
+        if len(judged[name]["auc"]) >= 2:
+            worst += [roc_auc_score(yy[g == k], scores[rows][g == k]) for k in judged[name]["auc"]
+                      if len(set(yy[g == k])) == 2]
+    out["worst_group_auc"] = min(worst)
+    return out
 
 
-def test_patient_clusters_match_a_brute_force_resampling() -> None:
-    """Two to four images per patient (same group): the paired interval matches explicit
-    patient resampling within Monte-Carlo error."""
-    rng = np.random.default_rng(11)
-    sizes = rng.integers(2, 5, 260)
+def test_every_replicate_matches_an_explicit_patient_resample(monkeypatch) -> None:
+    """Capture the resampling weights, rebuild each replicate as an explicit list of rows
+    (each drawn patient's images repeated) and recompute every metric with sklearn: the
+    changes and interval ends agree to rounding, for two attributes and their intersection,
+    with several images per patient.  The weights resample whole patients within sex."""
+    import fairaudit.stats.paired as paired
+
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(1, 4, 150)
     patients = np.repeat(np.arange(len(sizes)), sizes)
-    group_of_patient = rng.choice(np.array(["F", "M"], dtype=object), len(sizes))
-    g = group_of_patient[patients]
     n = len(patients)
-    y = (rng.random(n) < 0.45).astype(int)
-    frailty = rng.normal(0, 0.15, len(sizes))[patients]  # correlated scores within a patient
-    base = np.clip(0.35 + 0.3 * y - 0.12 * (g == "F") + frailty + rng.normal(0, 0.12, n), 0, 1)
-    arm = _fixed_for_group(y, base, g, "F", 0.4)
-    sens = pd.DataFrame({"sex": g})
-    got = paired_changes(y, {"baseline": base, "arm": arm}, sens, ["sex"], patient_ids=patients, n_boot=2000,
-                         seed=1, min_group_size=10, min_group_positives=5)
-    eod = next(c for c in got["arm"] if c.metric == "equal_opportunity_difference")
-    ref = _brute_force_eod_change(y, g, patients, base, arm, 600, seed=2)
-    lo, hi = np.quantile(ref, [0.025, 0.975])
-    assert eod.value == pytest.approx(float(np.mean(ref)), abs=0.02)
-    assert eod.ci_low == pytest.approx(lo, abs=0.025)
-    assert eod.ci_high == pytest.approx(hi, abs=0.025)
+    sex = rng.choice(np.array(["F", "M"], dtype=object), len(sizes))[patients]
+    site = rng.choice(np.array(["x", "y", "z"], dtype=object), n)
+    y = (rng.random(n) < 0.4).astype(int)
+    base = np.clip(0.3 * y + rng.normal(0.35, 0.2, n), 0, 1)
+    arm = np.clip(base + rng.normal(0, 0.1, n), 0, 1)
+    sens = pd.DataFrame({"sex": sex, "site": site})
+    captured = []
+    real = paired.weight_chunks
+
+    def spy(design, n_boot, rng_, n_rows=None):
+        for w in real(design, n_boot, rng_, n_rows=n_rows):
+            captured.append((w.copy(), design))
+            yield w
+
+    monkeypatch.setattr(paired, "weight_chunks", spy)
+    sets = [["sex"], ["site"], ["sex", "site"]]
+    got = paired_changes(y, {"baseline": base, "arm": arm}, sens, ["sex", "site", ["sex", "site"]],
+                         patient_ids=patients, n_boot=80, seed=1, min_group_size=10, min_group_positives=4)
+    weights = np.concatenate([w for w, _ in captured])
+    design = captured[0][1]
+    assert weights.shape == (80, len(sizes))
+    for stratum in np.unique(design.patient_stratum):  # whole patients, resampled within sex
+        members = design.patient_stratum == stratum
+        assert np.all(weights[:, members].sum(axis=1) == members.sum())
+    judged = {}
+    labels = {"&".join(cols): sens[cols].astype(str).agg("&".join, axis=1).to_numpy() for cols in sets}
+    for name, g in labels.items():
+        ok = [k for k in np.unique(g) if (g == k).sum() >= 10]
+        judged[name] = {
+            "tpr": [k for k in ok if ((g == k) & (y == 1)).sum() >= 4],
+            "auc": [k for k in ok if min(((g == k) & (y == 1)).sum(), ((g == k) & (y == 0)).sum()) >= 4],
+        }
+    everything = np.arange(n)
+    point = {a: _reference_metrics(y, s, labels, everything, judged) for a, s in (("b", base), ("a", arm))}
+    draws: dict[str, list[float]] = {}
+    for w in weights:
+        rows = np.repeat(everything, w[design.row_patient])
+        ref, new = (_reference_metrics(y, s, labels, rows, judged) for s in (base, arm))
+        for key in ref:
+            draws.setdefault(key, []).append(new[key] - ref[key])
+    assert len(got["arm"]) == len(draws) == 5
+    for c in got["arm"]:
+        key = c.metric + (f"|{c.attribute}" if c.attribute else "")
+        low, high = np.quantile(draws[key], [0.025, 0.975])
+        assert c.value == pytest.approx(point["a"][key] - point["b"][key], abs=1e-12), key
+        assert (c.ci_low, c.ci_high) == (pytest.approx(low, abs=1e-12), pytest.approx(high, abs=1e-12)), key
 
 
 def test_small_groups_are_left_out_and_errors_are_clear(two_arms) -> None:

@@ -140,6 +140,8 @@ def compare_arms(
     """
     from fairaudit_cafgan.generator import group_values
 
+    if paired_reference is not None and paired_reference not in arms:
+        raise ValueError(f"paired_reference {paired_reference!r} is not one of the arms {list(arms)}")
     factory = model_factory or default_model_factory(seed)
     groups_test = group_values(test.sensitive, group_attribute)
     results: dict[str, dict[str, Any]] = {}
@@ -189,8 +191,6 @@ def _add_paired_changes(
     from fairaudit.stats.paired import paired_changes
     from fairaudit_cafgan.generator import group_values
 
-    if reference not in results:
-        raise ValueError(f"paired_reference {reference!r} is not one of the arms {list(results)}")
     sensitive = pd.DataFrame({group_attribute: group_values(test.sensitive, group_attribute)})
     changes = paired_changes(
         test.y,
@@ -202,11 +202,18 @@ def _add_paired_changes(
         threshold=threshold,
         n_boot=n_boot,
         seed=seed,
+        min_group_size=1,  # every group with a positive, as this module's own EOD
+        min_group_positives=1,
     )
+
+    def finite(x: float) -> float | None:
+        return float(x) if np.isfinite(x) else None
+
     for name, found in changes.items():
         results[name]["versus"] = {
             "reference": reference,
-            **{c.metric: {"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high} for c in found},
+            **{c.metric: {"value": finite(c.value), "ci_low": finite(c.ci_low), "ci_high": finite(c.ci_high)}
+               for c in found},
         }
 
 

@@ -197,5 +197,7 @@ def test_compare_arms_pairs_each_arm_with_the_reference(fitted, tiny_cxr, torch_
     expected = results["cafgan"]["auc"]["value"] - results["real"]["auc"]["value"]
     assert caf["roc_auc"]["value"] == pytest.approx(expected, abs=1e-12)
     assert caf["roc_auc"]["ci_low"] <= caf["roc_auc"]["value"] <= caf["roc_auc"]["ci_high"]
+    eod_change = results["cafgan"]["eod"]["value"] - results["real"]["eod"]["value"]
+    assert caf["equal_opportunity_difference"]["value"] == pytest.approx(eod_change, abs=1e-12)
     with pytest.raises(ValueError, match="paired_reference 'plain' is not one of the arms"):
         compare_arms(tiny_cxr, test, {"real": None}, model_factory=factory, n_boot=0, paired_reference="plain")
