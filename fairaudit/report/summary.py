@@ -142,11 +142,15 @@ class KeyMetric:
     paired: tuple[str, str | None] | None = None  # (metric, attribute) in ArmResult.versus_baseline
 
 
-def _paired_change(arm: ArmResult, key: tuple[str, str | None]) -> MetricResult | None:
-    """The arm's paired change from the baseline for ``key``, when one was computed."""
+def _paired_change(arm: ArmResult, key: KeyMetric, delta: float) -> MetricResult | None:
+    """The arm's paired change from the baseline for ``key``, with a finite interval, when one
+    was computed for exactly the displayed ``delta`` (not, say, on other groups)."""
+    if key.paired is None:
+        return None
     for m in arm.versus_baseline:
-        if (m.metric, m.attribute) == key and is_finite(m.value):
-            return m
+        if (m.metric, m.attribute) == key.paired and is_finite(m.value):
+            same = abs(float(m.value) - delta) <= 1e-9  # type: ignore[arg-type]
+            return m if same and is_finite(m.ci_low) and is_finite(m.ci_high) else None
     return None
 
 
@@ -305,10 +309,8 @@ def comparison(result: AuditResult) -> dict[str, Any]:
                 cell["delta"] = ("+" if delta > 0 else "") + num(delta)
                 diff = _score(float(value), k.better) - _score(float(ref[0]), k.better)  # type: ignore[arg-type]
                 cell["trend"] = "better" if diff > 1e-9 else "worse" if diff < -1e-9 else ""
-                change = _paired_change(arm, k.paired) if k.paired else None
-                if change is not None and abs(float(change.value) - delta) > 1e-9:  # type: ignore[arg-type]
-                    change = None  # computed on other groups than the displayed values: not this delta's
-                if change is not None and is_finite(change.ci_low) and is_finite(change.ci_high):
+                change = _paired_change(arm, k, delta)
+                if change is not None:
                     cell["delta_ci"] = ci(change.ci_low, change.ci_high)
                     cell["beyond_noise"] = bool(change.details.get("excludes_zero"))
                     cell["paired"] = True
@@ -358,8 +360,10 @@ def changes(result: AuditResult) -> list[dict[str, Any]]:
                 if a is None or b is None or not (is_finite(a[0]) and is_finite(b[0])):
                     continue
                 delta = float(b[0]) - float(a[0])  # type: ignore[arg-type]
+                change = _paired_change(arm, k, delta)
+                interval = f", paired CI {ci(change.ci_low, change.ci_high)}" if change is not None else ""
                 entry["moves"].append(
-                    f"{k.label}: {num(a[0])} → {num(b[0])} ({'+' if delta > 0 else ''}{num(delta)})"
+                    f"{k.label}: {num(a[0])} → {num(b[0])} ({'+' if delta > 0 else ''}{num(delta)}{interval})"
                 )
             before = {
                 (v.metric, v.attribute): v.outcome for v in result.verdicts if v.arm == base.name

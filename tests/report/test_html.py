@@ -279,3 +279,8 @@ def test_comparison_marks_only_changes_beyond_noise(result: AuditResult, tmp_pat
     marked = section.count(" clear\"")
     assert marked >= 1 and marked == sum(cells[arm_i]["beyond_noise"] for cells in rows.values())
     assert "[−0.031, 0.027]" in section and "paired bootstrap" in html
+    from fairaudit.report.summary import changes
+
+    moves = next(c for c in changes(result) if c["arm"] == "advvae")["moves"]
+    assert any(m.startswith("Task AUC:") and m.endswith("paired CI [−0.031, 0.027])") for m in moves)
+    assert not any(m.startswith("Worst-group AUC:") and "paired CI" in m for m in moves)
