@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from fairaudit import atomic
+from fairaudit.builtin.metrics._common import attribute_sets_of
+from fairaudit.builtin.metrics.group_metrics import GroupMetrics
 from fairaudit.data import AuditDataset
 from fairaudit.results import ArmResult, MetricResult
 from fairaudit.spec.models import AuditSpec
@@ -52,19 +54,18 @@ def load_scores(path: Path, n_rows: int) -> np.ndarray | None:
     return scores if scores.ndim == 1 and len(scores) == n_rows else None
 
 
-def _group_metrics_settings(spec: AuditSpec) -> dict[str, object]:
-    """``missing`` and ``max_groups`` as the spec's ``group_metrics`` uses them (its defaults)."""
-    params = next((dict(m.params) for m in spec.metrics if m.name == "group_metrics"), {})
-    return {"missing": params.get("missing_attribute", "group"), "max_groups": params.get("max_groups", 50)}
-
-
 def attach_paired_changes(
-    arms: list[ArmResult], scores: Mapping[str, np.ndarray], test: AuditDataset, spec: AuditSpec
+    arms: list[ArmResult],
+    scores: Mapping[str, np.ndarray],
+    test: AuditDataset,
+    spec: AuditSpec,
+    group_metrics: GroupMetrics | None,
 ) -> list[str]:
-    """Fill ``versus_baseline`` of every arm with scores; returns warnings for the report
+    """Fill ``versus_baseline`` of every arm with scores, judging groups as the audit's
+    ``group_metrics`` (whose results the changes compare) does; returns warnings for the report
     (a failure here is a warning too: it never costs the arms already trained)."""
     base = next((a for a in arms if a.name == "baseline" and a.status == "ok"), None)
-    if base is None:
+    if base is None or group_metrics is None:
         return []
     scored = [a for a in arms if a.status == "ok" and a.metric("roc_auc") is not None]  # scored test rows
     missing = [a.name for a in scored if a.name not in scores]
@@ -77,13 +78,12 @@ def attach_paired_changes(
     if "baseline" not in paired or len(paired) < 2:
         return warnings
     st = spec.statistics
-    attribute_sets: list[str | list[str]] = [*spec.attributes, *(list(c) for c in spec.intersections if len(c) >= 2)]
     try:
         changes = paired_changes(
             test.y,
             paired,
             test.sensitive,
-            attribute_sets,
+            attribute_sets_of(spec.attributes, spec.intersections),
             patient_ids=test.patient_ids,
             threshold=spec.decision_threshold,
             n_boot=st.n_boot,
@@ -91,7 +91,8 @@ def attach_paired_changes(
             seed=make_rng(spec.seed, "paired_changes"),
             min_group_size=st.min_group_size,
             min_group_positives=st.min_group_positives,
-            **_group_metrics_settings(spec),  # type: ignore[arg-type]
+            missing=group_metrics.missing_attribute,
+            max_groups=group_metrics.max_groups,
         )
     except (ValueError, FloatingPointError) as exc:
         return [*warnings, f"paired changes from the baseline not computed: {exc}"]
@@ -102,16 +103,10 @@ def attach_paired_changes(
                 plugin="fairaudit",
                 attribute=c.attribute,
                 label=LABELS[c.metric] + (f" ({c.attribute})" if c.attribute else ""),
-                value=_finite(c.value),
-                ci_low=_finite(c.ci_low),
-                ci_high=_finite(c.ci_high),
+                **c.interval(),
                 notes=[NOTE],
                 details={"reference": "baseline", "groups": c.groups, "excludes_zero": c.excludes_zero},
             )
             for c in changes.get(arm.name, [])
         ]
     return warnings
-
-
-def _finite(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None

@@ -30,6 +30,7 @@ from fairaudit.base import (
     RunContext,
     StatsConfig,
 )
+from fairaudit.builtin.metrics.group_metrics import GroupMetrics
 from fairaudit.data import AuditDataset
 from fairaudit.errors import DataError, ExitCode, FairAuditError
 from fairaudit.plugins import PluginSet, load_plugins
@@ -634,7 +635,9 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
     say("pairing every arm's change from the baseline (paired bootstrap)")
     audit.warnings += audit._timed(
         "paired_changes",
-        lambda: comparisons.attach_paired_changes(arm_results, test_scores, splits.test, spec),
+        lambda: comparisons.attach_paired_changes(
+            arm_results, test_scores, splits.test, spec,
+            next((m for _, m in metrics if isinstance(m, GroupMetrics)), None)),
     )
     adjust_p_values(arm_results, method=spec.statistics.multiple_testing)
     verdicts = judge_all(arm_results, spec.thresholds)

@@ -137,7 +137,7 @@ def render_pdf(
     document = weasyprint.HTML(
         string=html, base_url=base_url, url_fetcher=fetcher, media_type="print"
     )
-    def attachment_files() -> list[Any]:  # built afresh per attempt: a failed write may consume them
+    def attachment_files() -> list[Any]:  # a new list for each attempt, none shared with a failed one
         return [
             weasyprint.Attachment(
                 string=a.data,

@@ -161,6 +161,12 @@ _CONSTRAINTS = (("exclusiveMinimum", "> {}"), ("minimum", ">= {}"), ("exclusiveM
                 ("maxItems", "at most {} item(s)"), ("pattern", "pattern `{}`"))
 
 
+def _type_cell(annotation: Any, prop: dict[str, Any]) -> str:
+    """The "type" column: the type in backticks, then its JSON-schema limits if any."""
+    limits = _constraints(prop)
+    return f"`{type_name(annotation)}`" + (" (" + ", ".join(limits) + ")" if limits else "")
+
+
 def _constraints(prop: dict[str, Any]) -> list[str]:
     found: list[str] = []
     for part in [prop, *prop.get("anyOf", [])]:
@@ -275,10 +281,7 @@ def _model_section(model: type[pydantic.BaseModel], used_by: list[str]) -> list[
     props = model.model_json_schema().get("properties", {})
     rows = []
     for fname, field in model.model_fields.items():
-        typ = f"`{type_name(field.annotation)}`"
-        limits = _constraints(props.get(fname, {}))
-        if limits:
-            typ += " (" + ", ".join(limits) + ")"
+        typ = _type_cell(field.annotation, props.get(fname, {}))
         text = field.description or FIELD_NOTES.get(f"{model.__name__}.{fname}", "")
         links = [f"[`{m.__name__}`](#{m.__name__.lower()})" for m, _ in _nested_models(field.annotation)]
         if links:
@@ -334,10 +337,7 @@ def plugin_markdown(name: str, entry: Entry, family: str, heading: str = "####")
     docs = param_docs(cls)
     rows = []
     for pname, field in model.model_fields.items():
-        typ = f"`{type_name(field.annotation)}`"
-        limits = _constraints(props.get(pname, {}))
-        if limits:
-            typ += " (" + ", ".join(limits) + ")"
+        typ = _type_cell(field.annotation, props.get(pname, {}))
         rows.append((f"`{pname}`", typ, default_text(field), field.description or docs.get(pname, "")))
     return [*lines, *_table(("parameter", "type", "default", "description"), rows), ""]
 

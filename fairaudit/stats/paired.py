@@ -26,9 +26,6 @@ from fairaudit.stats.groups import Groups, encode_groups, patient_codes
 from fairaudit.stats.ranking import sort_scores, weighted_auc
 from fairaudit.stats.resample import make_design, weight_chunks
 
-#: The compared metrics, as named in ``group_metrics`` results.
-PAIRED_METRICS = ("roc_auc", "worst_group_auc", "equal_opportunity_difference")
-
 
 @dataclass(frozen=True)
 class PairedChange:
@@ -41,6 +38,11 @@ class PairedChange:
     ci_high: float
     groups: list[str] = field(default_factory=list)
 
+    def interval(self) -> dict[str, float | None]:
+        """``value``, ``ci_low`` and ``ci_high``, NaN as ``None`` (JSON-safe)."""
+        return {k: float(v) if np.isfinite(v) else None for k, v in
+                (("value", self.value), ("ci_low", self.ci_low), ("ci_high", self.ci_high))}
+
     @property
     def excludes_zero(self) -> bool:
         """The interval lies wholly on one side of zero (a change beyond resampling noise)."""
@@ -49,11 +51,14 @@ class PairedChange:
 
 @dataclass
 class _Judged:
-    """Judged groups of one attribute: row masks for TPR and for AUC."""
+    """Judged groups of one attribute (group codes for TPR and for AUC) and what every arm
+    shares: the positives of each TPR group ``(n, k)`` and the rows of each AUC group."""
 
     groups: Groups
     tpr: list[int]
     auc: list[int]
+    positives: np.ndarray
+    auc_rows: list[np.ndarray]
 
 
 def _judged(groups: Groups, y: np.ndarray, min_group_size: int, min_group_positives: int) -> _Judged:
@@ -65,7 +70,9 @@ def _judged(groups: Groups, y: np.ndarray, min_group_size: int, min_group_positi
     tpr = [g for g in range(groups.n_groups) if big[g] and n_pos[g] >= min_group_positives]
     auc = [g for g in range(groups.n_groups) if big[g] and min(n_pos[g], n_neg[g]) >= min_group_positives]
     # like group_metrics: no gap and no worst group without two groups to compare
-    return _Judged(groups, tpr if len(tpr) >= 2 else [], auc if len(auc) >= 2 else [])
+    tpr, auc = (tpr if len(tpr) >= 2 else []), (auc if len(auc) >= 2 else [])
+    positives = ((codes[:, None] == np.asarray(tpr, dtype=np.int64)[None, :]) & (y[:, None] == 1)).astype(np.float64)
+    return _Judged(groups, tpr, auc, positives, [np.flatnonzero(codes == g) for g in auc])
 
 
 class _ArmStatistics:
@@ -74,27 +81,19 @@ class _ArmStatistics:
     def __init__(self, y: np.ndarray, scores: np.ndarray, threshold: float, judged: list[_Judged]):
         self.overall = sort_scores(y, scores)
         self.judged = judged
-        hits = ((scores >= threshold) & (y == 1)).astype(np.float64)
-        self.tpr_parts = []
-        self.auc_parts = []
-        for j in judged:
-            onehot = np.zeros((len(y), len(j.tpr)))
-            for k, g in enumerate(j.tpr):
-                onehot[:, k] = (j.groups.codes == g) & (y == 1)
-            self.tpr_parts.append((onehot * hits[:, None], onehot))
-            for g in j.auc:
-                rows = np.flatnonzero(j.groups.codes == g)
-                self.auc_parts.append((rows, sort_scores(y[rows], scores[rows])))
+        called = (scores >= threshold).astype(np.float64)
+        self.hits = [j.positives * called[:, None] for j in judged]
+        self.auc_parts = [(rows, sort_scores(y[rows], scores[rows])) for j in judged for rows in j.auc_rows]
 
     def __call__(self, w: np.ndarray) -> dict[str, np.ndarray]:
         out = {"roc_auc": weighted_auc(self.overall, w[:, self.overall.layout])}
         if self.auc_parts:
             per_group = [weighted_auc(ss, w[:, rows][:, ss.layout]) for rows, ss in self.auc_parts]
             out["worst_group_auc"] = np.nanmin(np.stack(per_group, axis=1), axis=1)
-        for j, (hit, pos) in zip(self.judged, self.tpr_parts, strict=True):
+        for j, hits in zip(self.judged, self.hits, strict=True):
             if j.tpr:
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    tpr = (w @ hit) / (w @ pos)
+                    tpr = (w @ hits) / (w @ j.positives)
                 out[f"equal_opportunity_difference|{j.groups.attribute}"] = np.nanmax(tpr, axis=1) - np.nanmin(
                     tpr, axis=1
                 )

@@ -199,11 +199,11 @@ class ImageFolderDataset(BaseDatasetLoader):
         channels = 1 if self.grayscale else 3
         out: np.ndarray | None = None
         first: tuple[Path, int, tuple[int, int]] | None = None
-        depths: dict[str, list[tuple[Path, str]]] = {"8-bit": [], "high-bit-depth": []}
+        modes: list[tuple[Path, str]] = []
         for i, (path, line) in enumerate(progress(zip(paths, lines, strict=True),
                                                   desc="reading images", total=len(paths))):
             image = _open(path, line, meta)
-            depths["high-bit-depth" if image.mode in HIGH_BIT_MODES else "8-bit"].append((path, image.mode))
+            modes.append((path, image.mode))
             if first is None:
                 first = (path, line, image.size)
                 w, h = image.size if self.image_size is None else (self.image_size, self.image_size)
@@ -217,7 +217,7 @@ class ImageFolderDataset(BaseDatasetLoader):
             assert out is not None
             out[i] = to_array(image, self.image_size, grayscale=self.grayscale, resize=self.resize)
         assert out is not None
-        _warn_if_mixed_depths(depths, meta)
+        _warn_if_mixed_depths(modes, meta)
         return out
 
     def _stream(self, paths: list[Path], lines: list[int], meta: Path) -> LazyImages:
@@ -228,11 +228,9 @@ class ImageFolderDataset(BaseDatasetLoader):
         from fairaudit.training import progress
 
         # headers only (no pixel decoding): unreadable files fail now, not mid-training
-        depths: dict[str, list[tuple[Path, str]]] = {"8-bit": [], "high-bit-depth": []}
-        for path, line in progress(zip(paths, lines, strict=True), desc="checking image headers", total=len(paths)):
-            mode = _header_mode(path, line, meta)
-            depths["high-bit-depth" if mode in HIGH_BIT_MODES else "8-bit"].append((path, mode))
-        _warn_if_mixed_depths(depths, meta)
+        modes = [(path, _header_mode(path, line, meta)) for path, line in
+                 progress(zip(paths, lines, strict=True), desc="checking image headers", total=len(paths))]
+        _warn_if_mixed_depths(modes, meta)
         reader = FolderReader([str(p) for p in paths], lines, str(meta), self.image_size, self.grayscale,
                               self.resize)
         return LazyImages(reader, np.arange(len(paths)))
@@ -276,8 +274,12 @@ class FolderReader:
 HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 
-def _warn_if_mixed_depths(depths: dict[str, list[tuple[Path, str]]], meta: Path) -> None:
-    """One warning when a folder holds both 8-bit and high-bit-depth images."""
+def _warn_if_mixed_depths(modes: list[tuple[Path, str]], meta: Path) -> None:
+    """One warning when a folder holds both 8-bit and high-bit-depth images (``modes``: each
+    image's path and Pillow mode)."""
+    depths: dict[str, list[tuple[Path, str]]] = {"8-bit": [], "high-bit-depth": []}
+    for path, mode in modes:
+        depths["high-bit-depth" if mode in HIGH_BIT_MODES else "8-bit"].append((path, mode))
     if not all(depths.values()):
         return
     mixed = "; ".join(
@@ -302,20 +304,27 @@ def _absolute(path: str, base_dir: Path) -> Path:
     return p if p.is_absolute() else (Path(base_dir) / p).resolve()
 
 
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What Pillow raises for a file it cannot open or decode."""
+    from PIL import Image, UnidentifiedImageError
+
+    return (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
 def _header_mode(path: Path, line: int, meta: Path) -> str:
     """The Pillow mode from the file's header (pixels are not decoded), or a DataError."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
             return str(img.mode)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except _read_errors() as exc:
         raise DataError(f"{meta}: CSV line {line}: cannot read image {path} ({exc})") from exc
 
 
 def _open(path: Path, line: int, meta: Path, as_mask: bool = False) -> Any:
     """Open and fully decode an image, or raise a DataError naming the CSV line."""
-    from PIL import Image, ImageFile, UnidentifiedImageError
+    from PIL import Image, ImageFile
 
     # weasyprint sets PIL's process-wide LOAD_TRUNCATED_IMAGES = True on import; a truncated
     # radiograph must still be an error here, whatever was imported before.
@@ -324,7 +333,7 @@ def _open(path: Path, line: int, meta: Path, as_mask: bool = False) -> Any:
         with Image.open(path) as img:
             img.load()
             return np.asarray(img.convert("L")) if as_mask else img.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except _read_errors() as exc:
         kind = "mask" if as_mask else "image"
         raise DataError(f"{meta}: CSV line {line}: cannot read {kind} {path} ({exc})") from exc
     finally:

@@ -29,9 +29,12 @@ def num_list(values: Sequence[object] | np.ndarray) -> list[float | None]:
 
 def attribute_sets(ctx: MetricContext) -> list[list[str]]:
     """Every attribute alone, then every intersection of the spec."""
-    out = [[a] for a in ctx.attributes]
-    out += [list(c) for c in ctx.intersections if len(c) >= 2]
-    return out
+    return attribute_sets_of(ctx.attributes, ctx.intersections)
+
+
+def attribute_sets_of(attributes: Sequence[str], intersections: Sequence[Sequence[str]]) -> list[list[str]]:
+    """``[[a] for a in attributes]`` followed by every intersection of two or more columns."""
+    return [[a] for a in attributes] + [list(c) for c in intersections if len(c) >= 2]
 
 
 def iter_groups(ctx: MetricContext, missing: str = "group") -> Iterator[Groups]:

@@ -172,13 +172,14 @@ def compare_arms(
             "scores": scores,
         }
     if paired_reference is not None:
-        _add_paired_changes(results, test, group_attribute, paired_reference, n_boot, threshold, seed)
+        _add_paired_changes(results, test, groups_test, group_attribute, paired_reference, n_boot, threshold, seed)
     return results
 
 
 def _add_paired_changes(
     results: dict[str, dict[str, Any]],
     test: AuditDataset,
+    groups_test: np.ndarray,
     group_attribute: str,
     reference: str,
     n_boot: int,
@@ -189,9 +190,8 @@ def _add_paired_changes(
     import pandas as pd
 
     from fairaudit.stats.paired import paired_changes
-    from fairaudit_cafgan.generator import group_values
 
-    sensitive = pd.DataFrame({group_attribute: group_values(test.sensitive, group_attribute)})
+    sensitive = pd.DataFrame({group_attribute: groups_test})
     changes = paired_changes(
         test.y,
         {name: r["scores"] for name, r in results.items()},
@@ -205,16 +205,8 @@ def _add_paired_changes(
         min_group_size=1,  # every group with a positive, as this module's own EOD
         min_group_positives=1,
     )
-
-    def finite(x: float) -> float | None:
-        return float(x) if np.isfinite(x) else None
-
     for name, found in changes.items():
-        results[name]["versus"] = {
-            "reference": reference,
-            **{c.metric: {"value": finite(c.value), "ci_low": finite(c.ci_low), "ci_high": finite(c.ci_high)}
-               for c in found},
-        }
+        results[name]["versus"] = {"reference": reference, **{c.metric: c.interval() for c in found}}
 
 
 def comparison_section(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
