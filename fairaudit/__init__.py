@@ -11,6 +11,8 @@ from fairaudit.base import (
     BaseModel,
     BaseReportSection,
     MetricContext,
+    MetricOutput,
+    PairedContext,
     RunContext,
     StatsConfig,
 )
@@ -35,7 +37,9 @@ __all__ = [
     "FairAuditError",
     "GroupValue",
     "MetricContext",
+    "MetricOutput",
     "MetricResult",
+    "PairedContext",
     "PluginError",
     "RunContext",
     "SpecError",

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 
 if TYPE_CHECKING:
     from fairaudit.data import AuditDataset
-    from fairaudit.results import ArmResult, AuditResult, MetricResult
+    from fairaudit.results import ArmResult, AuditResult, MetricResult, Role
 
 Family = Literal["datasets", "models", "debiasers", "generators", "metrics", "report_sections"]
 
@@ -136,8 +136,9 @@ class BaseDebiaser(Plugin):
         """Training data for the downstream head; may augment (e.g. randomised latent shifts)."""
         return self.transform(X), y, sensitive_features
 
-    def report_sections(self) -> list[dict[str, Any]]:
-        """Extra report content produced while fitting (figures, tables); JSON-serialisable."""
+    def report_blocks(self) -> list[Any]:
+        """Report content produced while fitting: blocks (:mod:`fairaudit.results`: table, text,
+        image, curve) or the equivalent JSON-safe dicts with a ``kind`` key."""
         return []
 
 
@@ -159,7 +160,8 @@ class BaseGenerator(Plugin):
         """Edit ``images`` (e.g. ``{"factor": "device", "to": 0}``); generators that can, override."""
         raise NotImplementedError(f"generator {self.name!r} does not produce counterfactuals")
 
-    def report_sections(self) -> list[dict[str, Any]]:
+    def report_blocks(self) -> list[Any]:
+        """Report content produced while fitting (see :meth:`BaseDebiaser.report_blocks`)."""
         return []
 
 
@@ -206,6 +208,44 @@ class MetricContext:
     context: RunContext = field(default_factory=RunContext)
 
 
+@dataclass(frozen=True)
+class MetricOutput:
+    """A result a metric can emit, declared up front: what it is (its
+    :data:`~fairaudit.results.Role`), whether it is a key figure, what it derives from.
+
+    ``fairaudit validate`` checks threshold names against these; the report places results by
+    the same fields, which every emitted :class:`~fairaudit.results.MetricResult` carries.
+    """
+
+    name: str
+    role: Role = "value"
+    headline: bool = False
+    derived_from: str | None = None
+    variant: bool = False
+    higher_is_better: bool | None = None
+
+    def declared(self) -> dict[str, Any]:
+        """The fields a :class:`~fairaudit.results.MetricResult` of this output carries."""
+        return {"role": self.role, "headline": self.headline, "derived_from": self.derived_from,
+                "variant": self.variant}
+
+
+@dataclass
+class PairedContext:
+    """What a metric needs to compare arms on the same test patients: every arm's test scores
+    (``scores``: arm name -> scores, the ``reference`` arm among them) and the test split."""
+
+    y_true: np.ndarray
+    scores: dict[str, np.ndarray]
+    sensitive: pd.DataFrame
+    patient_ids: np.ndarray
+    reference: str = "baseline"
+    threshold: float = 0.5
+    attributes: list[str] = field(default_factory=list)
+    intersections: list[list[str]] = field(default_factory=list)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+
+
 class BaseMetric(Plugin):
     """Computes one or more :class:`~fairaudit.results.MetricResult` for an arm."""
 
@@ -217,6 +257,21 @@ class BaseMetric(Plugin):
     @abc.abstractmethod
     def compute(self, ctx: MetricContext) -> list[MetricResult]:
         """Results for every attribute in ``ctx.attributes`` (and intersections)."""
+
+    def outputs(self) -> list[MetricOutput]:
+        """The results this metric (with its parameters) can emit; empty when undeclared."""
+        return []
+
+    def paired_changes(self, ctx: PairedContext) -> dict[str, list[MetricResult]]:
+        """Optional capability: each arm's change from ``ctx.reference`` on the same patients
+        (role ``change``, with paired intervals), keyed by arm name.  The runner calls it on
+        every metric that overrides it, once all arms are scored."""
+        raise NotImplementedError(f"metric {self.name!r} does not compare arms")
+
+    @classmethod
+    def offers_paired_changes(cls) -> bool:
+        """Whether the metric overrides :meth:`paired_changes`."""
+        return cls.paired_changes is not BaseMetric.paired_changes
 
 
 class BaseReportSection(Plugin):

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RESULT_SCHEMA_VERSION = 1
+RESULT_SCHEMA_VERSION = 2
+
+#: What a result *is*, declared by the metric that emits it; the report dispatches on it.
+#:
+#: * ``value``: a value over every test sample (``per_group`` holds the groups' values); the same
+#:   under every attribute, so the report shows it once.
+#: * ``gap``: a difference between groups of ``derived_from`` (0 = parity; forest plots).
+#: * ``ratio``: a ratio between groups of ``derived_from`` (1 = parity).
+#: * ``worst_group``: the worst group's value of ``derived_from``.
+#: * ``curve``: per-group curve data in ``details["curves"]`` (ROC, calibration).
+#: * ``probe``: how well an attribute can be predicted from a representation (0.5 = chance).
+#: * ``attack``: a gap traced over attack strengths (``details`` holds the series).
+#: * ``change``: an arm's change from a reference arm (``ArmResult.versus_baseline``).
+Role = Literal["value", "gap", "ratio", "worst_group", "curve", "probe", "attack", "change"]
 
 
 class _Model(BaseModel):
@@ -39,6 +53,18 @@ class MetricResult(_Model):
     p_value: float | None = None
     p_adjusted: float | None = None
     higher_is_better: bool | None = None
+    #: What the result is (see :data:`Role`); the report places it by this, never by its name.
+    role: Role = "value"
+    #: Belongs to the executive summary's comparison of arms (a metric's key figures).
+    headline: bool = False
+    #: The per-group metric a gap, ratio or worst-group value is computed from
+    #: (e.g. ``true_positive_rate`` for ``equal_opportunity_difference``); for a ``change``, the
+    #: metric whose change it is.
+    derived_from: str | None = None
+    #: An alternative form of another result (a ratio beside a gap, a gap to the overall value, a
+    #: signed or mean variant, a worst-group value): kept in result.json, counted but not listed
+    #: in the report's tables.
+    variant: bool = False
     status: Literal["ok", "too_small", "error", "not_applicable"] = "ok"
     per_group: list[GroupValue] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
@@ -60,6 +86,127 @@ class Verdict(_Model):
     reason: str = ""
 
 
+# ---------------------------------------------------------------- blocks: content an arm's plugin adds
+class _Block(_Model):
+    title: str = ""
+    caption: str = ""
+
+
+class TableBlock(_Block):
+    """A table: ``rows`` are lists of cells, or mappings from column name to cell."""
+
+    kind: Literal["table"] = "table"
+    columns: list[str] = Field(default_factory=list)
+    rows: list[list[Any] | dict[str, Any]] = Field(default_factory=list)
+
+
+class TextBlock(_Block):
+    """Paragraphs of plain text (blank lines separate paragraphs)."""
+
+    kind: Literal["text"] = "text"
+    text: str = ""
+
+
+class ImageBlock(_Block):
+    """An image inside the run folder (``path``) or an embedded PNG/JPEG ``data_uri``."""
+
+    kind: Literal["image_grid"] = "image_grid"
+    path: str | None = None
+    data_uri: str | None = None
+
+
+class CurveSeries(_Model):
+    name: str
+    x: list[float | None] = Field(default_factory=list)
+    y: list[float | None] = Field(default_factory=list)
+
+
+class CurveBlock(_Block):
+    """Line series drawn in one plot."""
+
+    kind: Literal["curve"] = "curve"
+    series: list[CurveSeries] = Field(default_factory=list)
+    xlabel: str = ""
+    ylabel: str = ""
+
+
+#: Report content a debiaser or generator adds to its arm (``report_blocks()``), by ``kind``.
+Block = Annotated[TableBlock | TextBlock | ImageBlock | CurveBlock, Field(discriminator="kind")]
+
+
+# ---------------------------------------------------------------- what the run recorded
+class GroupSummary(_Model):
+    group: str
+    n: int
+    prevalence: float | None = None
+
+
+class SplitSummary(_Model):
+    """Size, prevalence and groups of one split."""
+
+    n: int
+    n_patients: int | None = None
+    prevalence: float | None = None
+    modality: str = ""
+    shape: list[int] = Field(default_factory=list)
+    groups: dict[str, list[GroupSummary]] = Field(default_factory=dict)
+
+
+class DatasetSummary(_Model):
+    """The audited data: plugin, parameters, per-split summaries and content hash."""
+
+    name: str = ""
+    description: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    summary: dict[str, SplitSummary] = Field(default_factory=dict)
+    hash: str | None = None
+
+
+class ComponentSettings(_Model):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Settings(_Model):
+    """The settings every number of the result depends on."""
+
+    seed: int = 0
+    n_boot: int | None = None
+    ci_level: float | None = None
+    min_group_size: int | None = None
+    min_group_positives: int | None = None
+    n_permutations: int | None = None
+    attributes: list[str] = Field(default_factory=list)
+    intersections: list[list[str]] = Field(default_factory=list)
+    threshold: float | None = None
+    device: str = ""
+    model: ComponentSettings | None = None
+    split: dict[str, Any] = Field(default_factory=dict)
+    thresholds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    multiple_testing: str | None = None
+
+
+class Provenance(_Model):
+    """Versions, hashes, device and timings of the run."""
+
+    fairaudit_version: str = ""
+    python: str = ""
+    platform: str = ""
+    packages: dict[str, str | None] = Field(default_factory=dict)
+    plugins: dict[str, str | None] = Field(default_factory=dict)
+    git: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    data_hash: str | None = None
+    device: str = ""
+    world_size: int = 1
+    descriptions: dict[str, str] = Field(default_factory=dict)
+    threads: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def torch(self) -> str | None:
+        return self.packages.get("torch")
+
+
 class ArmResult(_Model):
     """The baseline, or one mitigation (debiaser or generator), evaluated on the test split."""
 
@@ -73,9 +220,10 @@ class ArmResult(_Model):
     metrics: list[MetricResult] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
     artefacts: dict[str, str] = Field(default_factory=dict)
-    sections: list[dict[str, Any]] = Field(default_factory=list)
-    #: Change from the baseline (this arm minus the baseline) with paired-bootstrap CIs:
-    #: ``roc_auc``, ``worst_group_auc`` and, per attribute, ``equal_opportunity_difference``.
+    #: Content the arm's plugin added (tables, text, images, curves).
+    blocks: list[Block] = Field(default_factory=list)
+    #: Change from the baseline (this arm minus the baseline) with paired-bootstrap CIs: results
+    #: of role ``change`` from every metric that offers paired changes.
     versus_baseline: list[MetricResult] = Field(default_factory=list)
 
     def metric(self, metric: str, attribute: str | None = None) -> MetricResult | None:
@@ -93,13 +241,30 @@ class AuditResult(_Model):
     name: str
     title: str
     created: str
-    dataset: dict[str, Any] = Field(default_factory=dict)
-    settings: dict[str, Any] = Field(default_factory=dict)
+    dataset: DatasetSummary = Field(default_factory=DatasetSummary)
+    settings: Settings = Field(default_factory=Settings)
     arms: list[ArmResult] = Field(default_factory=list)
     verdicts: list[Verdict] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
-    provenance: dict[str, Any] = Field(default_factory=dict)
+    provenance: Provenance = Field(default_factory=Provenance)
+    #: The validated spec (defaults filled in), as data: what the report reads.
+    spec: dict[str, Any] = Field(default_factory=dict)
+    #: The spec exactly as given (shown in the report's appendix).
     spec_text: str = ""
 
     def arm(self, name: str) -> ArmResult | None:
         return next((a for a in self.arms if a.name == name), None)
+
+
+def read_result(source: str | Path) -> AuditResult:
+    """An :class:`AuditResult` from a ``result.json`` path (or its text), upgrading results
+    written with an older schema version (see :mod:`fairaudit.results_v1`)."""
+    import json
+
+    text = Path(source).read_text(encoding="utf-8") if isinstance(source, Path) else source
+    data = json.loads(text)
+    if isinstance(data, dict) and data.get("schema_version", RESULT_SCHEMA_VERSION) == 1:
+        from fairaudit.results_v1 import upgrade
+
+        data = upgrade(data)
+    return AuditResult.model_validate(data)

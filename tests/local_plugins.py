@@ -101,7 +101,7 @@ class IdentityEditor(BaseGenerator):
                                               "n": len(images)}))
         return np.asarray(images)
 
-    def report_sections(self):
+    def report_blocks(self):
         return [{"kind": "table", "title": "calls", "columns": ["call"], "rows": [[c] for c in self.calls_]}]
 
 

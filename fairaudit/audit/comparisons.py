@@ -7,29 +7,16 @@ resumed audit can still pair an arm finished earlier); once all arms are done,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from fairaudit import atomic
-from fairaudit.builtin.metrics._common import attribute_sets_of
-from fairaudit.builtin.metrics.group_metrics import GroupMetrics
+from fairaudit.base import BaseMetric, PairedContext, StatsConfig
 from fairaudit.data import AuditDataset
-from fairaudit.results import ArmResult, MetricResult
+from fairaudit.results import ArmResult
 from fairaudit.spec.models import AuditSpec
-from fairaudit.stats.bootstrap import make_rng
-from fairaudit.stats.paired import paired_changes
-
-LABELS = {
-    "roc_auc": "Change in ROC AUC from the baseline",
-    "worst_group_auc": "Change in worst-group ROC AUC from the baseline",
-    "equal_opportunity_difference": "Change in the equal opportunity difference from the baseline",
-}
-NOTE = (
-    "this arm minus the baseline on the same test patients; the interval resamples patients once "
-    "for both arms (paired bootstrap), so it measures the change itself"
-)
 
 
 def scores_path(arm_file: Path, arm_name: str) -> Path:
@@ -59,54 +46,37 @@ def attach_paired_changes(
     scores: Mapping[str, np.ndarray],
     test: AuditDataset,
     spec: AuditSpec,
-    group_metrics: GroupMetrics | None,
+    metrics: Sequence[BaseMetric],
+    stats: StatsConfig,
 ) -> list[str]:
-    """Fill ``versus_baseline`` of every arm with scores, judging groups as the audit's
-    ``group_metrics`` (whose results the changes compare) does; returns warnings for the report
-    (a failure here is a warning too: it never costs the arms already trained)."""
+    """Fill ``versus_baseline`` of every scored arm from each metric that offers paired changes
+    (:meth:`~fairaudit.base.BaseMetric.paired_changes`); returns warnings for the report (a
+    failing metric is a warning too: it never costs the arms already trained)."""
     base = next((a for a in arms if a.name == "baseline" and a.status == "ok"), None)
-    if base is None or group_metrics is None:
+    offering = [m for m in metrics if m.offers_paired_changes()]
+    if base is None or not offering:
         return []
-    scored = [a for a in arms if a.status == "ok" and a.metric("roc_auc") is not None]  # scored test rows
-    missing = [a.name for a in scored if a.name not in scores]
+    producers = {m.name for m in offering}  # an arm they scored has test scores
+    scored = [a for a in arms if a.status == "ok" and any(r.plugin in producers and r.status == "ok"
+                                                           for r in a.metrics)]
     warnings = [
-        f"arm {name!r}: no saved test scores (finished by an earlier version?); its change from the "
+        f"arm {a.name!r}: no saved test scores (finished by an earlier version?); its change from the "
         "baseline has no paired interval"
-        for name in missing
+        for a in scored if a.name not in scores
     ]
     paired = {a.name: scores[a.name] for a in scored if a.name in scores}
     if "baseline" not in paired or len(paired) < 2:
         return warnings
-    st = spec.statistics
-    try:
-        changes = paired_changes(
-            test.y,
-            paired,
-            test.sensitive,
-            attribute_sets_of(spec.attributes, spec.intersections),
-            patient_ids=test.patient_ids,
-            threshold=spec.decision_threshold,
-            n_boot=st.n_boot,
-            ci_level=st.ci_level,
-            seed=make_rng(spec.seed, "paired_changes"),
-            min_group_size=st.min_group_size,
-            min_group_positives=st.min_group_positives,
-            missing=group_metrics.missing_attribute,
-            max_groups=group_metrics.max_groups,
-        )
-    except (ValueError, FloatingPointError) as exc:
-        return [*warnings, f"paired changes from the baseline not computed: {exc}"]
-    for arm in arms:
-        arm.versus_baseline = [
-            MetricResult(
-                metric=c.metric,
-                plugin="fairaudit",
-                attribute=c.attribute,
-                label=LABELS[c.metric] + (f" ({c.attribute})" if c.attribute else ""),
-                **c.interval(),
-                notes=[NOTE],
-                details={"reference": "baseline", "groups": c.groups, "excludes_zero": c.excludes_zero},
-            )
-            for c in changes.get(arm.name, [])
-        ]
+    ctx = PairedContext(
+        y_true=test.y, scores=paired, sensitive=test.sensitive, patient_ids=test.patient_ids,
+        reference="baseline", threshold=spec.decision_threshold, attributes=list(spec.attributes),
+        intersections=[list(c) for c in spec.intersections], stats=stats)
+    for metric in offering:
+        try:
+            changes = metric.paired_changes(ctx)
+        except (ValueError, FloatingPointError) as exc:
+            warnings.append(f"paired changes from the baseline ({metric.name}) not computed: {exc}")
+            continue
+        for arm in arms:
+            arm.versus_baseline += changes.get(arm.name, [])
     return warnings

@@ -30,11 +30,11 @@ from fairaudit.base import (
     RunContext,
     StatsConfig,
 )
-from fairaudit.builtin.metrics.group_metrics import GroupMetrics
+from fairaudit.blocks import to_blocks
 from fairaudit.data import AuditDataset
 from fairaudit.errors import DataError, ExitCode, FairAuditError
 from fairaudit.plugins import PluginSet, load_plugins
-from fairaudit.results import ArmResult, AuditResult, MetricResult
+from fairaudit.results import ArmResult, AuditResult, Block, ImageBlock, MetricResult, read_result
 from fairaudit.spec.loader import LoadedSpec, load_spec
 from fairaudit.spec.models import AuditSpec, Component, GeneratorComponent
 from fairaudit.training import world_size
@@ -182,6 +182,12 @@ class Audit:
                     self.say(f"warning: {w.message}")
         return result
 
+    def _blocks(self, raw: list[Any], arm: str) -> list[Block]:
+        """An arm plugin's report content as typed blocks (unreadable ones become warnings)."""
+        blocks, problems = to_blocks(_json_safe(raw), f"arm {arm!r}")
+        self.warnings += problems
+        return blocks
+
     # -- stages
     def load_data(self) -> Splits:
         from fairaudit.training import resolve_device
@@ -251,7 +257,7 @@ class Audit:
         rep_train = debiaser.transform(s.train.inputs)
         return Arm(
             ArmResult(name=name, kind="debiaser", plugin=comp.name, params=dict(comp.params),
-                      sections=_json_safe(debiaser.report_sections())),
+                      blocks=self._blocks(debiaser.report_blocks(), name)),
             scores_test=scores_test, scores_val=scores_val,
             repr_test=np.asarray(X_te).reshape(len(X_te), -1),
             repr_train=np.asarray(rep_train).reshape(len(rep_train), -1),
@@ -282,8 +288,8 @@ class Audit:
         arms = [arm for e in comp.evaluation if (arm := built.get(e)) is not None]
         if not arms:
             raise FairAuditError(f"generator {name!r}: no evaluation could run (see the warnings)")
-        # sections last: they may describe the counterfactuals as well as the samples
-        arms[0].result.sections = _json_safe(generator.report_sections()) + arms[0].result.sections
+        # blocks last: they may describe the counterfactuals as well as the samples
+        arms[0].result.blocks = self._blocks(generator.report_blocks(), name) + arms[0].result.blocks
         return arms
 
     def _synthetic_arms(self, generator: BaseGenerator, comp: GeneratorComponent,
@@ -376,10 +382,10 @@ class Audit:
             ArmResult(name=label, kind="generator", plugin=comp.name,
                       params={**comp.params, "evaluation": "counterfactuals", "factor": factor}),
             predict_fn=self.baseline_predict, counterfactuals={factor: cf})
-        arm.result.sections = [self._counterfactual_grid(label, factor, cf)]
+        arm.result.blocks = [self._counterfactual_grid(label, factor, cf)]
         return arm
 
-    def _counterfactual_grid(self, label: str, factor: str, cf: np.ndarray, per_group: int = 2) -> dict[str, Any]:
+    def _counterfactual_grid(self, label: str, factor: str, cf: np.ndarray, per_group: int = 2) -> ImageBlock:
         """Original / counterfactual / difference (/ oracle) for a few test images per group."""
         from fairaudit.imaging import difference_image, save_grid
 
@@ -405,8 +411,8 @@ class Audit:
                    "light = brighter, dark = darker.")
         if oracle is not None:
             caption += " The oracle columns show the exact counterfactual the dataset renders (ground truth)."
-        return {"kind": "image_grid", "title": f"Counterfactuals ({factor} flipped)",
-                "path": str(path.relative_to(self.run_dir)), "caption": caption}
+        return ImageBlock(title=f"Counterfactuals ({factor} flipped)", path=str(path.relative_to(self.run_dir)),
+                          caption=caption)
 
     def baseline_predict(self, images: np.ndarray) -> np.ndarray:
         """The baseline classifier's scores (refitted when a resumed run kept the baseline arm)."""
@@ -637,7 +643,7 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
         "paired_changes",
         lambda: comparisons.attach_paired_changes(
             arm_results, test_scores, splits.test, spec,
-            next((m for _, m in metrics if isinstance(m, GroupMetrics)), None)),
+            [m for _, m in metrics], audit.stats),
     )
     adjust_p_values(arm_results, method=spec.statistics.multiple_testing)
     verdicts = judge_all(arm_results, spec.thresholds)
@@ -650,7 +656,9 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
                  "summary": {k: v.summary() for k, v in splits.items()},
                  "hash": manifest["data_hash"]},
         settings={"seed": spec.seed, "n_boot": spec.statistics.n_boot, "ci_level": spec.statistics.ci_level,
-                  "min_group_size": spec.statistics.min_group_size, "attributes": list(spec.attributes),
+                  "min_group_size": spec.statistics.min_group_size,
+                  "min_group_positives": spec.statistics.min_group_positives,
+                  "n_permutations": spec.statistics.n_permutations, "attributes": list(spec.attributes),
                   "intersections": [list(c) for c in spec.intersections],
                   "threshold": spec.decision_threshold, "device": audit.context.device,
                   "model": {"name": spec.model.name, "params": dict(spec.model.params)},
@@ -665,6 +673,7 @@ def _run(loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, formats: list[st
                     "plugins": plugins.versions(), "git": manifest["git"], "timings": audit.timings,
                     "data_hash": manifest["data_hash"], "device": audit.context.device,
                     "world_size": world_size(), "descriptions": plugin_descriptions(spec, plugins)},
+        spec=spec.model_dump(mode="json"),
         spec_text=loaded.text,
     )
     outcome = RunOutcome(run_dir, result)
@@ -706,7 +715,7 @@ def render_reports(run_dir: Path, formats: list[str], plugins: PluginSet | None 
 
     plugins = plugins or load_plugins()
     sections = [plugins.report_sections.create(name) for name in plugins.report_sections.names()]
-    result = AuditResult.model_validate_json((run_dir / "result.json").read_text(encoding="utf-8"))
+    result = read_result(run_dir / "result.json")
     return write_reports(result, run_dir, formats=tuple(formats), plugin_sections=sections)
 
 

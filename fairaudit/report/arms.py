@@ -7,36 +7,27 @@ from pathlib import Path
 from typing import Any
 
 from fairaudit.report import figures
-from fairaudit.report.blocks import FigureSink, artefact_blocks, notice, section_block
+from fairaudit.report.blocks import FigureSink, artefact_blocks, block_context, notice
 from fairaudit.report.fmt import ci, is_finite, metric_label, num, param_value, pval, slug
-from fairaudit.results import ArmResult, AuditResult, GroupValue, MetricResult
+from fairaudit.results import ArmResult, AuditResult, GroupValue, ImageBlock, MetricResult
 
-CURVE_METRICS = frozenset({"roc_curve", "calibration_curve"})
-PROBE_METRICS = ("attribute_probe_auc", "attack_probe_auc")
-PROBE_PREFIXES = ("attribute_probe", "attack_probe")
-ATTACK_METRICS = frozenset({"bias_attack_eod"})
-SPECIAL = CURVE_METRICS | set(PROBE_METRICS) | ATTACK_METRICS
-#: Variants derived from a group metric (ratios, gaps to the overall value, signed gaps,
-#: worst-group values): kept in result.json, left out of the report's gap tables.
-DERIVED_SUFFIXES = ("_ratio", "_to_overall", "_signed", "_mean")
-DERIVED_PREFIXES = ("worst_group_",)
+#: Roles shown in their own tables or figures rather than in the group and gap tables.
+OWN_PLACE = frozenset({"curve", "probe", "attack", "change"})
+#: How each built-in kind of curve data is drawn (``details["curves"]`` of a ``curve`` result).
+CURVE_DRAWERS = {"roc_curve": (figures.roc_figure, "ROC"), "calibration_curve": (figures.calibration_figure,
+                                                                                  "Calibration")}
 GROUPS_PER_TABLE = 4
 KEEP_ROWS = 18  # tables up to this many rows are kept on one page
 KIND_LABELS = {"baseline": "Baseline", "debiaser": "Debiaser", "generator": "Generator"}
 
 
-def is_gap(metric: str) -> bool:
-    """Metrics drawn in forest plots: differences between groups."""
-    return metric.endswith("_difference")
+def is_gap(m: MetricResult) -> bool:
+    """A difference between groups drawn in forest plots (declared role ``gap``, not a variant)."""
+    return m.role == "gap" and not m.variant
 
 
-def is_derived(metric: str) -> bool:
-    """A ratio / to-overall / signed / worst-group variant of another metric."""
-    return metric.endswith(DERIVED_SUFFIXES) or metric.startswith(DERIVED_PREFIXES)
-
-
-def is_probe(metric: str) -> bool:
-    return metric.startswith(PROBE_PREFIXES)
+def is_probe(m: MetricResult) -> bool:
+    return m.role == "probe"
 
 
 class Footnotes:
@@ -57,8 +48,8 @@ class Footnotes:
 
 def attribute_order(result: AuditResult, metrics: Iterable[MetricResult]) -> list[str]:
     """Declared attributes first, then intersections, then anything else, without repeats."""
-    declared = list(result.settings.get("attributes") or [])
-    declared += ["&".join(c) for c in result.settings.get("intersections") or []]
+    declared = list(result.settings.attributes)
+    declared += ["&".join(c) for c in result.settings.intersections]
     found = [m.attribute for m in metrics if m.attribute]
     return list(dict.fromkeys([a for a in declared if a in found] + found))
 
@@ -77,7 +68,7 @@ def small_groups(arm: ArmResult) -> list[str]:
 
 def _group_tables(result: AuditResult, arm: ArmResult) -> list[dict[str, Any]]:
     """Per attribute: rows = metrics, columns = all samples then each group (chunked)."""
-    with_groups = [m for m in arm.metrics if m.per_group and m.metric not in SPECIAL]
+    with_groups = [m for m in arm.metrics if m.per_group and m.role == "value"]
     tables = []
     for attribute in attribute_order(result, with_groups):
         metrics = [m for m in with_groups if m.attribute == attribute]
@@ -140,11 +131,11 @@ def _gap_rows(arm: ArmResult) -> tuple[list[dict[str, Any]], list[str], int]:
     """Rows of the gap table, their footnotes, and how many derived variants were left out."""
     rows, notes, hidden = [], Footnotes(), 0
     for m in arm.metrics:
-        if m.metric in SPECIAL or is_probe(m.metric) or m.status == "error" or m.per_group:
-            continue  # metrics with groups are in the group tables (column "All")
+        if m.role in OWN_PLACE or m.status == "error" or (m.role == "value" and m.per_group):
+            continue  # values with groups are in the group tables (column "All")
         if m.value is None and m.status == "ok":
             continue
-        if is_derived(m.metric):
+        if m.variant:
             hidden += 1
             continue
         small = m.status == "too_small"
@@ -187,7 +178,7 @@ def forest_rows(
     rows: dict[tuple[str, str | None], figures.ForestRow] = {}
     for arm in arms:
         for m in arm.metrics:
-            if not is_gap(m.metric) or m.status not in ("ok",) or not is_finite(m.value):
+            if not is_gap(m) or m.status != "ok" or not is_finite(m.value):
                 continue
             if attribute is not None and m.attribute != attribute:
                 continue
@@ -206,19 +197,16 @@ def _curves(
     arm: ArmResult, result: AuditResult, sink: FigureSink, key: str
 ) -> list[dict[str, Any]]:
     out = []
-    curve_metrics = [m for m in arm.metrics if m.metric in CURVE_METRICS]
+    curve_metrics = [m for m in arm.metrics if m.role == "curve" and m.metric in CURVE_DRAWERS]
     for attribute in attribute_order(result, curve_metrics):
         entry: dict[str, Any] = {"attribute": attribute, "figures": []}
-        for metric, draw, what in (
-            ("roc_curve", figures.roc_figure, "ROC"),
-            ("calibration_curve", figures.calibration_figure, "Calibration"),
-        ):
-            m = arm.metric(metric, attribute)
-            curves = (m.details.get("curves") if m else None) or {}
+        for m in (m for m in curve_metrics if m.attribute == attribute):
+            draw, what = CURVE_DRAWERS[m.metric]
+            curves = m.details.get("curves") or {}
             if not isinstance(curves, dict) or not curves:
                 continue
             curves = {str(g): c for g, c in curves.items() if isinstance(c, dict)}
-            dashed = [g.group for g in (m.per_group if m else []) if g.too_small]
+            dashed = [g.group for g in m.per_group if g.too_small]
             svg = draw(curves, title=f"{what} by {attribute}", dashed=dashed)
             entry["figures"].append(sink.add(f"{key}-{what.lower()}-{attribute}", svg))
         if entry["figures"]:
@@ -236,7 +224,7 @@ def probe_rows(arm: ArmResult) -> tuple[list[dict[str, Any]], list[str]]:
     """Probe results with their shuffled-label baselines, and the table's footnotes."""
     rows, notes = [], Footnotes()
     for m in arm.metrics:
-        if not is_probe(m.metric):
+        if not is_probe(m):
             continue
         shuffled = next((v for k, v in m.details.items() if k.startswith("shuffled_")), None)
         rows.append(
@@ -301,7 +289,7 @@ def arm_context(
     ctx["group_tables"] = _group_tables(result, arm)
     ctx["gap_rows"], ctx["gap_notes"], ctx["hidden_metrics"] = _gap_rows(arm)
     ctx["gap_keep"] = len(ctx["gap_rows"]) <= KEEP_ROWS
-    gaps = [m for m in arm.metrics if is_gap(m.metric)]
+    gaps = [m for m in arm.metrics if is_gap(m)]
     for attribute in attribute_order(result, gaps):
         rows = forest_rows(result, [arm], attribute)
         if rows:
@@ -316,14 +304,12 @@ def arm_context(
         for m in arm.metrics
         if m.status == "error"
     ]
-    for j, section in enumerate(arm.sections):
+    for j, block in enumerate(arm.blocks):
         try:
-            ctx["blocks"].append(section_block(section, run_dir, sink, f"{key}-section{j + 1}"))
-        except Exception as exc:  # a malformed plugin section must not break the report
+            ctx["blocks"].append(block_context(block, run_dir, sink, f"{key}-section{j + 1}"))
+        except Exception as exc:  # a malformed plugin block must not break the report
             ctx["blocks"].append(notice("Section not shown", f"{type(exc).__name__}: {exc}"))
-    shown = {
-        str(sec.get(k)) for sec in arm.sections if isinstance(sec, dict) for k in ("image", "path")
-    }
+    shown = {str(b.path) for b in arm.blocks if isinstance(b, ImageBlock)}
     ctx["images"], ctx["files"] = artefact_blocks(
         {k: v for k, v in arm.artefacts.items() if str(v) not in shown}, run_dir
     )

@@ -1,9 +1,5 @@
-"""Figures collected while building a report, and plugin ``sections`` turned into template blocks.
-
-A section is a dict with a ``kind``: ``table``, ``text``, ``image_grid`` or ``curve`` (the
-shapes plugins emit are documented in :func:`section_block`).  Anything else becomes a small
-notice instead of an error, so one odd plugin cannot break a report.
-"""
+"""Figures collected while building a report, and plugin blocks (typed report content of an
+arm: table, text, image, curve; see :mod:`fairaudit.results`) turned into template blocks."""
 
 from __future__ import annotations
 
@@ -16,6 +12,7 @@ from markupsafe import Markup
 from fairaudit.report import figures
 from fairaudit.report.fmt import cell, slug
 from fairaudit.report.safety import clean_data_uri, inline_image
+from fairaudit.results import Block, CurveBlock, ImageBlock, TableBlock, TextBlock
 
 MAX_TABLE_ROWS = 200
 
@@ -48,131 +45,55 @@ def notice(title: str, text: str) -> dict[str, Any]:
     return {"type": "notice", "title": title, "text": text}
 
 
-def _caption(section: dict[str, Any]) -> str:
-    return str(section.get("caption") or section.get("note") or "")
-
-
-def _table(section: dict[str, Any]) -> dict[str, Any]:
-    columns = [str(c) for c in section.get("columns") or []]
-    raw_rows = section.get("rows") or []
+def _table(block: TableBlock) -> dict[str, Any]:
+    columns = list(block.columns)
     rows: list[list[str]] = []
-    for raw in raw_rows[:MAX_TABLE_ROWS]:
-        if isinstance(raw, dict):
-            rows.append([cell(raw.get(c)) for c in columns])
-        elif isinstance(raw, (list, tuple)):
-            rows.append([cell(v) for v in raw])
-        else:
-            rows.append([cell(raw)])
+    for raw in block.rows[:MAX_TABLE_ROWS]:
+        rows.append([cell(raw.get(c)) for c in columns] if isinstance(raw, dict) else [cell(v) for v in raw])
     width = max([len(columns), *(len(r) for r in rows)], default=0)
     columns += [""] * (width - len(columns))
     rows = [r + [""] * (width - len(r)) for r in rows]
-    caption = _caption(section)
-    if len(raw_rows) > MAX_TABLE_ROWS:
-        caption = f"{caption} (first {MAX_TABLE_ROWS} of {len(raw_rows)} rows shown)".strip()
-    return {
-        "type": "table",
-        "title": str(section.get("title") or ""),
-        "columns": columns,
-        "rows": rows,
-        "caption": caption,
-        "wide": width > 6,
-    }
+    caption = block.caption
+    if len(block.rows) > MAX_TABLE_ROWS:
+        caption = f"{caption} (first {MAX_TABLE_ROWS} of {len(block.rows)} rows shown)".strip()
+    return {"type": "table", "title": block.title, "columns": columns, "rows": rows, "caption": caption,
+            "wide": width > 6}
 
 
-def _curve_series(section: dict[str, Any]) -> list[tuple[str, list[Any], list[Any]]]:
-    series = section.get("series") or {}
-    shared_x = section.get("x")
-    out: list[tuple[str, list[Any], list[Any]]] = []
-    if isinstance(series, dict):
-        for name, ys in series.items():
-            if isinstance(ys, dict):
-                out.append(
-                    (str(name), list(ys.get("x") or shared_x or []), list(ys.get("y") or []))
-                )
-            else:
-                ys = list(ys or [])
-                out.append((str(name), list(shared_x or range(len(ys))), ys))
-    elif isinstance(series, list):
-        for i, s in enumerate(series):
-            if isinstance(s, dict):
-                ys = list(s.get("y") or [])
-                out.append(
-                    (
-                        str(s.get("name", f"series {i + 1}")),
-                        list(s.get("x") or shared_x or range(len(ys))),
-                        ys,
-                    )
-                )
-    return out
-
-
-def _image(section: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    title = str(section.get("title") or "")
-    src = None
-    for key in ("image", "path"):
-        if isinstance(section.get(key), str):
-            src = inline_image(run_dir, section[key])
-            if src is None:
-                return notice(
-                    title or "Image",
-                    f"image {section[key]!s} not shown: it is not a PNG/JPEG "
-                    "file inside the run folder",
-                )
-            break
-    if src is None and isinstance(section.get("data_uri"), str):
-        src = clean_data_uri(section["data_uri"])
+def _image(block: ImageBlock, run_dir: Path) -> dict[str, Any]:
+    title = block.title or "Image"
+    if block.path is not None:
+        src = inline_image(run_dir, block.path)
         if src is None:
-            return notice(
-                title or "Image", "embedded image not shown: not a valid PNG/JPEG data URI"
-            )
-    if src is None:
-        return notice(title or "Image", "image section without an image")
-    return {
-        "type": "image",
-        "title": title,
-        "src": src,
-        "caption": _caption(section),
-        "alt": title or "image",
-    }
+            return notice(title, f"image {block.path} not shown: it is not a PNG/JPEG file inside the run folder")
+    elif block.data_uri is not None:
+        src = clean_data_uri(block.data_uri)
+        if src is None:
+            return notice(title, "embedded image not shown: not a valid PNG/JPEG data URI")
+    else:
+        return notice(title, "image section without an image")
+    return {"type": "image", "title": block.title, "src": src, "caption": block.caption,
+            "alt": block.title or "image"}
 
 
-def section_block(section: Any, run_dir: Path, sink: FigureSink, key: str) -> dict[str, Any]:
-    """One plugin section as a template block (``key`` names its figure file).
+def _curve(block: CurveBlock, sink: FigureSink, key: str) -> dict[str, Any]:
+    series = [(s.name, s.x, s.y) for s in block.series]
+    if not series:
+        return notice(block.title or "Curve", "curve section without data")
+    svg = figures.line_figure(series, title=block.title, xlabel=block.xlabel, ylabel=block.ylabel)
+    return sink.add(key, svg, title="", caption=block.caption)
 
-    Shapes: ``{"kind": "table", "title", "columns", "rows", "caption"|"note"}``;
-    ``{"kind": "text", "title", "text"}``; ``{"kind": "image_grid", "title", "image"|"path"
-    (relative to the run folder)|"data_uri", "caption"}``; ``{"kind": "curve", "title", "x",
-    "series": {name: ys} | [{"name", "x", "y"}], "xlabel"|"x_label", "ylabel"|"y_label"}``.
-    """
-    if not isinstance(section, dict):
-        return notice(
-            "Unreadable section", f"a section of type {type(section).__name__} was skipped"
-        )
-    kind = section.get("kind")
-    title = str(section.get("title") or "")
-    if kind == "table":
-        return _table(section)
-    if kind == "text":
-        paragraphs = [p.strip() for p in str(section.get("text") or "").split("\n\n") if p.strip()]
-        return {"type": "text", "title": title, "paragraphs": paragraphs}
-    if kind == "image_grid":
-        return _image(section, run_dir)
-    if kind == "curve":
-        series = _curve_series(section)
-        if not series:
-            return notice(title or "Curve", "curve section without data")
-        svg = figures.line_figure(
-            series,
-            title=title,
-            xlabel=str(section.get("xlabel") or section.get("x_label") or ""),
-            ylabel=str(section.get("ylabel") or section.get("y_label") or ""),
-        )
-        return sink.add(key, svg, title="", caption=_caption(section))
-    return notice(
-        title or "Unsupported section",
-        f"section kind {kind!r} is not supported by this "
-        "version of the report; its content is in result.json",
-    )
+
+def block_context(block: Block, run_dir: Path, sink: FigureSink, key: str) -> dict[str, Any]:
+    """One plugin block (see :mod:`fairaudit.results`) as a template block; ``key`` names its figure."""
+    if isinstance(block, TableBlock):
+        return _table(block)
+    if isinstance(block, TextBlock):
+        paragraphs = [p.strip() for p in block.text.split("\n\n") if p.strip()]
+        return {"type": "text", "title": block.title, "paragraphs": paragraphs}
+    if isinstance(block, ImageBlock):
+        return _image(block, run_dir)
+    return _curve(block, sink, key)
 
 
 def artefact_blocks(

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from fairaudit.blocks import to_blocks
 from fairaudit.results import ArmResult, AuditResult, GroupValue, MetricResult
 
 N_TEST = 640
@@ -162,6 +163,7 @@ def _group_metrics(
                 metric=metric,
                 plugin="group_metrics",
                 attribute=attribute,
+                headline=metric == "roc_auc",
                 value=float(overall[metric][0]),
                 ci_low=low,
                 ci_high=high,
@@ -169,6 +171,24 @@ def _group_metrics(
                 per_group=per_group,
             )
         )
+    worst = min(judged, key=lambda g: point[g]["roc_auc"][0])
+    low, high = _interval(np.min(np.stack([boot[g]["roc_auc"] for g in judged]), axis=0))
+    out.append(
+        MetricResult(
+            metric="worst_group_auc",
+            plugin="group_metrics",
+            attribute=attribute,
+            role="worst_group",
+            headline=True,
+            derived_from="roc_auc",
+            variant=True,
+            value=float(point[worst]["roc_auc"][0]),
+            ci_low=low,
+            ci_high=high,
+            higher_is_better=True,
+            details={"group": worst},
+        )
+    )
     too_small = len(judged) < len(names)
     for metric, key in (("equal_opportunity_difference", "tpr"), ("roc_auc_difference", "roc_auc")):
         value = float(np.ptp([point[g][key][0] for g in judged]))
@@ -180,6 +200,9 @@ def _group_metrics(
                 metric=metric,
                 plugin="group_metrics",
                 attribute=attribute,
+                role="gap",
+                headline=metric == "equal_opportunity_difference",
+                derived_from="true_positive_rate" if key == "tpr" else "roc_auc",
                 value=value,
                 ci_low=low,
                 ci_high=high,
@@ -231,6 +254,7 @@ def _curves(
         MetricResult(
             metric="roc_curve",
             plugin="group_metrics",
+            role="curve",
             attribute=attribute,
             per_group=per_group,
             details={"curves": roc},
@@ -238,6 +262,7 @@ def _curves(
         MetricResult(
             metric="calibration_curve",
             plugin="group_metrics",
+            role="curve",
             attribute=attribute,
             per_group=per_group,
             details={"curves": cal},
@@ -257,6 +282,8 @@ def _probes(arm: str) -> list[MetricResult]:
             MetricResult(
                 metric="attribute_probe_auc",
                 plugin="attribute_probe",
+                role="probe",
+                headline=True,
                 attribute=attribute,
                 value=v,
                 ci_low=lo,
@@ -275,6 +302,7 @@ def _bias_attack(arm: str) -> MetricResult:
     return MetricResult(
         metric="bias_attack_eod",
         plugin="bias_attack",
+        role="attack",
         attribute="sex",
         value=eod[-1] - eod[0],
         details={
@@ -401,7 +429,7 @@ def demo_result(run_dir: Path) -> AuditResult:
             timings={f"{name}.fit": 12.4 if name == "advvae" else 1.3},
         )
         if name == "advvae":
-            arm.sections = _advvae_sections(run_dir)
+            arm.blocks = to_blocks(_advvae_sections(run_dir), "advvae")[0]
             arm.artefacts = {
                 "checkpoint": "checkpoints/advvae.safetensors",
                 "reconstructions": "figures/advvae_reconstructions.png",
@@ -468,7 +496,7 @@ def demo_result(run_dir: Path) -> AuditResult:
             "fairaudit_version": "0.1.0",
             "python": "3.11.9",
             "platform": "Linux-x86_64",
-            "torch": "2.13.0",
+            "packages": {"torch": "2.13.0", "numpy": "2.1.0"},
             "device": "cpu",
             "plugins": {"fairaudit.builtin.metrics": "0.1.0", "advvae": "0.1.0", "cafgan": "0.1.0"},
             "git": "0123abc",

@@ -30,6 +30,13 @@ METRIC_LABELS = {
     "calibration_curve": "Calibration curves",
 }
 
+#: Short names of key figures in the comparison of arms.
+SHORT_LABELS = {
+    "roc_auc": "Task AUC",
+    "worst_group_auc": "Worst-group AUC",
+    "equal_opportunity_difference": "EOD",
+}
+
 _ACRONYMS = {"auc", "roc", "tpr", "fpr", "tnr", "fnr", "ppv", "npv", "eod", "ece", "ci", "cf"}
 
 
@@ -45,6 +52,11 @@ def metric_label(name: str, label: str | None = None) -> str:
         return name
     first = out[0] if out[0].isupper() else out[0].capitalize()
     return " ".join([first, *out[1:]])
+
+
+def short_label(result: Any) -> str:
+    """The short name of a result in the comparison of arms (its own label when there is none)."""
+    return SHORT_LABELS.get(result.metric) or metric_label(result.metric, result.label)
 
 
 def is_finite(value: Any) -> bool:

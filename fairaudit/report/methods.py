@@ -1,16 +1,13 @@
-"""Overview, methods, limitations and provenance, built from the spec and the recorded settings.
-
-Only known keys are read (with ``.get``): unknown entries of ``dataset`` or ``provenance`` are
-never shown, so an identifier that slipped into ``result.json`` cannot reach a report.
-"""
+"""Overview, methods, limitations and provenance, built from the validated spec and the
+recorded settings (typed models of :mod:`fairaudit.results`: nothing outside them is shown)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fairaudit.report.arms import KIND_LABELS, PROBE_METRICS, is_derived, small_groups
+from fairaudit.report.arms import KIND_LABELS, small_groups
 from fairaudit.report.fmt import is_finite, metric_label, num, param_value
-from fairaudit.results import AuditResult
+from fairaudit.results import AuditResult, Settings, SplitSummary
 
 KIND_TEXT = {
     "baseline": "The downstream model trained on the original training split; every mitigation is "
@@ -27,19 +24,6 @@ KIND_TEXT = {
 SPLITS = ("train", "val", "test")
 
 
-def _spec(result: AuditResult) -> dict[str, Any]:
-    """The spec as data (safe YAML load); empty when it cannot be parsed."""
-    if not result.spec_text.strip():
-        return {}
-    try:
-        from ruamel.yaml import YAML
-
-        data = YAML(typ="safe", pure=True).load(result.spec_text)
-    except Exception:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _component(entry: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(entry, str):
         return entry, {}
@@ -53,180 +37,135 @@ def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k} = {param_value(v)}" for k, v in params.items()) or "defaults"
 
 
-def _split_summaries(result: AuditResult) -> dict[str, dict[str, Any]]:
-    summary = result.dataset.get("summary") or {}
-    return {s: summary[s] for s in SPLITS if isinstance(summary.get(s), dict)}
+def _split_summaries(result: AuditResult) -> dict[str, SplitSummary]:
+    return {s: result.dataset.summary[s] for s in SPLITS if s in result.dataset.summary}
+
+
+def _ci_level(settings: Settings) -> str:
+    return f"{100 * settings.ci_level:.0f}%" if is_finite(settings.ci_level) else "95%"
+
+
+def _sizes(splits: dict[str, SplitSummary]) -> list[str]:
+    sizes = []
+    for name, sm in splits.items():
+        text = f"{num(sm.n)} {name}"
+        if sm.n_patients not in (None, sm.n):
+            text += f" ({num(sm.n_patients)} patients)"
+        sizes.append(text)
+    return sizes
+
+
+def _group_rows(splits: dict[str, SplitSummary], min_size: int | None) -> list[dict[str, Any]]:
+    """One row per (attribute, group) of the test split, with its training size."""
+    test, train = splits.get("test"), splits.get("train")
+    if test is None:
+        return []
+    rows = []
+    for attribute, groups in test.groups.items():
+        train_n = {g.group: g.n for g in (train.groups.get(attribute, []) if train is not None else [])}
+        rows += [{"attribute": attribute, "group": g.group, "n_train": num(train_n.get(g.group)),
+                  "n_test": num(g.n), "prevalence": num(g.prevalence),
+                  "small": min_size is not None and g.n < min_size} for g in groups]
+    return rows
 
 
 def overview(result: AuditResult) -> dict[str, Any]:
     """What was audited, on which data: the opening lines of the summary and the data table."""
     settings = result.settings
     splits = _split_summaries(result)
-    model = settings.get("model") or {}
-    sizes = []
-    for s in SPLITS:
-        if s in splits:
-            sm = splits[s]
-            text = f"{num(sm.get('n'))} {s}"
-            if sm.get("n_patients") not in (None, sm.get("n")):
-                text += f" ({num(sm.get('n_patients'))} patients)"
-            sizes.append(text)
-    test = splits.get("test", {})
-    rows: list[dict[str, Any]] = []
-    min_size = settings.get("min_group_size")
-    for attribute, groups in (test.get("groups") or {}).items():
-        train_groups = {
-            g.get("group"): g
-            for g in (splits.get("train", {}).get("groups", {}) or {}).get(attribute, [])
-            if isinstance(g, dict)
-        }
-        for g in groups:
-            if not isinstance(g, dict):
-                continue
-            n = g.get("n")
-            rows.append(
-                {
-                    "attribute": str(attribute),
-                    "group": str(g.get("group")),
-                    "n_train": num(train_groups.get(g.get("group"), {}).get("n")),
-                    "n_test": num(n),
-                    "prevalence": num(g.get("prevalence")),
-                    "small": isinstance(n, int) and isinstance(min_size, int) and n < min_size,
-                }
-            )
+    test = splits.get("test")
     return {
-        "dataset": str(result.dataset.get("name") or "unnamed dataset"),
-        "description": str(result.dataset.get("description") or ""),
-        "modality": str(test.get("modality") or ""),
-        "sizes": sizes,
-        "prevalence": num(test.get("prevalence")) if is_finite(test.get("prevalence")) else "",
-        "model": str(model.get("name") or ""),
-        "attributes": [str(a) for a in settings.get("attributes") or []],
-        "arms": [
-            {
-                "name": a.name,
-                "kind": KIND_LABELS.get(a.kind, a.kind),
-                "failed": a.status == "failed",
-            }
-            for a in result.arms
-        ],
-        "groups": rows,
-        "ci_level": f"{100 * settings['ci_level']:.0f}%"
-        if is_finite(settings.get("ci_level"))
-        else "95%",
+        "dataset": result.dataset.name or "unnamed dataset",
+        "description": result.dataset.description,
+        "modality": test.modality if test is not None else "",
+        "sizes": _sizes(splits),
+        "prevalence": num(test.prevalence) if test is not None and is_finite(test.prevalence) else "",
+        "model": settings.model.name if settings.model is not None else "",
+        "attributes": list(settings.attributes),
+        "arms": [{"name": a.name, "kind": KIND_LABELS.get(a.kind, a.kind), "failed": a.status == "failed"}
+                 for a in result.arms],
+        "groups": _group_rows(splits, settings.min_group_size),
+        "ci_level": _ci_level(settings),
     }
 
 
-def methods(result: AuditResult) -> dict[str, Any]:
-    """The methods section: data, model, each arm's plugin and parameters, metrics, statistics."""
-    spec = _spec(result)
+def _arm_rows(result: AuditResult) -> list[dict[str, Any]]:
+    descriptions = result.provenance.descriptions
+    return [{"name": arm.name, "kind": KIND_LABELS.get(arm.kind, arm.kind), "plugin": arm.plugin or "",
+             "what": KIND_TEXT.get(arm.kind, ""), "description": descriptions.get(arm.plugin or "", ""),
+             "params": _params_text(dict(arm.params)), "failed": arm.status == "failed"}
+            for arm in result.arms]
+
+
+def _statistics(result: AuditResult) -> list[str]:
+    """The statistical methods, one sentence each, from what the run used."""
     settings = result.settings
-    descriptions = result.provenance.get("descriptions") or {}
-    model = settings.get("model") or {}
-    arms = []
-    for arm in result.arms:
-        plugin = arm.plugin or ""
-        text = str(descriptions.get(plugin) or "") if isinstance(descriptions, dict) else ""
-        arms.append(
-            {
-                "name": arm.name,
-                "kind": KIND_LABELS.get(arm.kind, arm.kind),
-                "plugin": plugin,
-                "what": KIND_TEXT.get(arm.kind, ""),
-                "description": text,
-                "params": _params_text({k: v for k, v in arm.params.items()}),
-                "failed": arm.status == "failed",
-            }
-        )
-    metrics = [_component(m) for m in spec.get("metrics") or []]
-    labels = {
-        m.metric: metric_label(m.metric, m.label)
-        for a in result.arms
-        for m in a.metrics
-        if not is_derived(m.metric)
-    }
-    computed = sorted(set(labels.values()), key=str.lower)
-    split = settings.get("split") or spec.get("split") or {}
-    dataset_params = result.dataset.get("params")
-    if not isinstance(dataset_params, dict):
-        dataset_params = _component(spec.get("dataset", {}))[1]
     stats = []
-    if settings.get("n_boot") is not None:
-        stats.append(
-            f"{num(settings['n_boot'])} bootstrap resamples (patients resampled, stratified by "
-            f"group) for {overview(result)['ci_level']} percentile confidence intervals"
-        )
+    if settings.n_boot is not None:
+        stats.append(f"{num(settings.n_boot)} bootstrap resamples (patients resampled, stratified by "
+                     f"group) for {_ci_level(settings)} percentile confidence intervals")
     if any(a.versus_baseline for a in result.arms):
         stats.append(
             "Each mitigation's change from the baseline (task AUC, worst-group AUC, EOD) has a paired "
             "bootstrap interval: the same patient resample scores both arms (stratified by the first "
-            "attribute), so the interval is that of the difference; it does not include retraining variation"
-        )
-    if settings.get("min_group_size") is not None:
-        stats.append(
-            f"Groups with fewer than {settings['min_group_size']} test samples are reported but "
-            "flagged too small: they receive no verdict"
-        )
-    mt = settings.get("multiple_testing")
-    if mt:
-        stats.append(
-            "P-values of group gaps from permutation tests, adjusted across the whole report with "
-            "the Benjamini–Hochberg procedure"
-            if mt == "bh"
-            else "p-values are not adjusted"
-        )
-    if is_finite(settings.get("threshold")):
-        stats.append(
-            f"Decision threshold {num(settings['threshold'])} on the model score for "
-            "rate-based metrics (TPR, FPR, selection rate)"
-        )
-    thresholds = []
-    for name, rule in (settings.get("thresholds") or {}).items():
-        if not isinstance(rule, dict):
-            continue
-        parts = []
-        if rule.get("min") is not None:
-            parts.append(f"≥ {num(rule['min'])}")
-        if rule.get("max") is not None:
-            parts.append(f"≤ {num(rule['max'])}")
-        scope = []
-        if rule.get("attribute"):
-            scope.append(f"attribute {rule['attribute']}")
-        if rule.get("arms"):
-            scope.append("arms " + ", ".join(map(str, rule["arms"])))
-        thresholds.append(
-            {
-                "metric": metric_label(str(name)),
-                "bound": " and ".join(parts) or "–",
-                "scope": "; ".join(scope) or "every arm and attribute",
-            }
-        )
+            "attribute), so the interval is that of the difference; it does not include retraining variation")
+    if settings.min_group_size is not None:
+        stats.append(f"Groups with fewer than {settings.min_group_size} test samples are reported but "
+                     "flagged too small: they receive no verdict")
+    if settings.multiple_testing:
+        stats.append("P-values of group gaps from permutation tests, adjusted across the whole report with "
+                     "the Benjamini–Hochberg procedure" if settings.multiple_testing == "bh"
+                     else "p-values are not adjusted")
+    if is_finite(settings.threshold):
+        stats.append(f"Decision threshold {num(settings.threshold)} on the model score for "
+                     "rate-based metrics (TPR, FPR, selection rate)")
+    return stats
+
+
+def _threshold_rows(settings: Settings) -> list[dict[str, str]]:
+    rows = []
+    for name, rule in settings.thresholds.items():
+        parts = [f"≥ {num(rule['min'])}"] if rule.get("min") is not None else []
+        parts += [f"≤ {num(rule['max'])}"] if rule.get("max") is not None else []
+        scope = [f"attribute {rule['attribute']}"] if rule.get("attribute") else []
+        scope += ["arms " + ", ".join(map(str, rule["arms"]))] if rule.get("arms") else []
+        rows.append({"metric": metric_label(str(name)), "bound": " and ".join(parts) or "–",
+                     "scope": "; ".join(scope) or "every arm and attribute"})
+    return rows
+
+
+def _split_text(split: dict[str, Any]) -> str:
+    if not split:
+        return ""
+    text = f"test {split.get('test_size')}, validation {split.get('val_size')}"
+    if split.get("stratify"):
+        text += f", stratified by {', '.join(split['stratify'])}"
+    if split.get("seed") is not None:
+        text += f", seed {split['seed']}"
+    return text
+
+
+def methods(result: AuditResult) -> dict[str, Any]:
+    """The methods section: data, model, each arm's plugin and parameters, metrics, statistics."""
+    settings = result.settings
+    model = settings.model
+    # every listed result (variants and paired changes are summarised, not listed)
+    labels = {m.metric: metric_label(m.metric, m.label) for a in result.arms for m in a.metrics if not m.variant}
     return {
-        "dataset": str(result.dataset.get("name") or ""),
-        "dataset_params": _params_text(dataset_params),
-        "split": (
-            f"test {split.get('test_size')}, validation {split.get('val_size')}"
-            + (
-                f", stratified by {', '.join(split.get('stratify') or [])}"
-                if split.get("stratify")
-                else ""
-            )
-            + (f", seed {split['seed']}" if split.get("seed") is not None else "")
-        )
-        if split
-        else "",
-        "model": str(model.get("name") or ""),
-        "model_params": _params_text(model.get("params") or {}),
-        "model_description": str(descriptions.get(model.get("name"), ""))
-        if isinstance(descriptions, dict)
-        else "",
-        "arms": arms,
-        "metrics": [{"name": n, "params": _params_text(p)} for n, p in metrics],
-        "computed": computed,
-        "statistics": stats,
-        "thresholds": thresholds,
-        "seed": settings.get("seed"),
-        "device": str(settings.get("device") or result.provenance.get("device") or ""),
+        "dataset": result.dataset.name,
+        "dataset_params": _params_text(result.dataset.params or _component(result.spec.get("dataset", {}))[1]),
+        "split": _split_text(settings.split or result.spec.get("split") or {}),
+        "model": model.name if model is not None else "",
+        "model_params": _params_text(model.params if model is not None else {}),
+        "model_description": result.provenance.descriptions.get(model.name, "") if model is not None else "",
+        "arms": _arm_rows(result),
+        "metrics": [{"name": n, "params": _params_text(p)}
+                    for n, p in map(_component, result.spec.get("metrics") or [])],
+        "computed": sorted(set(labels.values()), key=str.lower),
+        "statistics": _statistics(result),
+        "thresholds": _threshold_rows(settings),
+        "seed": settings.seed,
+        "device": settings.device or result.provenance.device,
     }
 
 
@@ -245,7 +184,7 @@ def limitations(result: AuditResult) -> list[dict[str, str]]:
                 ),
             }
         )
-    if any(m.metric in PROBE_METRICS for a in result.arms for m in a.metrics):
+    if any(m.role == "probe" for a in result.arms for m in a.metrics):
         out.append(
             {
                 "title": "Encoding is not use",
@@ -295,7 +234,7 @@ def limitations(result: AuditResult) -> list[dict[str, str]]:
             ),
         }
     )
-    if str(result.dataset.get("name", "")).startswith("synthetic"):
+    if result.dataset.name.startswith("synthetic"):
         out.append(
             {
                 "title": "Synthetic data",
@@ -334,36 +273,32 @@ def limitations(result: AuditResult) -> list[dict[str, str]]:
     return out
 
 
+def _pairs(mapping: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(str(k), str(v or "–")) for k, v in mapping.items()]
+
+
 def provenance(result: AuditResult) -> dict[str, Any]:
-    """Versions, seeds, device, hashes and timings (known keys only)."""
-    p = result.provenance
-    s = result.settings
+    """Versions, seeds, device, hashes and timings."""
+    p, s = result.provenance, result.settings
     rows = [
         ("Report schema version", str(result.schema_version)),
         ("Audit name", result.name),
         ("Created", result.created),
-        ("fairaudit", str(p.get("fairaudit_version") or "–")),
-        ("Python", str(p.get("python") or "–")),
-        ("Platform", str(p.get("platform") or "–")),
-        ("torch", str(p.get("torch") or (p.get("packages") or {}).get("torch") or "–")),
-        ("Device", str(p.get("device") or s.get("device") or "–")),
-        ("Seed", str(s.get("seed", "–"))),
-        ("Split seed", str((s.get("split") or {}).get("seed") or s.get("seed", "–"))),
-        ("Data hash", str(p.get("data_hash") or result.dataset.get("hash") or "–")),
-        ("Git", str(p.get("git") or "–")),
+        ("fairaudit", p.fairaudit_version or "–"),
+        ("Python", p.python or "–"),
+        ("Platform", p.platform or "–"),
+        ("torch", p.torch or "–"),
+        ("Device", p.device or s.device or "–"),
+        ("Seed", str(s.seed)),
+        ("Split seed", str(s.split.get("seed") or s.seed)),
+        ("Data hash", p.data_hash or result.dataset.hash or "–"),
+        ("Git", p.git or "–"),
     ]
-    plugins = p.get("plugins") or {}
-    packages = p.get("packages") or {}
-    timings = p.get("timings") or {}
+    if p.threads:
+        rows.append(("Torch threads", f"{p.threads.get('threads', '–')} ({p.threads.get('reason', '')})"))
     return {
         "rows": rows,
-        "plugins": [(str(k), str(v or "–")) for k, v in plugins.items()]
-        if isinstance(plugins, dict)
-        else [],
-        "packages": [(str(k), str(v or "–")) for k, v in packages.items()]
-        if isinstance(packages, dict)
-        else [],
-        "timings": [(str(k), f"{float(v):.1f} s") for k, v in timings.items() if is_finite(v)]
-        if isinstance(timings, dict)
-        else [],
+        "plugins": _pairs(p.plugins),
+        "packages": _pairs(p.packages),
+        "timings": [(str(k), f"{float(v):.1f} s") for k, v in p.timings.items() if is_finite(v)],
     }

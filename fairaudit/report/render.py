@@ -23,7 +23,7 @@ from fairaudit.report.arms import arm_context
 from fairaudit.report.blocks import FigureSink
 from fairaudit.report.fmt import slug
 from fairaudit.report.safety import scrub_identifiers
-from fairaudit.results import AuditResult
+from fairaudit.results import AuditResult, read_result
 
 LOG = logging.getLogger("fairaudit.report")
 FORMATS = ("html", "pdf")
@@ -114,7 +114,7 @@ def build_context(
     cross = summary.cross_figures(result, sink)
     comparison = summary.comparison(result)
     toc = [("summary", "Executive summary")]
-    has_comparison = any(cross.values()) or len(result.arms) > 1
+    has_comparison = len(summary.comparable_arms(result)) >= 2
     if has_comparison:
         toc.append(("comparison", "Comparison across arms"))
     toc += [(a["id"], f"Arm: {a['name']}") for a in arms]
@@ -125,12 +125,11 @@ def build_context(
         ("provenance", "Appendix A: Provenance"),
         ("spec", "Appendix B: Audit spec"),
     ]
-    provenance = result.provenance
     return {
         "title": result.title,
         "name": result.name,
         "created": result.created,
-        "version": str(provenance.get("fairaudit_version") or ""),
+        "version": result.provenance.fairaudit_version,
         "overview": methods.overview(result),
         "verdicts": summary.verdicts(result),
         "gaps": summary.largest_gaps(result),
@@ -179,7 +178,7 @@ def load_result(source: AuditResult | str | Path) -> AuditResult:
     if path.is_dir():
         path = path / "result.json"
     try:
-        return AuditResult.model_validate_json(path.read_text(encoding="utf-8"))
+        return read_result(path)
     except FileNotFoundError as exc:
         raise ReportError(f"{path} does not exist; is it a fairaudit run folder?") from exc
     except ValueError as exc:
@@ -191,12 +190,7 @@ def attachments(result: AuditResult) -> list[Any]:
     from fairaudit.report.pdf import PdfAttachment
 
     data = scrub_identifiers(result.model_dump(mode="json"))
-    plugins = result.provenance.get("plugins") or {}
-    lines = (
-        [f"{k}=={v}" if v else str(k) for k, v in plugins.items()]
-        if isinstance(plugins, dict)
-        else []
-    )
+    lines = [f"{k}=={v}" if v else str(k) for k, v in result.provenance.plugins.items()]
     files = [
         PdfAttachment(
             "result.json",

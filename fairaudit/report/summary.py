@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fairaudit.report import figures
-from fairaudit.report.arms import PROBE_METRICS, attribute_order, forest_rows, is_gap, probe_kind
+from fairaudit.report.arms import attribute_order, forest_rows, is_gap, probe_kind
 from fairaudit.report.blocks import FigureSink
-from fairaudit.report.fmt import ci, is_finite, metric_label, num, pval
+from fairaudit.report.fmt import ci, is_finite, metric_label, num, pval, short_label
 from fairaudit.results import ArmResult, AuditResult, MetricResult, Verdict
 
 OUTCOME_LABELS = {
@@ -107,7 +107,7 @@ def largest_gaps(result: AuditResult) -> list[dict[str, Any]]:
         arm = next((a for a in result.arms if a.status == "ok"), None)
     if arm is None:
         return []
-    gaps = [m for m in arm.metrics if is_gap(m.metric) and m.status == "ok" and is_finite(m.value)]
+    gaps = [m for m in arm.metrics if is_gap(m) and m.status == "ok" and is_finite(m.value)]
 
     def strength(m: Any) -> tuple[float, float]:
         value = abs(float(m.value))
@@ -131,15 +131,31 @@ def largest_gaps(result: AuditResult) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- mitigation comparison
-Getter = Callable[[ArmResult], "tuple[float | None, float | None, float | None, str] | None"]
+Estimate = tuple[float, "float | None", "float | None", str]  # value, CI low, CI high, note
+Getter = Callable[[ArmResult], "Estimate | None"]
+#: Order of the comparison's rows within one metric plugin.
+ROLE_ORDER = {"value": 0, "worst_group": 1, "gap": 2, "ratio": 3, "probe": 4, "attack": 5}
 
 
 @dataclass
 class KeyMetric:
+    """One row of the mitigation comparison, built from results declared ``headline``."""
+
     label: str
     get: Getter
-    better: str  # "higher", "lower" (absolute value) or "chance" (closer to 0.5)
-    paired: tuple[str, str | None] | None = None  # (metric, attribute) in ArmResult.versus_baseline
+    better: str  # "higher", "lower" (absolute value), "chance" (closer to 0.5), "parity" (closer to 1), ""
+    #: (derived_from, attribute) of the arm's ``change`` results in ``versus_baseline``
+    paired: tuple[str, str | None] | None = None
+    #: The metric plugin whose results the row shows.
+    plugin: str = ""
+
+
+def _ok(m: MetricResult) -> bool:
+    return m.status == "ok" and is_finite(m.value)
+
+
+def _estimate(m: MetricResult, note: str = "") -> Estimate:
+    return float(m.value), m.ci_low, m.ci_high, note  # type: ignore[arg-type]
 
 
 def _paired_change(arm: ArmResult, key: KeyMetric, delta: float) -> MetricResult | None:
@@ -148,106 +164,94 @@ def _paired_change(arm: ArmResult, key: KeyMetric, delta: float) -> MetricResult
     if key.paired is None:
         return None
     for m in arm.versus_baseline:
-        if (m.metric, m.attribute) == key.paired and is_finite(m.value):
+        if m.role == "change" and (m.derived_from, m.attribute) == key.paired and is_finite(m.value):
             same = abs(float(m.value) - delta) <= 1e-9  # type: ignore[arg-type]
             return m if same and is_finite(m.ci_low) and is_finite(m.ci_high) else None
     return None
 
 
-def _metric_getter(name: str, attribute: str | None) -> Getter:
-    def get(arm: ArmResult) -> tuple[float | None, float | None, float | None, str] | None:
-        for m in arm.metrics:
-            if (
-                m.metric == name
-                and (attribute is None or m.attribute == attribute)
-                and m.status == "ok"
-                and is_finite(m.value)
-            ):
-                return m.value, m.ci_low, m.ci_high, ""
-        return None
+def _named(metric: str, attribute: str | None) -> Getter:
+    """The arm's result ``metric`` (for ``attribute``; any attribute when ``None``)."""
+
+    def get(arm: ArmResult) -> Estimate | None:
+        found = next((m for m in arm.metrics if m.metric == metric and _ok(m)
+                      and (attribute is None or m.attribute == attribute)), None)
+        return _estimate(found) if found is not None else None
 
     return get
 
 
-def _worst_group_auc(arm: ArmResult) -> tuple[float | None, float | None, float | None, str] | None:
-    """The lowest group AUC (``worst_group_auc`` results, else the ``roc_auc`` group values)."""
-    candidates: list[tuple[float, float | None, float | None, str]] = []
-    for m in arm.metrics:
-        if m.metric == "worst_group_auc" and m.status == "ok" and is_finite(m.value):
-            group = m.details.get("group")
-            where = f"{m.attribute} = {group}" if group is not None else str(m.attribute or "")
-            candidates.append((float(m.value), m.ci_low, m.ci_high, where))  # type: ignore[arg-type]
-    if not candidates:
-        for m in arm.metrics:
-            if m.metric != "roc_auc":
-                continue
-            for g in m.per_group:
-                if not g.too_small and is_finite(g.value):
-                    candidates.append(
-                        (
-                            float(g.value),
-                            g.ci_low,
-                            g.ci_high,  # type: ignore[arg-type]
-                            f"{g.attribute} = {g.group}",
-                        )
-                    )
-    return min(candidates, key=lambda c: c[0], default=None)
+def _worst_over_attributes(metric: str, higher_is_better: bool) -> Getter:
+    """The most extreme worst-group value of ``metric`` across attributes, with its group."""
 
-
-def _probe_getter(attribute: str) -> Getter:
-    """The attribute's probe AUC, preferring the linear probe when several were fitted."""
-
-    def get(arm: ArmResult) -> tuple[float | None, float | None, float | None, str] | None:
-        found = [
-            m
-            for m in arm.metrics
-            if m.metric == PROBE_METRICS[0]
-            and m.attribute == attribute
-            and m.status == "ok"
-            and is_finite(m.value)
-        ]
-        found.sort(key=lambda m: probe_kind(m) != "linear")
+    def get(arm: ArmResult) -> Estimate | None:
+        found = [m for m in arm.metrics if m.metric == metric and _ok(m)]
         if not found:
             return None
-        m = found[0]
-        return m.value, m.ci_low, m.ci_high, f"{probe_kind(m)} probe" if probe_kind(m) else ""
+        m = (min if higher_is_better else max)(found, key=lambda r: float(r.value))  # type: ignore[arg-type]
+        group = m.details.get("group")
+        return _estimate(m, f"{m.attribute} = {group}" if group is not None else str(m.attribute or ""))
 
     return get
+
+
+def _strongest_probe(attribute: str | None) -> Getter:
+    """The strongest probe of ``attribute`` (highest AUC among every probe result) with its interval."""
+
+    def get(arm: ArmResult) -> Estimate | None:
+        found = [m for m in arm.metrics if m.role == "probe" and m.headline and m.attribute == attribute and _ok(m)]
+        if not found:
+            return None
+        m = max(found, key=lambda r: float(r.value))  # type: ignore[arg-type]
+        kind = probe_kind(m)
+        return _estimate(m, f"{kind} probe" if kind else metric_label(m.metric, None))
+
+    return get
+
+
+def _better(m: MetricResult) -> str:
+    if m.role == "probe":
+        return "chance"
+    if m.role == "ratio":
+        return "parity"
+    if m.role == "gap":
+        return "lower"
+    return {True: "higher", False: "lower"}.get(m.higher_is_better, "")  # type: ignore[arg-type]
+
+
+def _row_for(m: MetricResult) -> tuple[tuple[str, str | None], KeyMetric]:
+    """The comparison row a headline result belongs to, and how the row reads every arm."""
+    short = short_label(m)
+    if m.role == "probe":
+        return ("probe", m.attribute), KeyMetric(f"Probe AUC ({m.attribute or 'all'})", _strongest_probe(m.attribute),
+                                                  "chance")
+    if m.role == "worst_group":
+        return (m.metric, None), KeyMetric(short, _worst_over_attributes(m.metric, m.higher_is_better is not False),
+                                           _better(m), (m.metric, None))
+    if m.role == "value":  # a value over every sample: the same under each attribute
+        return (m.metric, None), KeyMetric(short, _named(m.metric, None), _better(m), (m.metric, None))
+    where = f" ({m.attribute})" if m.attribute else ""
+    return (m.metric, m.attribute), KeyMetric(short + where, _named(m.metric, m.attribute), _better(m),
+                                              (m.metric, m.attribute))
 
 
 def key_metrics(result: AuditResult) -> list[KeyMetric]:
-    """Rows of the mitigation comparison: task AUC, worst-group AUC, EOD, probe AUC and the
-    counterfactual decision-flip rates (shortcut reliance)."""
+    """Rows of the mitigation comparison: every result a metric declared ``headline`` (task AUC,
+    worst-group AUC and EOD from ``group_metrics``; the strongest probe per attribute;
+    counterfactual decision flips...), in the spec's metric order, then by role and attribute."""
     ok = [a for a in result.arms if a.status == "ok"]
-    metrics = [m for a in ok for m in a.metrics]
-    out = [
-        KeyMetric("Task AUC", _metric_getter("roc_auc", None), "higher", ("roc_auc", None)),
-        KeyMetric("Worst-group AUC", _worst_group_auc, "higher", ("worst_group_auc", None)),
-    ]
-    eod = [m for m in metrics if m.metric == "equal_opportunity_difference"]
-    for attribute in attribute_order(result, eod):
-        out.append(
-            KeyMetric(
-                f"EOD ({attribute})",
-                _metric_getter("equal_opportunity_difference", attribute),
-                "lower",
-                ("equal_opportunity_difference", attribute),
-            )
-        )
-    probes = [m for m in metrics if m.metric == PROBE_METRICS[0]]
-    for attribute in attribute_order(result, probes):
-        out.append(KeyMetric(f"Probe AUC ({attribute})", _probe_getter(attribute), "chance"))
-    for name in sorted({m.metric for m in metrics if m.metric.startswith(SENSITIVITY_PREFIX)}):
-        factor = name.removeprefix(SENSITIVITY_PREFIX)
-        attrs = attribute_order(result, [m for m in metrics if m.metric == name])
-        if attrs:  # the overall flip rate is the same under every attribute: take the first
-            out.append(KeyMetric(f"Decision flips ({factor} flipped)", _metric_getter(name, attrs[0]),
-                                 "higher" if factor == "disease" else "lower"))
-    return [k for k in out if any(k.get(a) is not None for a in ok)]
-
-
-#: Results of the ``counterfactual_sensitivity`` metric: ``cf_sensitivity_<factor>``.
-SENSITIVITY_PREFIX = "cf_sensitivity_"
+    headline = [m for a in ok for m in a.metrics if m.headline and m.role in ROLE_ORDER]
+    plugins = list(dict.fromkeys(m.plugin for m in headline))
+    attributes = attribute_order(result, headline)
+    rows: dict[tuple[str, str | None], tuple[tuple[int, int, int], KeyMetric]] = {}
+    for m in headline:
+        key, row = _row_for(m)
+        row.plugin = m.plugin
+        if key not in rows:
+            where = attributes.index(key[1]) if key[1] in attributes else -1
+            rows[key] = ((plugins.index(m.plugin), ROLE_ORDER[m.role], where), row)
+    ordered = [row for _, row in sorted(rows.values(), key=lambda item: item[0])]
+    return [k for k in ordered if any(k.get(a) is not None for a in ok)]
 
 
 def _score(value: float, better: str) -> float:
@@ -256,86 +260,65 @@ def _score(value: float, better: str) -> float:
         return value
     if better == "lower":
         return -abs(value)
+    if better == "parity":
+        return -abs(value - 1.0)
     return -abs(value - 0.5)
 
 
 ARMS_PER_TABLE = 4
 
 
+EMPTY_CELL = {"value": "–", "ci": "", "delta": "", "delta_ci": "", "paired": False, "trend": "", "note": "",
+              "beyond_noise": False, "failed": False}
+
+
+def _cell(arm: ArmResult, key: KeyMetric, ref: Estimate | None, is_ref: bool) -> dict[str, Any]:
+    """One arm's value of a key metric, with its change from the baseline (``ref``)."""
+    got = key.get(arm) if arm.status == "ok" else None
+    if got is None:
+        return {**EMPTY_CELL, "failed": arm.status == "failed"}
+    value, low, high, note = got
+    cell = {**EMPTY_CELL, "value": num(value), "ci": ci(low, high), "note": note}
+    if is_ref or ref is None or not (is_finite(ref[0]) and is_finite(value)):
+        return cell
+    delta = float(value) - float(ref[0])
+    diff = _score(float(value), key.better) - _score(float(ref[0]), key.better)
+    cell["delta"] = ("+" if delta > 0 else "") + num(delta)
+    cell["trend"] = "better" if diff > 1e-9 else "worse" if diff < -1e-9 else ""
+    change = _paired_change(arm, key, delta)
+    if change is not None:
+        cell.update(delta_ci=ci(change.ci_low, change.ci_high), paired=True,
+                    beyond_noise=bool(change.details.get("excludes_zero")))
+    else:  # no paired change for this row: does the arm's interval exclude the baseline?
+        cell["beyond_noise"] = bool(is_finite(low) and is_finite(high)
+                                    and not (min(low, high) <= ref[0] <= max(low, high)))  # type: ignore[type-var]
+    return cell
+
+
+def comparable_arms(result: AuditResult) -> list[ArmResult]:
+    """The arms that finished; a comparison needs at least two."""
+    return [a for a in result.arms if a.status == "ok"]
+
+
 def comparison(result: AuditResult) -> dict[str, Any]:
-    """Key metrics (rows) × arms (columns, chunked), each cell with its change from the baseline."""
-    keys = key_metrics(result)
+    """Key metrics (rows) × arms (columns, chunked), each cell with its change from the baseline;
+    no table with fewer than two finished arms (nothing to compare)."""
+    keys = key_metrics(result) if len(comparable_arms(result)) >= 2 else []
     base = result.arm("baseline")
     ref_arm = base if base is not None and base.status == "ok" else None
-    columns = [
-        {"arm": a.name, "kind": a.kind, "failed": a.status == "failed", "error": a.error or ""}
-        for a in result.arms
-    ]
+    columns = [{"arm": a.name, "kind": a.kind, "failed": a.status == "failed", "error": a.error or ""}
+               for a in result.arms]
     rows = []
     for k in keys:
         ref = k.get(ref_arm) if ref_arm is not None else None
-        cells = []
-        for arm in result.arms:
-            got = k.get(arm) if arm.status == "ok" else None
-            if got is None:
-                cells.append(
-                    {
-                        "value": "–",
-                        "ci": "",
-                        "delta": "",
-                        "delta_ci": "",
-                        "paired": False,
-                        "trend": "",
-                        "note": "",
-                        "beyond_noise": False,
-                        "failed": arm.status == "failed",
-                    }
-                )
-                continue
-            value, low, high = got[0], got[1], got[2]
-            cell = {
-                "value": num(value),
-                "ci": ci(low, high),
-                "delta": "",
-                "delta_ci": "",
-                "paired": False,
-                "trend": "",
-                "note": got[3],
-                "beyond_noise": False,
-                "failed": False,
-            }
-            if arm is not ref_arm and ref is not None and is_finite(ref[0]) and is_finite(value):
-                delta = float(value) - float(ref[0])  # type: ignore[arg-type]
-                cell["delta"] = ("+" if delta > 0 else "") + num(delta)
-                diff = _score(float(value), k.better) - _score(float(ref[0]), k.better)  # type: ignore[arg-type]
-                cell["trend"] = "better" if diff > 1e-9 else "worse" if diff < -1e-9 else ""
-                change = _paired_change(arm, k, delta)
-                if change is not None:
-                    cell["delta_ci"] = ci(change.ci_low, change.ci_high)
-                    cell["beyond_noise"] = bool(change.details.get("excludes_zero"))
-                    cell["paired"] = True
-                else:  # no paired change for this row: does the arm's interval exclude the baseline?
-                    cell["beyond_noise"] = (
-                        is_finite(low)
-                        and is_finite(high)
-                        and not (min(low, high) <= ref[0] <= max(low, high))
-                    )  # type: ignore[type-var]
-            cells.append(cell)
-        rows.append({"label": k.label, "cells": cells})
-    chunks = []
-    for start in range(0, len(columns), ARMS_PER_TABLE):
-        stop = start + ARMS_PER_TABLE
-        chunks.append(
-            {
-                "columns": columns[start:stop],
-                "rows": [{"label": r["label"], "cells": r["cells"][start:stop]} for r in rows],
-            }
-        )
-    failed = [f"{a.name}: {a.error or 'failed'}" for a in result.arms if a.status == "failed"]
-    flips = any(r["label"].startswith("Decision flips") for r in rows)
-    paired = any(c.get("paired") for r in rows for c in r["cells"])
-    return {"chunks": chunks if rows else [], "has_baseline": ref_arm is not None, "failed": failed,
-            "has_flips": flips, "has_paired": paired}
+        rows.append({"label": k.label, "cells": [_cell(arm, k, ref, arm is ref_arm) for arm in result.arms]})
+    chunks = [{"columns": columns[i:i + ARMS_PER_TABLE],
+               "rows": [{"label": r["label"], "cells": r["cells"][i:i + ARMS_PER_TABLE]} for r in rows]}
+              for i in range(0, len(columns), ARMS_PER_TABLE)]
+    return {"chunks": chunks if rows else [], "has_baseline": ref_arm is not None,
+            "failed": [f"{a.name}: {a.error or 'failed'}" for a in result.arms if a.status == "failed"],
+            "has_flips": any(k.plugin == "counterfactual_sensitivity" for k in keys),
+            "has_paired": any(c["paired"] for r in rows for c in r["cells"])}
 
 
 def changes(result: AuditResult) -> list[dict[str, Any]]:
@@ -388,13 +371,14 @@ def cross_figures(result: AuditResult, sink: FigureSink) -> dict[str, list[dict[
     ok = [a for a in result.arms if a.status == "ok"]
     names = [a.name for a in ok]
     out: dict[str, list[dict[str, Any]]] = {"forest": [], "probes": [], "attacks": []}
-    gap_metrics = [m for a in ok for m in a.metrics if is_gap(m.metric)]
+    gap_metrics = [m for a in ok for m in a.metrics if is_gap(m)]
     for attribute in attribute_order(result, gap_metrics):
         rows = forest_rows(result, ok, attribute)
         if rows:
             svg = figures.forest_figure(rows, names, title=f"Gaps by {attribute}, every arm")
             out["forest"].append(sink.add(f"compare-forest-{attribute}", svg))
-    for probe in PROBE_METRICS:
+    probe_metrics = dict.fromkeys(m.metric for a in ok for m in a.metrics if m.role == "probe" and m.headline)
+    for probe in probe_metrics:
         bars = [
             figures.ProbeBar(
                 f"{m.attribute or 'all'} ({probe_kind(m)})"
@@ -427,7 +411,7 @@ def cross_figures(result: AuditResult, sink: FigureSink) -> dict[str, list[dict[
     panels: dict[tuple[str, str], list[figures.AttackSeries]] = {}
     for a in ok:
         for m in a.metrics:
-            if m.metric != "bias_attack_eod" or m.status != "ok":
+            if m.role != "attack" or m.status != "ok":
                 continue
             d = m.details
             key = (m.attribute or "all", str(d.get("flipped_group", "")))

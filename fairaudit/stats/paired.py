@@ -21,10 +21,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from fairaudit.stats import confusion as cm
 from fairaudit.stats.bootstrap import percentile_ci
 from fairaudit.stats.groups import Groups, encode_groups, patient_codes
 from fairaudit.stats.ranking import sort_scores, weighted_auc
-from fairaudit.stats.resample import make_design, weight_chunks
+from fairaudit.stats.resample import Design, make_design, weight_chunks
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,13 @@ class PairedChange:
 
 @dataclass
 class _Judged:
-    """Judged groups of one attribute (group codes for TPR and for AUC) and what every arm
-    shares: the positives of each TPR group ``(n, k)`` and the rows of each AUC group."""
+    """Judged groups of one attribute: group codes for TPR and for AUC, the one-hot confusion
+    cell of every row in the TPR groups ``(n, 4k)`` (shared by every arm's labels) and the rows
+    of each AUC group."""
 
     groups: Groups
     tpr: list[int]
     auc: list[int]
-    positives: np.ndarray
     auc_rows: list[np.ndarray]
 
 
@@ -71,18 +72,33 @@ def _judged(groups: Groups, y: np.ndarray, min_group_size: int, min_group_positi
     auc = [g for g in range(groups.n_groups) if big[g] and min(n_pos[g], n_neg[g]) >= min_group_positives]
     # like group_metrics: no gap and no worst group without two groups to compare
     tpr, auc = (tpr if len(tpr) >= 2 else []), (auc if len(auc) >= 2 else [])
-    positives = ((codes[:, None] == np.asarray(tpr, dtype=np.int64)[None, :]) & (y[:, None] == 1)).astype(np.float64)
-    return _Judged(groups, tpr, auc, positives, [np.flatnonzero(codes == g) for g in auc])
+    return _Judged(groups, tpr, auc, [np.flatnonzero(codes == g) for g in auc])
+
+
+def _cell_matrix(judged: _Judged, cells: np.ndarray) -> np.ndarray:
+    """One-hot ``(n, 4k)`` of each row's confusion cell within its judged TPR group (k groups)."""
+    position = np.full(judged.groups.n_groups, -1, dtype=np.int64)
+    position[judged.tpr] = np.arange(len(judged.tpr))
+    where = np.where(judged.groups.codes >= 0, position[np.maximum(judged.groups.codes, 0)], -1)
+    out = np.zeros((len(cells), 4 * len(judged.tpr)), dtype=np.float64)
+    rows = np.flatnonzero(where >= 0)
+    out[rows, 4 * where[rows] + cells[rows]] = 1.0
+    return out
 
 
 class _ArmStatistics:
-    """Per-replicate metrics of one arm's scores under row weights ``(b, n)``."""
+    """Per-replicate metrics of one arm's scores under row weights ``(b, n)``.
+
+    The equal opportunity difference is the gap of the true positive rate computed by
+    :func:`fairaudit.stats.confusion.rate` and :func:`~fairaudit.stats.confusion.difference`
+    on weighted confusion counts: the same functions ``group_metrics`` applies to its counts.
+    """
 
     def __init__(self, y: np.ndarray, scores: np.ndarray, threshold: float, judged: list[_Judged]):
         self.overall = sort_scores(y, scores)
         self.judged = judged
-        called = (scores >= threshold).astype(np.float64)
-        self.hits = [j.positives * called[:, None] for j in judged]
+        cells = cm.cell_index(y, (scores >= threshold).astype(np.int64))
+        self.cells = [_cell_matrix(j, cells) if j.tpr else None for j in judged]
         self.auc_parts = [(rows, sort_scores(y[rows], scores[rows])) for j in judged for rows in j.auc_rows]
 
     def __call__(self, w: np.ndarray) -> dict[str, np.ndarray]:
@@ -90,14 +106,27 @@ class _ArmStatistics:
         if self.auc_parts:
             per_group = [weighted_auc(ss, w[:, rows][:, ss.layout]) for rows, ss in self.auc_parts]
             out["worst_group_auc"] = np.nanmin(np.stack(per_group, axis=1), axis=1)
-        for j, hits in zip(self.judged, self.hits, strict=True):
-            if j.tpr:
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    tpr = (w @ hits) / (w @ j.positives)
-                out[f"equal_opportunity_difference|{j.groups.attribute}"] = np.nanmax(tpr, axis=1) - np.nanmin(
-                    tpr, axis=1
-                )
+        for j, onehot in zip(self.judged, self.cells, strict=True):
+            if onehot is not None:
+                counts = (w @ onehot).reshape(len(w), len(j.tpr), 4)
+                out[f"equal_opportunity_difference|{j.groups.attribute}"] = cm.difference(
+                    cm.rate(counts, "true_positive_rate"))
         return out
+
+
+def _replicate_deltas(
+    stats: Mapping[str, _ArmStatistics], reference: str, design: Design, n_boot: int, rng: np.random.Generator,
+    n: int,
+) -> dict[str, dict[str, np.ndarray]]:
+    """``arm -> key -> (n_boot,)`` replicate changes from ``reference`` (one resample for all arms)."""
+    deltas: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in stats if name != reference}
+    for w_patients in weight_chunks(design, n_boot, rng, n_rows=n) if n_boot > 0 else ():
+        w = w_patients[:, design.row_patient].astype(np.float64)
+        ref = stats[reference](w)
+        for name in deltas:
+            for key, values in stats[name](w).items():
+                deltas[name].setdefault(key, []).append(values - ref[key])
+    return {name: {k: np.concatenate(v) for k, v in d.items()} for name, d in deltas.items()}
 
 
 def paired_changes(
@@ -106,68 +135,64 @@ def paired_changes(
     sensitive: pd.DataFrame,
     attributes: Sequence[str | Sequence[str]],
     *,
+    min_group_size: int,
+    min_group_positives: int,
     reference: str = "baseline",
     patient_ids: np.ndarray | None = None,
     threshold: float = 0.5,
     n_boot: int = 1000,
     ci_level: float = 0.95,
     seed: int | np.random.Generator = 0,
-    min_group_size: int = 30,
-    min_group_positives: int = 10,
     missing: Literal["group", "drop"] = "group",
     max_groups: int | None = None,
 ) -> dict[str, list[PairedChange]]:
     """``arm - reference`` for every arm of ``scores`` but the reference, with paired CIs.
 
     ``attributes`` are column names or lists of columns (intersections); one with more than
-    ``max_groups`` groups is skipped, as ``group_metrics`` does.  Patients are resampled
-    (stratified by the first attribute's groups) once per replicate and the same resample
-    scores every arm.  ``n_boot = 0`` gives point changes with NaN intervals.
+    ``max_groups`` groups is skipped, as ``group_metrics`` does.  Groups are judged with the
+    caller's ``min_group_size`` and ``min_group_positives`` (no defaults: they must be the
+    audit's).  Patients are resampled (stratified by the first attribute's groups) once per
+    replicate and the same resample scores every arm.  ``n_boot = 0`` gives point changes with
+    NaN intervals.
     """
-    if reference not in scores:
-        raise ValueError(f"reference arm {reference!r} has no scores")
     y = np.asarray(y_true).astype(np.int64)
     n = len(y)
-    for name, s in scores.items():
-        if len(s) != n:
-            raise ValueError(f"arm {name!r}: {len(s)} scores for {n} test rows")
-    encoded = [encode_groups(sensitive, [a] if isinstance(a, str) else list(a), missing=missing) for a in attributes]
-    judged = [
-        _judged(g, y, min_group_size, min_group_positives)
-        for g in encoded
-        if g.n_groups >= 2 and (max_groups is None or g.n_groups <= max_groups)
-    ]
+    _check_scores(scores, reference, n)
+    judged = _judge_attributes(y, sensitive, attributes, missing, max_groups, min_group_size, min_group_positives)
     stats = {name: _ArmStatistics(y, np.asarray(s, dtype=np.float64), threshold, judged) for name, s in scores.items()}
     ones = np.ones((1, n))
     point = {name: {k: float(v[0]) for k, v in st(ones).items()} for name, st in stats.items()}
     strata = judged[0].groups.codes if judged else np.zeros(n, np.int64)
     design = make_design(patient_codes(patient_ids, n), np.maximum(strata, 0), stratified=True)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    deltas: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in scores if name != reference}
-    if n_boot > 0:
-        for w_patients in weight_chunks(design, n_boot, rng, n_rows=n):
-            w = w_patients[:, design.row_patient].astype(np.float64)
-            ref = stats[reference](w)
-            for name in deltas:
-                for key, values in stats[name](w).items():
-                    deltas[name].setdefault(key, []).append(values - ref[key])
-    out: dict[str, list[PairedChange]] = {}
-    for name in deltas:
-        changes = []
-        for key, ref_value in point[reference].items():
-            metric, _, attribute = key.partition("|")
-            samples = np.concatenate(deltas[name][key]) if deltas[name].get(key) else np.zeros(0)
-            low, high = percentile_ci(samples, ci_level)
-            j = next((j for j in judged if j.groups.attribute == attribute), None)
-            changes.append(
-                PairedChange(
-                    metric=metric,
-                    attribute=attribute or None,
-                    value=point[name][key] - ref_value,
-                    ci_low=float(low),
-                    ci_high=float(high),
-                    groups=[j.groups.names[g] for g in j.tpr] if j is not None else [],
-                )
-            )
-        out[name] = changes
-    return out
+    deltas = _replicate_deltas(stats, reference, design, n_boot, rng, n)
+    tpr_groups = {j.groups.attribute: [j.groups.names[g] for g in j.tpr] for j in judged}
+    return {name: [_change(key, point[name][key] - ref_value, deltas[name].get(key), ci_level, tpr_groups)
+                   for key, ref_value in point[reference].items()]
+            for name in deltas}
+
+
+def _check_scores(scores: Mapping[str, np.ndarray], reference: str, n: int) -> None:
+    if reference not in scores:
+        raise ValueError(f"reference arm {reference!r} has no scores")
+    for name, s in scores.items():
+        if len(s) != n:
+            raise ValueError(f"arm {name!r}: {len(s)} scores for {n} test rows")
+
+
+def _judge_attributes(
+    y: np.ndarray, sensitive: pd.DataFrame, attributes: Sequence[str | Sequence[str]],
+    missing: Literal["group", "drop"], max_groups: int | None, min_group_size: int, min_group_positives: int,
+) -> list[_Judged]:
+    """Judged groups of every attribute set with two to ``max_groups`` groups."""
+    encoded = [encode_groups(sensitive, [a] if isinstance(a, str) else list(a), missing=missing) for a in attributes]
+    return [_judged(g, y, min_group_size, min_group_positives) for g in encoded
+            if g.n_groups >= 2 and (max_groups is None or g.n_groups <= max_groups)]
+
+
+def _change(key: str, value: float, samples: np.ndarray | None, ci_level: float,
+            tpr_groups: Mapping[str, list[str]]) -> PairedChange:
+    metric, _, attribute = key.partition("|")
+    low, high = percentile_ci(samples if samples is not None else np.zeros(0), ci_level)
+    return PairedChange(metric=metric, attribute=attribute or None, value=value, ci_low=float(low),
+                        ci_high=float(high), groups=tpr_groups.get(attribute, []))

@@ -62,14 +62,14 @@ def test_counterfactual_only_generator_arm_judges_the_baseline_on_its_edits(tmp_
     arm = next(a for a in res.arms if a.name == "identity_editor")
     assert arm.status == "ok", arm.error
     assert arm.params["evaluation"] == "counterfactuals"
-    # report sections are collected after the edits, so they can describe them
-    assert arm.sections[0]["rows"] == [["fit"], ["counterfactual"]]
-    grid = arm.sections[1]
-    assert grid["kind"] == "image_grid" and (run_dir / grid["path"]).is_file()
-    assert "oracle" in grid["caption"]
+    # report blocks are collected after the edits, so they can describe them
+    assert arm.blocks[0].rows == [["fit"], ["counterfactual"]]
+    grid = arm.blocks[1]
+    assert grid.kind == "image_grid" and (run_dir / grid.path).is_file()
+    assert "oracle" in grid.caption
     html = (run_dir / "report.html").read_text()
     assert "Counterfactuals (device flipped)" in html and "data:image/png;base64," in html
-    descriptions = res.provenance["descriptions"]  # for the report's methods section
+    descriptions = res.provenance.descriptions  # for the report's methods section
     assert descriptions["identity_editor"].startswith("'Edits' images by returning them unchanged")
     assert "latching" in descriptions["scls"] and descriptions["synthetic_cxr"]
     edit = json.loads(log.read_text())
@@ -133,5 +133,5 @@ def test_counterfactual_augmentation_cuts_the_device_shortcut(tmp_path):
     from fairaudit.report.summary import key_metrics
 
     rows = {k.label: k for k in key_metrics(res)}
-    flips = rows["Decision flips (device flipped)"]
+    flips = rows["Decision flip rate when 'device' is flipped"]
     assert flips.get(arms["baseline"])[0] == pytest.approx(before)

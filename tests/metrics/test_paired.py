@@ -166,6 +166,7 @@ def test_small_groups_are_left_out_and_errors_are_clear(two_arms) -> None:
     eod = next(c for c in got["mitigated"] if c.metric == "equal_opportunity_difference")
     assert eod.groups == ["A", "B"]
     with pytest.raises(ValueError, match="reference arm 'baseline' has no scores"):
-        paired_changes(y, {"other": scores["mitigated"]}, sens, ["site"])
+        paired_changes(y, {"other": scores["mitigated"]}, sens, ["site"], min_group_size=10, min_group_positives=5)
     with pytest.raises(ValueError, match="arm 'short': 3 scores"):
-        paired_changes(y, {"baseline": scores["baseline"], "short": np.zeros(3)}, sens, ["site"])
+        paired_changes(y, {"baseline": scores["baseline"], "short": np.zeros(3)}, sens, ["site"],
+                       min_group_size=10, min_group_positives=5)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from fairaudit.blocks import to_block
 from fairaudit.report import figures
-from fairaudit.report.blocks import FigureSink, section_block
+from fairaudit.report.blocks import FigureSink, block_context
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 ODD = 'a<b & "$x^2$" \\mathrm'
@@ -102,31 +103,31 @@ def test_inline_svgs_have_unique_ids(svgs: dict[str, str]) -> None:
 
 def test_curve_section_shapes(tmp_path: Path) -> None:
     sink = FigureSink()
-    dict_form = section_block(
-        {
+    dict_form = block_context(
+        to_block({
             "kind": "curve",
             "title": "t",
             "x": [1, 2],
             "series": {"a": [0.1, 0.2]},
             "xlabel": "epoch",
             "ylabel": "loss",
-        },
+        }),
         tmp_path,
         sink,
         "c1",
     )
-    list_form = section_block(
-        {
+    list_form = block_context(
+        to_block({
             "kind": "curve",
             "title": "t",
             "x_label": "epoch",
             "y_label": "loss",
             "series": [{"name": "a", "x": [1, 2], "y": [0.1, 0.2]}],
-        },
+        }),
         tmp_path,
         sink,
         "c2",
     )
-    empty = section_block({"kind": "curve", "title": "t", "series": {}}, tmp_path, sink, "c3")
+    empty = block_context(to_block({"kind": "curve", "title": "t", "series": {}}), tmp_path, sink, "c3")
     assert dict_form["type"] == list_form["type"] == "figure" and empty["type"] == "notice"
     assert sink.files["c1.svg"] == sink.files["c2.svg"]  # same data, same drawing

@@ -11,6 +11,7 @@ import pytest
 from markupsafe import escape
 
 from fairaudit.base import BaseReportSection
+from fairaudit.blocks import to_blocks
 from fairaudit.report import render_html, write_reports
 from fairaudit.report.fmt import num
 from fairaudit.report.render import environment
@@ -40,11 +41,11 @@ def _rename_group(result: AuditResult, old: str, new: str) -> None:
             curves = m.details.get("curves")
             if isinstance(curves, dict) and old in curves:
                 curves[new] = curves.pop(old)
-    for split in result.dataset["summary"].values():
-        for rows in split["groups"].values():
+    for split in result.dataset.summary.values():
+        for rows in split.groups.values():
             for row in rows:
-                if row["group"] == old:
-                    row["group"] = new
+                if row.group == old:
+                    row.group = new
 
 
 def test_summary_shows_every_verdict_with_its_interval(demo: AuditResult, demo_html: str) -> None:
@@ -87,7 +88,7 @@ def test_group_tables_probes_and_sections(demo: AuditResult, demo_html: str) -> 
     # unknown kind -> notice
     assert "advvae: adversaries at the end of training" in text
     assert "32 latent dimensions." in text
-    assert "section kind &#39;hologram&#39; is not supported" in demo_html
+    assert "block kind &#39;hologram&#39; is not supported" in demo_html
     assert re.search(r'<img class="raster" src="data:image/png;base64,[A-Za-z0-9+/=]+"', demo_html)
     assert "checkpoints/advvae.safetensors" in text
     assert demo_html.count("<svg ") >= 10
@@ -96,14 +97,14 @@ def test_group_tables_probes_and_sections(demo: AuditResult, demo_html: str) -> 
 def test_user_text_is_escaped_everywhere(result: AuditResult, tmp_path: Path) -> None:
     _rename_group(result, "F", EVIL)
     result.title = 'Audit <img src="file:///etc/passwd">'
-    result.dataset["name"] = "<b>data</b>"
-    result.dataset["description"] = "<iframe src='http://example.com'></iframe>"
+    result.dataset.name = "<b>data</b>"
+    result.dataset.description = "<iframe src='http://example.com'></iframe>"
     result.warnings.append(EVIL)
     result.spec_text += f"# {EVIL}\n"
-    result.arms[0].sections = [
+    result.arms[0].blocks = to_blocks([
         {"kind": "text", "title": EVIL, "text": EVIL},
         {"kind": "table", "title": "t", "columns": [EVIL], "rows": [[EVIL]]},
-    ]
+    ], "test")[0]
     html = render_html(result, tmp_path)
     assert "<script" not in html
     assert "<iframe" not in html and "<b>data</b>" not in html
@@ -116,12 +117,24 @@ def test_user_text_is_escaped_everywhere(result: AuditResult, tmp_path: Path) ->
 def test_unknown_dataset_keys_and_identifiers_never_render(
     result: AuditResult, tmp_path: Path
 ) -> None:
+    """A version-1 result.json (untyped dicts) with identifiers and unknown keys renders without
+    them; a version-2 one with unknown keys is refused, naming the problem."""
+    import json
+
+    from fairaudit.errors import ReportError
+    from fairaudit.report.render import load_result
+
     ids = [f"PID-SECRET-{i:04d}" for i in range(5)]
-    result.dataset["summary"]["test"]["patient_ids"] = ids
-    result.dataset["patient_ids"] = ids
-    result.dataset["secret_column"] = "UNKNOWN-KEY-VALUE"
-    result.provenance["patient_ids"] = ids
-    html = render_html(_light(result), tmp_path)
+    data = _light(result).model_dump(mode="json")
+    data["dataset"]["summary"]["test"]["patient_ids"] = ids
+    data["dataset"]["patient_ids"] = ids
+    data["dataset"]["secret_column"] = "UNKNOWN-KEY-VALUE"
+    data["provenance"]["patient_ids"] = ids
+    (tmp_path / "result.json").write_text(json.dumps({**data, "schema_version": 2}))
+    with pytest.raises(ReportError, match=r"not a valid fairaudit result\.json"):
+        load_result(tmp_path)
+    (tmp_path / "result.json").write_text(json.dumps({**data, "schema_version": 1}))
+    html = render_html(load_result(tmp_path), tmp_path)
     assert "PID-SECRET" not in html
     assert "UNKNOWN-KEY-VALUE" not in html
 
@@ -205,16 +218,16 @@ def test_images_outside_the_run_folder_are_refused(result: AuditResult, tmp_path
     (tmp_path / "secret.png").write_bytes(png)
     (run_dir / "figures" / "link.png").symlink_to(tmp_path / "secret.png")
     (run_dir / "figures" / "fake.png").write_text("not an image")
-    result.arms[0].sections = [
+    result.arms[0].blocks = to_blocks([
         {"kind": "image_grid", "title": "escape", "image": "../secret.png"},
         {"kind": "image_grid", "title": "absolute", "image": "/etc/passwd"},
         {"kind": "image_grid", "title": "link", "image": "figures/link.png"},
         {"kind": "image_grid", "title": "fake", "image": "figures/fake.png"},
         {"kind": "image_grid", "title": "url", "path": "http://example.com/x.png"},
         {"kind": "image_grid", "title": "bad uri", "data_uri": "data:image/png;base64,PHN2Zz4="},
-    ]
+    ], "test")[0]
     result.arms[0].artefacts = {"passwd": "/etc/passwd.png"}
-    result.arms[1].sections, result.arms[1].artefacts = [], {}
+    result.arms[1].blocks, result.arms[1].artefacts = [], {}
     for arm in result.arms:
         arm.metrics = []
     html = render_html(result, run_dir)
@@ -256,12 +269,13 @@ def test_comparison_marks_only_changes_beyond_noise(result: AuditResult, tmp_pat
     eod_change = arm.metric("equal_opportunity_difference", "sex").value - base_eod  # type: ignore[union-attr,operator]
     arm.versus_baseline = [
         MetricResult(metric="roc_auc", plugin="fairaudit", value=auc_change, ci_low=-0.031, ci_high=0.027,
-                     details={"excludes_zero": False}),
+                     role="change", derived_from="roc_auc", details={"excludes_zero": False}),
         MetricResult(metric="equal_opportunity_difference", plugin="fairaudit", attribute="sex", value=eod_change,
-                     ci_low=eod_change - 0.0123, ci_high=eod_change + 0.0123, details={"excludes_zero": True}),
+                     ci_low=eod_change - 0.0123, ci_high=eod_change + 0.0123, role="change",
+                     derived_from="equal_opportunity_difference", details={"excludes_zero": True}),
         # a change on other groups than the displayed values (e.g. an older result): not used
         MetricResult(metric="worst_group_auc", plugin="fairaudit", value=0.5, ci_low=0.4, ci_high=0.6,
-                     details={"excludes_zero": True}),
+                     role="change", derived_from="worst_group_auc", details={"excludes_zero": True}),
     ]
     table = comparison(result)
     assert table["has_paired"]

@@ -32,7 +32,7 @@ def pdf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, AuditResult]:
 
     run_dir = tmp_path_factory.mktemp("pdf_run")
     result = demo_result(run_dir)
-    result.dataset["summary"]["test"]["patient_ids"] = ["PID-SECRET-0001", "PID-SECRET-0002"]
+    result.arms[0].metrics[0].details["patient_ids"] = ["PID-SECRET-0001", "PID-SECRET-0002"]
     written = write_reports(result, run_dir, formats=("pdf",))
     assert set(written) == {"pdf"} and not (run_dir / "report.html").exists()
     return written["pdf"], result

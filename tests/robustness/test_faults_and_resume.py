@@ -155,7 +155,7 @@ def test_cuda_requested_but_absent_warns_or_fails_as_the_spec_says(tmp_path, mon
     result = cli("run", str(spec), "-o", str(tmp_path / "warn"), "-q")
     assert result.exit_code == 0, result.output
     res = load_result(run_dirs(tmp_path / "warn")[0])
-    assert res.settings["device"] == "cpu"
+    assert res.settings.device == "cpu"
     assert any("CUDA is not available" in w for w in res.warnings)
 
     spec = write_spec(tmp_path, "device: cuda\non_missing_cuda: fail\n", name="strict.yaml")
@@ -196,7 +196,7 @@ def test_two_process_gloo_audit_matches_the_single_process_one(tmp_path):
     assert double.returncode == 0, double.stderr[-3000:]
     [two_dir] = run_dirs(tmp_path / "two")
     two, one = load_result(two_dir), load_result(run_dirs(tmp_path / "one")[0])
-    assert two.provenance["world_size"] == 2 and one.provenance["world_size"] == 1
+    assert two.provenance.world_size == 2 and one.provenance.world_size == 1
 
     def auc(res: AuditResult) -> float:
         return next(m.value for m in res.arms[0].metrics if m.metric == "roc_auc" and m.attribute == "sex")

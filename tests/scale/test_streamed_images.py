@@ -78,7 +78,7 @@ def test_audit_on_a_streamed_folder_equals_the_in_memory_audit(folder, tmp_path)
 
     eager, lazy = _audit(folder, tmp_path, False, 0), _audit(folder, tmp_path, True, 0)
     assert auc(lazy) == pytest.approx(auc(eager), abs=1e-6)
-    assert lazy.dataset["hash"] and lazy.dataset["hash"] != eager.dataset["hash"]  # file fingerprints
+    assert lazy.dataset.hash and lazy.dataset.hash != eager.dataset.hash  # file fingerprints
     probe = {m.metric: m for m in lazy.arms[0].metrics if m.plugin == "attribute_probe"}
     assert probe and all(m.status in ("ok", "too_small") for m in probe.values())
     with_workers = _audit(folder, tmp_path, True, 2)

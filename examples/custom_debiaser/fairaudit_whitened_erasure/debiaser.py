@@ -53,7 +53,7 @@ class WhitenedErasure(BaseDebiaser):
         centred = np.asarray(X, dtype=np.float64) - self.mean_
         return (centred @ self.projection_.T + self.mean_).astype(np.float32)
 
-    def report_sections(self) -> list[dict[str, Any]]:
+    def report_blocks(self) -> list[dict[str, Any]]:
         return [{"kind": "text", "title": "Whitened erasure",
                  "text": f"Erased {getattr(self, 'n_erased_', 0)} whitened direction(s) spanning the "
                          "feature-group cross-covariance."}]

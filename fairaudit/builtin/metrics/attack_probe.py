@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from fairaudit.base import BaseMetric, MetricContext
+from fairaudit.base import BaseMetric, MetricContext, MetricOutput
 from fairaudit.builtin.metrics._common import estimated_result, not_applicable, num
 from fairaudit.builtin.metrics._probing import (
     Target,
@@ -107,6 +107,10 @@ class AttackProbe(BaseMetric):
             {"hidden": [32], "max_iter": 60, "fractions": [0.0, 1.0]},
             {"hidden": [16], "max_iter": 30, "bias_attack": False, "shuffled_baseline": False},
         ]
+
+    def outputs(self) -> list[MetricOutput]:
+        return [MetricOutput("attack_probe_auc", "probe", headline=True),
+                MetricOutput("bias_attack_eod", "attack", derived_from="true_positive_rate", higher_is_better=False)]
 
     def compute(self, ctx: MetricContext) -> list[MetricResult]:
         if ctx.features is None or ctx.features_train is None or ctx.sensitive_train is None:
@@ -226,6 +230,8 @@ class AttackProbe(BaseMetric):
             estimated_result(
                 auc,
                 metric="attack_probe_auc",
+                role="probe",
+                headline=True,
                 plugin=self.name,
                 attribute=train.attribute,
                 label=f"MLP attacker on {train.attribute}: {what}",
@@ -324,6 +330,8 @@ class AttackProbe(BaseMetric):
             out.append(
                 MetricResult(
                     metric="bias_attack_eod",
+                    role="attack",
+                    derived_from="true_positive_rate",
                     plugin=self.name,
                     attribute=attr,
                     label=f"Bias attack: EOD when flipping labels of group {group!r}",

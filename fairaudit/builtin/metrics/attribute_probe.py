@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from fairaudit.base import BaseMetric, MetricContext
+from fairaudit.base import BaseMetric, MetricContext, MetricOutput
 from fairaudit.builtin.metrics._common import estimated_result, not_applicable, num
 from fairaudit.builtin.metrics._probing import Target, cap_rows, cross_val_predict, probe_targets, subsample
 from fairaudit.results import MetricResult
@@ -118,6 +118,10 @@ class AttributeProbe(BaseMetric):
             "max_dims": self.max_dims,
         }
 
+    def outputs(self) -> list[MetricOutput]:
+        return [MetricOutput("attribute_probe_auc", "probe", headline=True),
+                MetricOutput("attribute_probe_mae", "probe"), MetricOutput("attribute_probe_r2", "probe")]
+
     def compute(self, ctx: MetricContext) -> list[MetricResult]:
         if ctx.features is None:
             return [
@@ -208,6 +212,7 @@ class AttributeProbe(BaseMetric):
                 estimated_result(
                     mae,
                     metric="attribute_probe_mae",
+                    role="probe",
                     plugin=self.name,
                     attribute=target.attribute,
                     label=f"{label}: mean absolute error",
@@ -218,6 +223,7 @@ class AttributeProbe(BaseMetric):
                 estimated_result(
                     r2,
                     metric="attribute_probe_r2",
+                    role="probe",
                     plugin=self.name,
                     attribute=target.attribute,
                     label=f"{label}: R²",
@@ -233,6 +239,8 @@ class AttributeProbe(BaseMetric):
             estimated_result(
                 auc,
                 metric="attribute_probe_auc",
+                role="probe",
+                headline=True,
                 plugin=self.name,
                 attribute=target.attribute,
                 label=f"{kind} probe of {target.attribute}: {what}",

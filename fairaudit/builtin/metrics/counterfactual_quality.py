@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from fairaudit.base import BaseMetric, MetricContext, StatsConfig
+from fairaudit.base import BaseMetric, MetricContext, MetricOutput, StatsConfig
 from fairaudit.builtin.metrics._common import attribute_sets, not_applicable, num
 from fairaudit.results import GroupValue, MetricResult
 from fairaudit.stats.bootstrap import make_rng, percentile_ci
@@ -387,6 +387,9 @@ class CounterfactualQuality(BaseMetric):
         return np.asarray(ctx.artefact_oracle(images)).reshape(-1).astype(bool)
 
     # ------------------------------------------------------------------ compute
+    def outputs(self) -> list[MetricOutput]:
+        return [MetricOutput(name, "value", higher_is_better=hib) for name, (_, _, hib) in RESULTS.items()]
+
     def compute(self, ctx: MetricContext) -> list[MetricResult]:
         self._check_params()
         if ctx.images is None:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fairaudit.base import BaseMetric, MetricContext
+from fairaudit.base import BaseMetric, MetricContext, MetricOutput
 from fairaudit.builtin.metrics._common import attribute_sets, not_applicable, num
 from fairaudit.builtin.metrics.counterfactual_quality import ORACLE_PREFIX, MeanTable, group_means, group_values
 from fairaudit.results import MetricResult
@@ -47,6 +47,10 @@ class CounterfactualSensitivity(BaseMetric):
 
     def __init__(self, factors: list[str] | None = None):
         self.factors = factors
+
+    def outputs(self) -> list[MetricOutput]:
+        names = [f"cf_sensitivity_{f}" for f in self.factors] if self.factors is not None else ["cf_sensitivity_*"]
+        return [MetricOutput(n, "value", headline=True) for n in names]
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, Any]]:
@@ -92,6 +96,7 @@ class CounterfactualSensitivity(BaseMetric):
         ok = n_pairs >= ctx.stats.min_group_size
         return MetricResult(
             metric=f"cf_sensitivity_{factor}",
+            headline=True,
             plugin=self.name,
             attribute=attribute,
             label=f"Decision flip rate when {factor!r} is flipped",

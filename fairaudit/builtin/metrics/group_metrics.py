@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
-from fairaudit.base import BaseMetric, MetricContext
+from fairaudit.base import BaseMetric, MetricContext, MetricOutput, PairedContext
 from fairaudit.builtin.metrics._common import (
+    attribute_sets_of,
     group_values,
     iter_groups,
     not_applicable,
@@ -32,6 +33,9 @@ from fairaudit.stats.groups import Groups, restrict
 from fairaudit.stats.operating_point import threshold_at_specificity
 from fairaudit.stats.permutation import permutation_test_gap, permutation_test_score_gap
 from fairaudit.stats.ranking import SCORE_METRICS, calibration_points, roc_points
+
+if TYPE_CHECKING:
+    from fairaudit.stats.paired import PairedChange
 
 #: Default per-group metrics (confusion rates at the decision threshold, score metrics, sens@spec).
 DEFAULT_METRICS = [
@@ -59,10 +63,29 @@ RATIO_NAMES = {
     "selection_rate": "demographic_parity_ratio",
 }
 WORST_NAMES = {"roc_auc": "worst_group_auc"}
+#: The key figures of an audit (the executive summary compares arms on them).
+HEADLINE = frozenset({"roc_auc", "worst_group_auc", "equal_opportunity_difference"})
+#: AIF360-style signed variants: (result, the rates it needs, role).
+SIGNED = (
+    ("equal_opportunity_difference_signed", ("true_positive_rate",), "gap"),
+    ("average_odds_difference_signed", ("true_positive_rate", "false_positive_rate"), "gap"),
+    ("statistical_parity_difference_signed", ("selection_rate",), "gap"),
+    ("disparate_impact_ratio", ("selection_rate",), "ratio"),
+)
 UNSIGNED = "unsigned max − min over groups (fairlearn between_groups)"
 TO_OVERALL = "max over groups of |group − overall| (fairlearn to_overall)"
 RATIO = "min / max over groups (fairlearn between_groups); 1 = parity"
 RATIO_OVERALL = "smallest group/overall ratio, inverted when > 1 (fairlearn to_overall); 1 = parity"
+#: Labels of the paired changes between arms (this plugin's :meth:`GroupMetrics.paired_changes`).
+CHANGE_LABELS = {
+    "roc_auc": "Change in ROC AUC",
+    "worst_group_auc": "Change in worst-group ROC AUC",
+    "equal_opportunity_difference": "Change in the equal opportunity difference",
+}
+PAIRED_NOTE = (
+    "this arm minus the reference arm on the same test patients; the interval resamples patients once "
+    "for both arms (paired bootstrap), so it measures the change itself"
+)
 
 
 def _diff_name(metric: str) -> str:
@@ -71,6 +94,34 @@ def _diff_name(metric: str) -> str:
 
 def _ratio_name(metric: str) -> str:
     return RATIO_NAMES.get(metric, f"{metric}_ratio")
+
+
+def _worst_name(metric: str) -> str:
+    return WORST_NAMES.get(metric, f"worst_group_{metric}")
+
+
+def _output(name: str, role: str, derived_from: str | None = None, *, variant: bool = False,
+            higher_is_better: bool | None = None) -> MetricOutput:
+    return MetricOutput(name, role, headline=name in HEADLINE, derived_from=derived_from,  # type: ignore[arg-type]
+                        variant=variant, higher_is_better=higher_is_better)
+
+
+def _per_group_outputs(metric: str, higher_is_better: bool | None, *, ratios: bool,
+                       to_overall: bool) -> list[MetricOutput]:
+    """A per-group metric, its max − min gap and the variants emitted beside it."""
+    diff, ratio = _diff_name(metric), _ratio_name(metric)
+    out = [_output(metric, "value", higher_is_better=higher_is_better),
+           _output(diff, "gap", metric, higher_is_better=False)]
+    if to_overall:
+        out.append(_output(f"{diff}_to_overall", "gap", metric, variant=True, higher_is_better=False))
+    if ratios:
+        out.append(_output(ratio, "ratio", metric, variant=True, higher_is_better=True))
+    if ratios and to_overall:
+        out.append(_output(f"{ratio}_to_overall", "ratio", metric, variant=True, higher_is_better=True))
+    if higher_is_better is not None:
+        out.append(_output(_worst_name(metric), "worst_group", metric, variant=True,
+                           higher_is_better=higher_is_better))
+    return out
 
 
 @dataclass
@@ -179,6 +230,41 @@ class GroupMetrics(BaseMetric):
             },
         ]
 
+    # ------------------------------------------------------------------ declarations
+    def _metric_names(self) -> list[str]:
+        return list(self.metrics) if self.metrics is not None else list(DEFAULT_METRICS)
+
+    def outputs(self) -> list[MetricOutput]:
+        names = self._metric_names()
+        out: list[MetricOutput] = []
+        for m in names:
+            if m in cm.RATES or m == SENS_AT_SPEC:
+                hib = cm.RATES[m].higher_is_better if m in cm.RATES else True
+                out += _per_group_outputs(m, hib, ratios=self.ratios, to_overall=self.to_overall)
+            elif m in SCORE_METRICS:
+                hib = SCORE_METRICS[m][1]
+                out += [_output(m, "value", higher_is_better=hib),
+                        _output(_diff_name(m), "gap", m, higher_is_better=False),
+                        _output(_worst_name(m), "worst_group", m, variant=True, higher_is_better=hib)]
+        if {"true_positive_rate", "false_positive_rate"} <= set(names):
+            both = "true_positive_rate, false_positive_rate"
+            out += [_output("equalized_odds_difference", "gap", both, higher_is_better=False),
+                    _output("equalized_odds_difference_mean", "gap", both, variant=True, higher_is_better=False)]
+            if self.ratios:
+                out.append(_output("equalized_odds_ratio", "ratio", both, variant=True, higher_is_better=True))
+        out += [_output(name, role, ", ".join(rates), variant=True) for name, rates, role in SIGNED
+                if set(rates) <= set(names)]
+        if self.curves:
+            out += [_output("roc_curve", "curve"), _output("calibration_curve", "curve")]
+        return out
+
+    def _declared(self, metric: str) -> dict[str, object]:
+        """Role, headline, origin and variant flag of ``metric`` (see :meth:`outputs`)."""
+        if not hasattr(self, "_catalogue"):
+            self._catalogue = {o.name: o for o in self.outputs()}
+        found = self._catalogue.get(metric)
+        return found.declared() if found is not None else {}
+
     # ------------------------------------------------------------------ entry point
     def compute(self, ctx: MetricContext) -> list[MetricResult]:
         if ctx.y_score is None:
@@ -263,6 +349,38 @@ class GroupMetrics(BaseMetric):
             out += self._curves(attr, y, score)
         return out
 
+    # ------------------------------------------------------------------ paired changes
+    def paired_changes(self, ctx: PairedContext) -> dict[str, list[MetricResult]]:
+        """Each arm's change from ``ctx.reference`` in task AUC, worst-group AUC and, per
+        attribute, EOD, with paired-bootstrap intervals; groups judged as :meth:`compute` does."""
+        from fairaudit.stats.paired import paired_changes
+
+        st = ctx.stats
+        changes = paired_changes(
+            ctx.y_true, ctx.scores, ctx.sensitive, attribute_sets_of(ctx.attributes, ctx.intersections),
+            reference=ctx.reference, patient_ids=ctx.patient_ids, threshold=ctx.threshold,
+            n_boot=st.n_boot, ci_level=st.ci_level, seed=make_rng(st.seed, "paired_changes"),
+            min_group_size=st.min_group_size, min_group_positives=st.min_group_positives,
+            missing=self.missing_attribute, max_groups=self.max_groups,
+        )
+        emitted = {o.name for o in self.outputs()}
+        return {arm: [self._change(c, ctx.reference) for c in found if c.metric in emitted]
+                for arm, found in changes.items()}
+
+    def _change(self, c: PairedChange, reference: str) -> MetricResult:
+        where = f" ({c.attribute})" if c.attribute else ""
+        return MetricResult(
+            metric=c.metric,
+            plugin=self.name,
+            attribute=c.attribute,
+            label=f"{CHANGE_LABELS[c.metric]} from {reference}{where}",
+            role="change",
+            derived_from=c.metric,
+            **c.interval(),
+            notes=[PAIRED_NOTE],
+            details={"reference": reference, "groups": c.groups, "excludes_zero": c.excludes_zero},
+        )
+
     # ------------------------------------------------------------------ helpers
     def _too_small(self, ctx: MetricContext, attr: _Attr, denominators: np.ndarray) -> np.ndarray:
         st = ctx.stats
@@ -295,6 +413,7 @@ class GroupMetrics(BaseMetric):
             status = "not_applicable"
             notes = [*notes, "undefined on these data (0/0)"]
         return MetricResult(
+            **self._declared(metric),  # type: ignore[arg-type]
             metric=metric,
             plugin=self.name,
             attribute=attr.groups.attribute,
@@ -445,7 +564,7 @@ class GroupMetrics(BaseMetric):
             )
             out.append(
                 self._result(
-                    WORST_NAMES.get(metric, f"worst_group_{metric}"),
+                    _worst_name(metric),
                     attr,
                     est,
                     label=f"{label}: worst group",
@@ -711,7 +830,7 @@ class GroupMetrics(BaseMetric):
             ]
         out.append(
             self._result(
-                WORST_NAMES.get(m, f"worst_group_{m}"),
+                _worst_name(m),
                 attr,
                 worst,
                 label=f"{label}: worst group",
@@ -785,6 +904,7 @@ class GroupMetrics(BaseMetric):
             cal[name] = calibration_points(y[rows], score[rows], edges)
         return [
             MetricResult(
+                **self._declared("roc_curve"),  # type: ignore[arg-type]
                 metric="roc_curve",
                 plugin=self.name,
                 attribute=attr.groups.attribute,
@@ -792,6 +912,7 @@ class GroupMetrics(BaseMetric):
                 details={"curves": roc},
             ),
             MetricResult(
+                **self._declared("calibration_curve"),  # type: ignore[arg-type]
                 metric="calibration_curve",
                 plugin=self.name,
                 attribute=attr.groups.attribute,

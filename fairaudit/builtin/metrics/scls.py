@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from fairaudit.base import BaseMetric, MetricContext
+from fairaudit.base import BaseMetric, MetricContext, MetricOutput
 from fairaudit.builtin.metrics._common import attribute_sets, not_applicable, num
 from fairaudit.results import GroupValue, MetricResult
 from fairaudit.stats.bootstrap import make_rng, percentile_ci
@@ -65,6 +65,9 @@ class SCLS(BaseMetric):
     def __init__(self, factors: list[str] | None = None, min_flipped: int = 5):
         self.factors = factors
         self.min_flipped = min_flipped
+
+    def outputs(self) -> list[MetricOutput]:
+        return [MetricOutput("scls", "value", higher_is_better=False)]
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, object]]:

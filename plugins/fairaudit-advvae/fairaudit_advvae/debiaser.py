@@ -373,7 +373,7 @@ class AdversarialVAEDebiaser(BaseDebiaser):
         return load_debiaser(cls, path)
 
     # ------------------------------------------------------------------ report
-    def report_sections(self) -> list[dict[str, Any]]:
+    def report_blocks(self) -> list[dict[str, Any]]:
         """Training curves (kind ``curve``) and the final adversaries' scores (kind ``table``)."""
         from fairaudit_advvae.sections import build_sections
 

@@ -137,8 +137,8 @@ def test_report_sections_render(small):
 
     X, y, sf = small
     est = AdversarialVAEDebiaser(**TINY)
-    assert est.report_sections() == []
-    sections = est.fit(X, y, sensitive_features=sf).report_sections()
+    assert est.report_blocks() == []
+    sections = est.fit(X, y, sensitive_features=sf).report_blocks()
     assert [s["kind"] for s in sections] == ["curve", "curve", "table"]
     table = sections[2]
     assert table["rows"][0][:3] == ["sex", "binary", "accuracy"] and len(table["rows"][0]) == len(

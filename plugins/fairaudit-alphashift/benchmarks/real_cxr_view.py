@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             pooled[a]["p_dec_cf"][te] = head.predict_proba(std(Z_dec_cf))[:, 1]
             fold_auc[a].append(auc(y[te], pooled[a]["p"][te]))
         if fold == 0:
-            sections = deb.report_sections()
+            sections = deb.report_blocks()
             (fold_dir / "sections.json").write_text(json.dumps(sections, indent=1))
         print(f"  fold {fold}: n_train {len(tr)}, n_test {len(te)}, held-out SSIM "
               f"{deb.train_report_.val_ssim:.3f} after {deb.train_report_.epochs} epochs, AUC "

@@ -358,7 +358,7 @@ class AlphaShiftDebiaser(BaseDebiaser):
         w = self.vae_.weight_map()
         return None if w is None else (1.0 - w.detach().cpu().numpy()[0, 0]).astype(np.float32)
 
-    def report_sections(self) -> list[dict[str, Any]]:
+    def report_blocks(self) -> list[dict[str, Any]]:
         """Tables (reconstruction quality, directions) and, in a run folder, the alpha-sweep
         grid per bias attribute and the attention map."""
         from fairaudit_alphashift.figures import build_sections

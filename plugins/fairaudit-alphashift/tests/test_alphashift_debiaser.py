@@ -113,7 +113,7 @@ def test_report_sections_checkpoint_and_figures_in_a_run_folder(tmp_path: Path, 
     context = RunContext(device="cpu", work_dir=tmp_path, progress=False)
     deb = AlphaShiftDebiaser(**TINY).bind(context)
     deb.fit(phantoms16.images, phantoms16.y, sensitive_features=phantoms16.sensitive)
-    sections = deb.report_sections()
+    sections = deb.report_blocks()
     grids = [s for s in sections if s["kind"] == "image_grid"]
     tables = [s for s in sections if s["kind"] == "table"]
     assert {s["title"] for s in grids} >= {"alpha sweep along 'sex'", "alpha sweep along 'device'",
@@ -142,7 +142,7 @@ def test_report_sections_checkpoint_and_figures_in_a_run_folder(tmp_path: Path, 
 
 
 def test_sections_without_run_folder_are_tables_only(tiny_fitted) -> None:
-    sections = tiny_fitted.report_sections()
+    sections = tiny_fitted.report_blocks()
     assert sections and all(s["kind"] in ("table", "curve") for s in sections)
     curve = next(s for s in sections if s["kind"] == "curve")
     n_epochs = tiny_fitted.train_report_.epochs

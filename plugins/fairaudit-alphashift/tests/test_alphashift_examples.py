@@ -58,7 +58,7 @@ def test_embeddings_example_runs(tmp_path: Path) -> None:
     spec = _shrunk(EXAMPLES / "alphashift_embeddings.yaml", tmp_path, {"n_samples": 800}, {})
     out = _run(spec, tmp_path)
     arm = next(a for a in out["result"]["arms"] if a["name"] == "alphashift")
-    assert any(s["kind"] == "table" for s in arm["sections"])
+    assert any(s["kind"] == "table" for s in arm["blocks"])
 
 
 @pytest.mark.slow
@@ -68,10 +68,10 @@ def test_synthetic_cxr_example_runs(tmp_path: Path) -> None:
                    {"image_size": 32, "max_epochs": 3, "width": 0.25, "depth": 0.0})
     out = _run(spec, tmp_path)
     arm = next(a for a in out["result"]["arms"] if a["name"] == "alphashift")
-    grids = [s for s in arm["sections"] if s["kind"] == "image_grid"]
+    grids = [s for s in arm["blocks"] if s["kind"] == "image_grid"]
     assert any("device" in s["title"] for s in grids)
     for s in grids:
-        assert (out["run_dir"] / s["image"]).is_file()
+        assert (out["run_dir"] / s["path"]).is_file()
     assert any(m["metric"].startswith("scls") for m in arm["metrics"])
     html = (out["run_dir"] / "report.html").read_text()
     assert "alpha sweep along" in html

@@ -553,7 +553,7 @@ class CAFGAN(BaseGenerator):
         return module.to(device)
 
     # ------------------------------------------------------------ report
-    def report_sections(self) -> list[dict[str, Any]]:
+    def report_blocks(self) -> list[dict[str, Any]]:
         """Sample grid per group x label, training curves and the lung-plausibility table."""
         from fairaudit_cafgan.report import build_sections
 

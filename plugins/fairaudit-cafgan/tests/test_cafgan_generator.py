@@ -144,7 +144,7 @@ def test_report_sections(fitted):
     import json
 
     model, work = fitted
-    sections = model.report_sections()
+    sections = model.report_blocks()
     json.dumps(sections)  # JSON-serialisable
     kinds = [s["kind"] for s in sections]
     assert kinds[:3] == ["image_grid", "curve", "table"]
@@ -165,7 +165,7 @@ def test_report_sections(fitted):
     # outside a run folder the grid is inlined
     inline = CAFGAN(**TINY)
     inline.__dict__.update({k: v for k, v in model.__dict__.items() if k.endswith("_")})
-    assert inline.report_sections()[0]["data_uri"].startswith("data:image/png;base64,")
+    assert inline.report_blocks()[0]["data_uri"].startswith("data:image/png;base64,")
 
 
 def test_two_arms_do_not_overwrite_each_others_files():

@@ -573,7 +573,7 @@ class DiffusionCounterfactuals(BaseGenerator):
             "info": info,
         }
 
-    def report_sections(self) -> list[dict[str, Any]]:
+    def report_blocks(self) -> list[dict[str, Any]]:
         """An original / counterfactual / difference grid of the last edit, with training notes."""
         from fairaudit_diffusion.report import image_grid_section
 

@@ -47,7 +47,7 @@ def test_audit_with_diffusion_counterfactual_arms(tiny_dir: Path, tmp_path: Path
     for name in ("cf_classifier_flip_rate", "cf_artefact_flip_rate", "cf_identity_l1", "cf_identity_ssim"):
         assert quality[name].status == "ok" and quality[name].value is not None, name
     assert quality["cf_identity_l1"].details["oracle"] == "oracle:device"
-    grids = [s for s in edits.sections if s.get("kind") == "image_grid"]
-    assert any((run_dir / s["path"]).is_file() for s in grids if "path" in s)
+    grids = [b for b in edits.blocks if b.kind == "image_grid"]
+    assert any((run_dir / b.path).is_file() for b in grids if b.path)
     augmented = arms["diffusion (counterfactual augment)"]
     assert any(m.metric == "cf_sensitivity_device" and m.value is not None for m in augmented.metrics)

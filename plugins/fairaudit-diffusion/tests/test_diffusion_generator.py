@@ -117,7 +117,7 @@ def test_report_section_saves_the_grid(
     fitted_unet.counterfactual(dataset.images[:4], {"factor": "device", "to": 0})
     bound = fitted_unet.bind(RunContext(work_dir=tmp_path))
     try:
-        (section,) = bound.report_sections()
+        (section,) = bound.report_blocks()
     finally:
         fitted_unet._context = None
     assert section["kind"] == "image_grid" and section["columns"] == [
@@ -132,7 +132,7 @@ def test_report_section_saves_the_grid(
     assert len(section["row_labels"]) == len(section["prompts"]) == 4
     assert section["finetune"]["eval_loss_after"] < section["finetune"]["eval_loss_before"]
     json.dumps(section)
-    unbound = fitted_unet.report_sections()[0]
+    unbound = fitted_unet.report_blocks()[0]
     assert unbound["data_uri"].startswith("data:image/png;base64,") and "path" not in unbound
     assert base64.b64decode(unbound["data_uri"].split(",", 1)[1]) == png.read_bytes()
 
@@ -158,7 +158,7 @@ def test_report_edits_training_images_when_no_counterfactual_was_asked(
     assert len(rows) == 6
     devices = dataset.extras["device"][rows]
     assert sorted(devices.tolist()) == [0, 0, 0, 1, 1, 1]  # half from each value
-    (section,) = g.report_sections()
+    (section,) = g.report_blocks()
     assert section["edit"]["factor"] == "device" and section["edit"]["source"] == "metadata"
     for prompt, row in zip(section["prompts"], rows, strict=True):
         sex = "female patient" if dataset.sensitive["sex"][row] == "F" else "male patient"
