@@ -66,65 +66,47 @@ def small_groups(arm: ArmResult) -> list[str]:
     return list(seen.values())
 
 
-def _group_tables(result: AuditResult, arm: ArmResult) -> list[dict[str, Any]]:
-    """Per attribute: rows = metrics, columns = all samples then each group (chunked)."""
-    with_groups = [m for m in arm.metrics if m.per_group and m.role == "value"]
-    tables = []
-    for attribute in attribute_order(result, with_groups):
-        metrics = [m for m in with_groups if m.attribute == attribute]
-        groups: dict[str, GroupValue] = {}
-        for m in metrics:
-            for g in m.per_group:
-                groups.setdefault(g.group, g)
-        total = sum(g.n for g in groups.values())
+def _header(name: str | None, groups: dict[str, GroupValue]) -> dict[str, Any]:
+    """A group column's heading (``None``: every sample of the test split)."""
+    if name is None:
         positives = [g.n_pos for g in groups.values()]
-        columns: list[str | None] = [None, *groups]  # None: every sample of the test split
-        chunks = []
-        for start in range(0, len(columns), GROUPS_PER_TABLE + 1):
-            part = columns[start : start + GROUPS_PER_TABLE + 1]
-            header = []
-            for g in part:
-                if g is None:
-                    header.append(
-                        {
-                            "name": "All",
-                            "n": num(total),
-                            "small": False,
-                            "n_pos": num(sum(positives)) if None not in positives else "",
-                        }
-                    )
-                else:
-                    gv = groups[g]
-                    header.append(
-                        {
-                            "name": g,
-                            "n": num(gv.n),
-                            "small": gv.too_small,
-                            "n_pos": num(gv.n_pos) if gv.n_pos is not None else "",
-                        }
-                    )
-            rows = []
-            for m in metrics:
-                by_group = {g.group: g for g in m.per_group}
-                cells = []
-                for g in part:
-                    if g is None:
-                        cells.append(
-                            {"value": num(m.value), "ci": ci(m.ci_low, m.ci_high), "small": False}
-                        )
-                        continue
-                    gv = by_group.get(g)
-                    cells.append(
-                        {
-                            "value": num(gv.value) if gv else "–",
-                            "ci": ci(gv.ci_low, gv.ci_high) if gv else "",
-                            "small": bool(gv and gv.too_small),
-                        }
-                    )
-                rows.append({"metric": metric_label(m.metric, m.label), "cells": cells})
-            chunks.append({"groups": header, "rows": rows})
-        tables.append({"attribute": attribute, "chunks": chunks})
-    return tables
+        return {"name": "All", "n": num(sum(g.n for g in groups.values())), "small": False,
+                "n_pos": num(sum(positives)) if None not in positives else ""}  # type: ignore[arg-type]
+    gv = groups[name]
+    return {"name": name, "n": num(gv.n), "small": gv.too_small,
+            "n_pos": num(gv.n_pos) if gv.n_pos is not None else ""}
+
+
+def _group_cell(m: MetricResult, name: str | None) -> dict[str, Any]:
+    if name is None:
+        return {"value": num(m.value), "ci": ci(m.ci_low, m.ci_high), "small": False}
+    gv = next((g for g in m.per_group if g.group == name), None)
+    if gv is None:
+        return {"value": "–", "ci": "", "small": False}
+    return {"value": num(gv.value), "ci": ci(gv.ci_low, gv.ci_high), "small": gv.too_small}
+
+
+def _group_table(metrics: list[MetricResult]) -> list[dict[str, Any]]:
+    """One attribute's values: rows = metrics, columns = all samples then each group, chunked."""
+    groups: dict[str, GroupValue] = {}
+    for m in metrics:
+        for g in m.per_group:
+            groups.setdefault(g.group, g)
+    columns: list[str | None] = [None, *groups]
+    chunks = []
+    for start in range(0, len(columns), GROUPS_PER_TABLE + 1):
+        part = columns[start : start + GROUPS_PER_TABLE + 1]
+        rows = [{"metric": metric_label(m.metric, m.label), "cells": [_group_cell(m, g) for g in part]}
+                for m in metrics]
+        chunks.append({"groups": [_header(g, groups) for g in part], "rows": rows})
+    return chunks
+
+
+def _group_tables(result: AuditResult, arm: ArmResult) -> list[dict[str, Any]]:
+    """Per attribute, the results of role ``value`` with their groups."""
+    with_groups = [m for m in arm.metrics if m.per_group and m.role == "value"]
+    return [{"attribute": attribute, "chunks": _group_table([m for m in with_groups if m.attribute == attribute])}
+            for attribute in attribute_order(result, with_groups)]
 
 
 def _gap_rows(arm: ArmResult) -> tuple[list[dict[str, Any]], list[str], int]:
@@ -193,24 +175,25 @@ def forest_rows(
     return list(rows.values())
 
 
-def _curves(
-    arm: ArmResult, result: AuditResult, sink: FigureSink, key: str
-) -> list[dict[str, Any]]:
-    out = []
+def _curve_figure(m: MetricResult, sink: FigureSink, key: str) -> dict[str, Any] | None:
+    """The figure of one curve result (``None`` without curve data)."""
+    draw, what = CURVE_DRAWERS[m.metric]
+    curves = m.details.get("curves")
+    curves = {str(g): c for g, c in curves.items() if isinstance(c, dict)} if isinstance(curves, dict) else {}
+    if not curves:
+        return None
+    svg = draw(curves, title=f"{what} by {m.attribute}", dashed=[g.group for g in m.per_group if g.too_small])
+    return sink.add(f"{key}-{what.lower()}-{m.attribute}", svg)
+
+
+def _curves(arm: ArmResult, result: AuditResult, sink: FigureSink, key: str) -> list[dict[str, Any]]:
+    """Per attribute, the figures of the arm's curve results (ROC, calibration)."""
     curve_metrics = [m for m in arm.metrics if m.role == "curve" and m.metric in CURVE_DRAWERS]
+    out = []
     for attribute in attribute_order(result, curve_metrics):
-        entry: dict[str, Any] = {"attribute": attribute, "figures": []}
-        for m in (m for m in curve_metrics if m.attribute == attribute):
-            draw, what = CURVE_DRAWERS[m.metric]
-            curves = m.details.get("curves") or {}
-            if not isinstance(curves, dict) or not curves:
-                continue
-            curves = {str(g): c for g, c in curves.items() if isinstance(c, dict)}
-            dashed = [g.group for g in m.per_group if g.too_small]
-            svg = draw(curves, title=f"{what} by {attribute}", dashed=dashed)
-            entry["figures"].append(sink.add(f"{key}-{what.lower()}-{attribute}", svg))
-        if entry["figures"]:
-            out.append(entry)
+        drawn = [_curve_figure(m, sink, key) for m in curve_metrics if m.attribute == attribute]
+        if any(drawn):
+            out.append({"attribute": attribute, "figures": [f for f in drawn if f is not None]})
     return out
 
 
@@ -247,70 +230,56 @@ def _params(params: dict[str, Any]) -> list[tuple[str, str]]:
     return [(str(k), param_value(v)) for k, v in params.items()]
 
 
-def arm_context(
-    result: AuditResult,
-    arm: ArmResult,
-    index: int,
-    run_dir: Path,
-    sink: FigureSink,
-) -> dict[str, Any]:
+def _empty_context(arm: ArmResult, key: str) -> dict[str, Any]:
+    return {
+        "id": key, "name": arm.name, "kind": arm.kind, "kind_label": KIND_LABELS.get(arm.kind, arm.kind),
+        "plugin": arm.plugin or "", "params": _params(arm.params), "status": arm.status,
+        "error": arm.error or "", "traceback": arm.traceback or "",
+        "timings": [(k, f"{v:.1f} s") for k, v in arm.timings.items() if is_finite(v)],
+        "group_tables": [], "gap_rows": [], "gap_notes": [], "gap_keep": True, "hidden_metrics": 0,
+        "forests": [], "curves": [], "probes": [], "probe_notes": [], "probe_keep": True, "blocks": [],
+        "images": [], "files": [], "metric_errors": [], "small": [], "plugin_sections": [],
+    }
+
+
+def _forests(result: AuditResult, arm: ArmResult, sink: FigureSink, key: str) -> list[dict[str, Any]]:
+    out = []
+    for attribute in attribute_order(result, [m for m in arm.metrics if is_gap(m)]):
+        rows = forest_rows(result, [arm], attribute)
+        if rows:
+            svg = figures.forest_figure(rows, [arm.name], title=f"Gaps by {attribute}: {arm.name}")
+            out.append(sink.add(f"{key}-forest-{attribute}", svg))
+    return out
+
+
+def _blocks(arm: ArmResult, run_dir: Path, sink: FigureSink, key: str) -> list[dict[str, Any]]:
+    out = []
+    for j, block in enumerate(arm.blocks):
+        try:
+            out.append(block_context(block, run_dir, sink, f"{key}-section{j + 1}"))
+        except Exception as exc:  # a malformed plugin block must not break the report
+            out.append(notice("Section not shown", f"{type(exc).__name__}: {exc}"))
+    return out
+
+
+def arm_context(result: AuditResult, arm: ArmResult, index: int, run_dir: Path, sink: FigureSink) -> dict[str, Any]:
     """Everything the arm template shows for ``arm``."""
     key = f"arm{index}-{slug(arm.name, 30)}"
-    ctx: dict[str, Any] = {
-        "id": key,
-        "name": arm.name,
-        "kind": arm.kind,
-        "kind_label": KIND_LABELS.get(arm.kind, arm.kind),
-        "plugin": arm.plugin or "",
-        "params": _params(arm.params),
-        "status": arm.status,
-        "error": arm.error or "",
-        "traceback": arm.traceback or "",
-        "timings": [(k, f"{v:.1f} s") for k, v in arm.timings.items() if is_finite(v)],
-        "group_tables": [],
-        "gap_rows": [],
-        "gap_notes": [],
-        "gap_keep": True,
-        "hidden_metrics": 0,
-        "forests": [],
-        "curves": [],
-        "probes": [],
-        "probe_notes": [],
-        "probe_keep": True,
-        "blocks": [],
-        "images": [],
-        "files": [],
-        "metric_errors": [],
-        "small": [],
-        "plugin_sections": [],
-    }
+    ctx = _empty_context(arm, key)
     if arm.status == "failed":
         return ctx
     ctx["group_tables"] = _group_tables(result, arm)
     ctx["gap_rows"], ctx["gap_notes"], ctx["hidden_metrics"] = _gap_rows(arm)
     ctx["gap_keep"] = len(ctx["gap_rows"]) <= KEEP_ROWS
-    gaps = [m for m in arm.metrics if is_gap(m)]
-    for attribute in attribute_order(result, gaps):
-        rows = forest_rows(result, [arm], attribute)
-        if rows:
-            svg = figures.forest_figure(rows, [arm.name], title=f"Gaps by {attribute}: {arm.name}")
-            ctx["forests"].append(sink.add(f"{key}-forest-{attribute}", svg))
+    ctx["forests"] = _forests(result, arm, sink, key)
     ctx["curves"] = _curves(arm, result, sink, key)
     ctx["probes"], ctx["probe_notes"] = probe_rows(arm)
     ctx["probe_keep"] = len(ctx["probes"]) <= KEEP_ROWS
     ctx["small"] = small_groups(arm)
-    ctx["metric_errors"] = [
-        f"{m.metric} ({m.plugin}): {'; '.join(m.notes) or 'failed'}"
-        for m in arm.metrics
-        if m.status == "error"
-    ]
-    for j, block in enumerate(arm.blocks):
-        try:
-            ctx["blocks"].append(block_context(block, run_dir, sink, f"{key}-section{j + 1}"))
-        except Exception as exc:  # a malformed plugin block must not break the report
-            ctx["blocks"].append(notice("Section not shown", f"{type(exc).__name__}: {exc}"))
+    ctx["metric_errors"] = [f"{m.metric} ({m.plugin}): {'; '.join(m.notes) or 'failed'}"
+                            for m in arm.metrics if m.status == "error"]
+    ctx["blocks"] = _blocks(arm, run_dir, sink, key)
     shown = {str(b.path) for b in arm.blocks if isinstance(b, ImageBlock)}
-    ctx["images"], ctx["files"] = artefact_blocks(
-        {k: v for k, v in arm.artefacts.items() if str(v) not in shown}, run_dir
-    )
+    ctx["images"], ctx["files"] = artefact_blocks({k: v for k, v in arm.artefacts.items() if str(v) not in shown},
+                                                  run_dir)
     return ctx

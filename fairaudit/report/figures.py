@@ -213,6 +213,9 @@ class ForestRow:
     max: float | None = None
 
 
+THRESHOLD_LABEL = "declared threshold"
+
+
 def forest_figure(
     rows: Sequence[ForestRow], arms: Sequence[str], *, title: str, width: float = FULL_WIDTH
 ) -> str:
@@ -232,43 +235,10 @@ def forest_figure(
             if n_arms == 1
             else [(j - (n_arms - 1) / 2) * (0.7 / n_arms) for j in range(n_arms)]
         )
-        drew_threshold = False
         labelled: set[str] = set()
         for i, row in enumerate(rows):
-            y = -i
-            for j, arm in enumerate(arms):
-                value, low, high = row.estimates.get(arm, (None, None, None))
-                if not _finite(value):
-                    continue
-                yy = y + offsets[j]
-                if _finite(low) and _finite(high):
-                    ax.plot(
-                        [low, high],
-                        [yy, yy],
-                        color=PALETTE[j % len(PALETTE)],
-                        lw=1.3,
-                        solid_capstyle="butt",
-                    )
-                ax.plot(
-                    [value],
-                    [yy],
-                    marker="o",
-                    ms=4,
-                    color=PALETTE[j % len(PALETTE)],
-                    label="_nolegend_" if arm in labelled else short(arm, 28),
-                )
-                labelled.add(arm)
-            for bound in (row.min, row.max):
-                if _finite(bound):
-                    ax.plot(
-                        [bound, bound],
-                        [y - 0.45, y + 0.45],
-                        color=THRESHOLD_COLOUR,
-                        lw=1.2,
-                        ls="--",
-                        label="_nolegend_" if drew_threshold else "declared threshold",
-                    )
-                    drew_threshold = True
+            _forest_estimates(ax, row, -i, arms, offsets, labelled)
+            _forest_bounds(ax, row, -i, labelled)
         ax.set_yticks([-i for i in range(len(rows))], labels)
         ax.set_ylim(-len(rows) + 0.4, 0.6)
         ax.grid(axis="y", visible=False)
@@ -285,6 +255,30 @@ def forest_figure(
                 bbox_to_anchor=(0.5, 0.0),
             )
         return to_svg(fig)
+
+
+def _forest_estimates(ax: Any, row: ForestRow, y: float, arms: Sequence[str], offsets: list[float],
+                      labelled: set[str]) -> None:
+    """Each arm's point and interval on row ``y`` (an arm's name enters the legend once)."""
+    for j, arm in enumerate(arms):
+        value, low, high = row.estimates.get(arm, (None, None, None))
+        if not _finite(value):
+            continue
+        yy, colour = y + offsets[j], PALETTE[j % len(PALETTE)]
+        if _finite(low) and _finite(high):
+            ax.plot([low, high], [yy, yy], color=colour, lw=1.3, solid_capstyle="butt")
+        ax.plot([value], [yy], marker="o", ms=4, color=colour,
+                label="_nolegend_" if arm in labelled else short(arm, 28))
+        labelled.add(arm)
+
+
+def _forest_bounds(ax: Any, row: ForestRow, y: float, labelled: set[str]) -> None:
+    """The row's declared thresholds as dashed red ticks (one legend entry in all)."""
+    for bound in (row.min, row.max):
+        if _finite(bound):
+            ax.plot([bound, bound], [y - 0.45, y + 0.45], color=THRESHOLD_COLOUR, lw=1.2, ls="--",
+                    label="_nolegend_" if "\0threshold" in labelled else THRESHOLD_LABEL)
+            labelled.add("\0threshold")  # not an arm name
 
 
 # ---------------------------------------------------------------- probes

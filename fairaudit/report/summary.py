@@ -295,6 +295,18 @@ def _cell(arm: ArmResult, key: KeyMetric, ref: Estimate | None, is_ref: bool) ->
     return cell
 
 
+def _cells(result: AuditResult, key: KeyMetric, ref_arm: ArmResult | None) -> list[dict[str, Any]]:
+    ref = key.get(ref_arm) if ref_arm is not None else None
+    return [_cell(arm, key, ref, arm is ref_arm) for arm in result.arms]
+
+
+def _chunks(columns: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table split into chunks of :data:`ARMS_PER_TABLE` arm columns (one page wide)."""
+    return [{"columns": columns[i:i + ARMS_PER_TABLE],
+             "rows": [{"label": r["label"], "cells": r["cells"][i:i + ARMS_PER_TABLE]} for r in rows]}
+            for i in range(0, len(columns), ARMS_PER_TABLE)]
+
+
 def comparable_arms(result: AuditResult) -> list[ArmResult]:
     """The arms that finished; a comparison needs at least two."""
     return [a for a in result.arms if a.status == "ok"]
@@ -308,126 +320,107 @@ def comparison(result: AuditResult) -> dict[str, Any]:
     ref_arm = base if base is not None and base.status == "ok" else None
     columns = [{"arm": a.name, "kind": a.kind, "failed": a.status == "failed", "error": a.error or ""}
                for a in result.arms]
-    rows = []
-    for k in keys:
-        ref = k.get(ref_arm) if ref_arm is not None else None
-        rows.append({"label": k.label, "cells": [_cell(arm, k, ref, arm is ref_arm) for arm in result.arms]})
-    chunks = [{"columns": columns[i:i + ARMS_PER_TABLE],
-               "rows": [{"label": r["label"], "cells": r["cells"][i:i + ARMS_PER_TABLE]} for r in rows]}
-              for i in range(0, len(columns), ARMS_PER_TABLE)]
-    return {"chunks": chunks if rows else [], "has_baseline": ref_arm is not None,
+    rows = [{"label": k.label, "cells": _cells(result, k, ref_arm)} for k in keys]
+    return {"chunks": _chunks(columns, rows) if rows else [], "has_baseline": ref_arm is not None,
             "failed": [f"{a.name}: {a.error or 'failed'}" for a in result.arms if a.status == "failed"],
             "has_flips": any(k.plugin == "counterfactual_sensitivity" for k in keys),
             "has_paired": any(c["paired"] for r in rows for c in r["cells"])}
+
+
+def _moves(base: ArmResult, arm: ArmResult, keys: list[KeyMetric]) -> list[str]:
+    """``label: before → after (delta, paired CI)`` for every key metric both arms have."""
+    moves = []
+    for k in keys:
+        a, b = k.get(base), k.get(arm)
+        if a is None or b is None or not (is_finite(a[0]) and is_finite(b[0])):
+            continue
+        delta = float(b[0]) - float(a[0])
+        change = _paired_change(arm, k, delta)
+        interval = f", paired CI {ci(change.ci_low, change.ci_high)}" if change is not None else ""
+        moves.append(f"{k.label}: {num(a[0])} → {num(b[0])} ({'+' if delta > 0 else ''}{num(delta)}{interval})")
+    return moves
+
+
+def _verdict_moves(result: AuditResult, base: ArmResult, arm: ArmResult) -> list[str]:
+    """Threshold outcomes that differ between the baseline and ``arm``."""
+    before = {(v.metric, v.attribute): v.outcome for v in result.verdicts if v.arm == base.name}
+    out = []
+    for v in (v for v in result.verdicts if v.arm == arm.name):
+        old = before.get((v.metric, v.attribute))
+        if old is not None and old != v.outcome:
+            out.append(f"{metric_label(v.metric)} ({v.attribute or 'all'}): "
+                       f"{OUTCOME_LABELS.get(old, old)} → {OUTCOME_LABELS.get(v.outcome, v.outcome)}")
+    return out
 
 
 def changes(result: AuditResult) -> list[dict[str, Any]]:
     """Per mitigation: what moved against the baseline (key metrics and threshold outcomes)."""
     base = result.arm("baseline")
     keys = key_metrics(result)
+    comparable = base is not None and base.status == "ok"
     out = []
-    for arm in result.arms:
-        if arm is base:
-            continue
-        entry: dict[str, Any] = {
-            "arm": arm.name,
-            "kind": arm.kind,
-            "failed": arm.status == "failed",
-            "error": arm.error or "",
-            "moves": [],
-            "verdicts": [],
-        }
-        if arm.status == "ok" and base is not None and base.status == "ok":
-            for k in keys:
-                a, b = k.get(base), k.get(arm)
-                if a is None or b is None or not (is_finite(a[0]) and is_finite(b[0])):
-                    continue
-                delta = float(b[0]) - float(a[0])  # type: ignore[arg-type]
-                change = _paired_change(arm, k, delta)
-                interval = f", paired CI {ci(change.ci_low, change.ci_high)}" if change is not None else ""
-                entry["moves"].append(
-                    f"{k.label}: {num(a[0])} → {num(b[0])} ({'+' if delta > 0 else ''}{num(delta)}{interval})"
-                )
-            before = {
-                (v.metric, v.attribute): v.outcome for v in result.verdicts if v.arm == base.name
-            }
-            for v in result.verdicts:
-                if v.arm != arm.name:
-                    continue
-                old = before.get((v.metric, v.attribute))
-                if old is not None and old != v.outcome:
-                    entry["verdicts"].append(
-                        f"{metric_label(v.metric)} ({v.attribute or 'all'}): "
-                        f"{OUTCOME_LABELS.get(old, old)} → "
-                        f"{OUTCOME_LABELS.get(v.outcome, v.outcome)}"
-                    )
-        out.append(entry)
+    for arm in (a for a in result.arms if a is not base):
+        both = comparable and arm.status == "ok"
+        out.append({"arm": arm.name, "kind": arm.kind, "failed": arm.status == "failed", "error": arm.error or "",
+                    "moves": _moves(base, arm, keys) if both else [],  # type: ignore[arg-type]
+                    "verdicts": _verdict_moves(result, base, arm) if both else []})  # type: ignore[arg-type]
     return out
 
 
 # ---------------------------------------------------------------- cross-arm figures
-def cross_figures(result: AuditResult, sink: FigureSink) -> dict[str, list[dict[str, Any]]]:
-    """Forest plots per attribute, probe bars and bias-attack curves across every successful arm."""
-    ok = [a for a in result.arms if a.status == "ok"]
+PROBE_CAPTION = ("Bars: probe AUC on the test split with its CI; dotted ticks: the same probe trained on shuffled "
+                 "attribute labels (what chance looks like for this probe); dashed line: 0.5.")
+
+
+def _forests(result: AuditResult, ok: list[ArmResult], sink: FigureSink) -> list[dict[str, Any]]:
     names = [a.name for a in ok]
-    out: dict[str, list[dict[str, Any]]] = {"forest": [], "probes": [], "attacks": []}
-    gap_metrics = [m for a in ok for m in a.metrics if is_gap(m)]
-    for attribute in attribute_order(result, gap_metrics):
+    out = []
+    for attribute in attribute_order(result, [m for a in ok for m in a.metrics if is_gap(m)]):
         rows = forest_rows(result, ok, attribute)
         if rows:
             svg = figures.forest_figure(rows, names, title=f"Gaps by {attribute}, every arm")
-            out["forest"].append(sink.add(f"compare-forest-{attribute}", svg))
-    probe_metrics = dict.fromkeys(m.metric for a in ok for m in a.metrics if m.role == "probe" and m.headline)
-    for probe in probe_metrics:
-        bars = [
-            figures.ProbeBar(
-                f"{m.attribute or 'all'} ({probe_kind(m)})"
-                if probe_kind(m)
-                else m.attribute or "all",
-                a.name,
-                m.value,
-                m.ci_low,
-                m.ci_high,
-                m.details.get("shuffled_auc") if is_finite(m.details.get("shuffled_auc")) else None,
-            )
-            for a in ok
-            for m in a.metrics
-            if m.metric == probe and m.status == "ok"
-        ]
+            out.append(sink.add(f"compare-forest-{attribute}", svg))
+    return out
+
+
+def _probe_bar(arm: ArmResult, m: MetricResult) -> figures.ProbeBar:
+    kind = probe_kind(m)
+    label = f"{m.attribute or 'all'} ({kind})" if kind else m.attribute or "all"
+    shuffled = m.details.get("shuffled_auc")
+    return figures.ProbeBar(label, arm.name, m.value, m.ci_low, m.ci_high, shuffled if is_finite(shuffled) else None)
+
+
+def _probe_figures(ok: list[ArmResult], sink: FigureSink) -> list[dict[str, Any]]:
+    """One bar chart per headline probe metric (AUC scale), every arm side by side."""
+    out = []
+    for probe in dict.fromkeys(m.metric for a in ok for m in a.metrics if m.role == "probe" and m.headline):
+        bars = [_probe_bar(a, m) for a in ok for m in a.metrics if m.metric == probe and m.status == "ok"]
         if bars:
-            arms = [n for n in names if any(b.arm == n for b in bars)]
+            arms = [a.name for a in ok if any(b.arm == a.name for b in bars)]
             svg = figures.probe_figure(bars, arms, title=metric_label(probe) + " by arm")
-            out["probes"].append(
-                sink.add(
-                    f"compare-{probe}",
-                    svg,
-                    caption=(
-                        "Bars: probe AUC on the test split with its CI; dotted ticks: the same "
-                        "probe trained on shuffled attribute labels (what chance looks like for "
-                        "this probe); dashed line: 0.5."
-                    ),
-                )
-            )
+            out.append(sink.add(f"compare-{probe}", svg, caption=PROBE_CAPTION))
+    return out
+
+
+def _attack_figures(ok: list[ArmResult], sink: FigureSink) -> list[dict[str, Any]]:
+    """Attack curves (role ``attack``) of every arm, one panel per attribute and flipped group."""
     panels: dict[tuple[str, str], list[figures.AttackSeries]] = {}
     for a in ok:
-        for m in a.metrics:
-            if m.role != "attack" or m.status != "ok":
-                continue
+        for m in (m for m in a.metrics if m.role == "attack" and m.status == "ok"):
             d = m.details
-            key = (m.attribute or "all", str(d.get("flipped_group", "")))
-            panels.setdefault(key, []).append(
-                figures.AttackSeries(
-                    a.name,
-                    list(d.get("fractions") or []),
-                    list(d.get("eod") or []),
-                    list(d.get("eod_ci_low") or []),
-                    list(d.get("eod_ci_high") or []),
-                )
-            )
+            panels.setdefault((m.attribute or "all", str(d.get("flipped_group", ""))), []).append(
+                figures.AttackSeries(a.name, list(d.get("fractions") or []), list(d.get("eod") or []),
+                                     list(d.get("eod_ci_low") or []), list(d.get("eod_ci_high") or [])))
+    out = []
     for (attribute, flipped), series in panels.items():
-        title = f"Bias attack on {attribute}" + (
-            f" (labels flipped in '{flipped}')" if flipped else ""
-        )
+        title = f"Bias attack on {attribute}" + (f" (labels flipped in '{flipped}')" if flipped else "")
         svg = figures.bias_attack_figure(series, title=figures.short(title, 60))
-        out["attacks"].append(sink.add(f"compare-attack-{attribute}-{flipped}", svg))
+        out.append(sink.add(f"compare-attack-{attribute}-{flipped}", svg))
     return out
+
+
+def cross_figures(result: AuditResult, sink: FigureSink) -> dict[str, list[dict[str, Any]]]:
+    """Forest plots per attribute, probe bars and bias-attack curves across every successful arm."""
+    ok = comparable_arms(result)
+    return {"forest": _forests(result, ok, sink), "probes": _probe_figures(ok, sink),
+            "attacks": _attack_figures(ok, sink)}
