@@ -133,6 +133,7 @@ def build_context(
         "overview": methods.overview(result),
         "verdicts": summary.verdicts(result),
         "gaps": summary.largest_gaps(result),
+        "near_chance": summary.near_chance(result),
         "comparison": comparison,
         "changes": summary.changes(result),
         "warnings": [str(w) for w in result.warnings],

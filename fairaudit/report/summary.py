@@ -130,6 +130,32 @@ def largest_gaps(result: AuditResult) -> list[dict[str, Any]]:
     ]
 
 
+# ---------------------------------------------------------------- can the report be read?
+#: The task's discrimination (a value over every sample, 0.5 = chance) and the group level below
+#: which a model is considered near chance for that group.
+TASK_AUC, GROUP_AUC_FLOOR = "roc_auc", 0.6
+
+
+def near_chance(result: AuditResult) -> list[str]:
+    """Why some arm's model is near chance: its task AUC interval includes 0.5, or a group large
+    enough to judge has an AUC below :data:`GROUP_AUC_FLOOR`.  Gaps between groups of a model
+    that barely discriminates are not fairness findings."""
+    reasons = []
+    for arm in comparable_arms(result):
+        auc = next((m for m in arm.metrics if m.metric == TASK_AUC and m.role == "value" and _ok(m)), None)
+        if auc is None:
+            continue
+        if is_finite(auc.ci_low) and is_finite(auc.ci_high) and auc.ci_low <= 0.5 <= auc.ci_high:  # type: ignore[operator]
+            reasons.append(f"{arm.name}: task AUC {num(auc.value)} {ci(auc.ci_low, auc.ci_high)} includes 0.5")
+            continue
+        low = sorted({(g.value, f"{g.attribute} = {g.group}") for m in arm.metrics
+                      if m.metric == TASK_AUC and m.role == "value" for g in m.per_group
+                      if not g.too_small and is_finite(g.value) and g.value < GROUP_AUC_FLOOR})  # type: ignore[operator]
+        if low:
+            reasons.append(f"{arm.name}: AUC {num(low[0][0])} in group {low[0][1]} (below {GROUP_AUC_FLOOR:g})")
+    return reasons
+
+
 # ---------------------------------------------------------------- mitigation comparison
 Estimate = tuple[float, "float | None", "float | None", str]  # value, CI low, CI high, note
 Getter = Callable[[ArmResult], "Estimate | None"]

@@ -118,3 +118,21 @@ def test_a_version_1_sample_renders(tmp_path: Path) -> None:
     html = render_html(read_result(SAMPLES / "quickstart" / "result.json"), tmp_path)
     assert "Equal opportunity difference" in html and "Executive summary" in html
     assert "Mitigation comparison" not in html  # one arm: nothing to compare
+
+
+def test_a_model_near_chance_gets_a_banner(demo: AuditResult, tmp_path: Path) -> None:
+    from fairaudit.report.summary import near_chance
+
+    assert near_chance(demo) == []
+    assert "near chance" not in render_html(demo, tmp_path)
+    result = demo.model_copy(deep=True)
+    auc = result.arm("baseline").metric("roc_auc", "sex")  # type: ignore[union-attr]
+    assert auc is not None
+    auc.value, auc.ci_low, auc.ci_high = 0.55, 0.47, 0.63
+    group = next(g for g in result.arm("advvae").metric("roc_auc", "sex").per_group if not g.too_small)  # type: ignore[union-attr]
+    group.value = 0.58
+    reasons = near_chance(result)
+    assert reasons[0] == "baseline: task AUC 0.550 [0.470, 0.630] includes 0.5"
+    assert reasons[1] == f"advvae: AUC 0.580 in group sex = {group.group} (below 0.6)"
+    html = render_html(result, tmp_path)
+    assert "A model here is near chance" in html and "includes 0.5" in html
