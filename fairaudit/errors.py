@@ -124,4 +124,4 @@ class RunInterrupted(KeyboardInterrupt):
 
     def __init__(self, run_dir: object, cause: str = "interrupted"):
         self.run_dir = run_dir
-        super().__init__(f"{cause}; the finished arms are kept: resume with  fairaudit run --resume {run_dir}")
+        super().__init__(f"{cause}; the finished arms are kept: resume with fairaudit run --resume {run_dir}")

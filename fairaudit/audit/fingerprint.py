@@ -84,6 +84,6 @@ def describe(diffs: list[str]) -> str:
     return shown + (f"; and {len(diffs) - MAX_SHOWN} more" if len(diffs) > MAX_SHOWN else "")
 
 
-def _short(value: Any, limit: int = 40) -> str:
+def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
