@@ -8,8 +8,9 @@ readable and its fingerprint equals the arm's now; otherwise the arm is recomput
 reason is returned for the console and the report.
 
 File names derive from the plan's index and name, with anything but ``A-Z a-z 0-9 . _ -``
-replaced and long names cut, so no label can make a name the file system refuses; a name that
-had to be changed gets a short hash of the original, so two labels never share a file.
+replaced (and a leading dot) and long names cut, so no label can make a name the file system
+refuses; a name that had to be changed gets a short hash of the original, so two labels never
+share a file.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def safe_name(name: str) -> str:
     """A file-name part for ``name``: unchanged when already safe and short, else cleaned, cut to
     :data:`MAX_PART` characters and suffixed with a hash of ``name``."""
     cleaned = _UNSAFE.sub("_", name)
-    if cleaned == name and len(name) <= MAX_PART and not name.startswith("."):
+    cleaned = "_" + cleaned[1:] if cleaned.startswith(".") else cleaned  # never a hidden file
+    if cleaned == name and len(name) <= MAX_PART:
         return name
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return f"{cleaned[: MAX_PART - 11]}-{digest}"
