@@ -8,6 +8,7 @@ interfaces.  ``__init__`` only stores keyword parameters (scikit-learn's rule).
 from __future__ import annotations
 
 import abc
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
@@ -20,18 +21,32 @@ if TYPE_CHECKING:
     from fairaudit.data import AuditDataset
     from fairaudit.results import ArmResult, AuditResult, MetricResult, Role
 
+LOG = logging.getLogger("fairaudit")
+
 Family = Literal["datasets", "models", "debiasers", "generators", "metrics", "report_sections"]
 
 
 @dataclass
 class RunContext:
-    """What the runner tells a plugin about the run it is part of."""
+    """What the runner tells a plugin about the run it is part of.
+
+    ``progress`` is the run's one progress switch (``fairaudit run -q`` turns it off): plugins
+    show progress bars only when it is on (a plugin's own ``progress`` parameter, if it has one,
+    defaults to it).
+    """
 
     device: str = "cpu"
     seed: int = 0
     work_dir: Path | None = None
     progress: bool = True
     mixed_precision: bool = False
+
+    @classmethod
+    def standalone(cls) -> RunContext:
+        """The context of a plugin used outside an audit (never bound by a runner): device
+        ``"auto"`` resolved (CUDA when torch sees one, else CPU), seed 0, no run folder (so no
+        checkpoint or figure paths), progress bars on."""
+        return cls(device=_auto_device(), seed=0, work_dir=None, progress=True)
 
     def checkpoint_path(self, name: str) -> Path | None:
         """Where to store checkpoint ``name`` (``None`` outside a run folder)."""
@@ -50,14 +65,21 @@ class RunContext:
         return path / name
 
 
+def _auto_device() -> str:
+    """``"cuda"`` when torch is installed and sees a GPU, else ``"cpu"``."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class Plugin(BaseEstimator):
     """Common base: a name (the YAML key), a description and tiny test parameters."""
 
     name: ClassVar[str]
     family: ClassVar[Family]
     description: ClassVar[str] = ""
-    #: Set by the runner before use; plugins read it through :meth:`run_context`.
-    _context: RunContext | None = None
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, Any]]:
@@ -65,12 +87,21 @@ class Plugin(BaseEstimator):
         return [{}]
 
     def bind(self, context: RunContext) -> Self:
-        """Attach the run context (device, seed, work folder)."""
+        """Attach the run context (device, seed, work folder, progress); the runner binds every
+        plugin it creates.  The context belongs to this instance only."""
         self._context = context
         return self
 
     def run_context(self) -> RunContext:
-        return self._context if self._context is not None else RunContext()
+        """The context this plugin was bound to; a plugin never bound (used on its own, e.g. in
+        a notebook or a test) is bound to :meth:`RunContext.standalone` on first use."""
+        context: RunContext | None = getattr(self, "_context", None)
+        if context is None:
+            context = RunContext.standalone()
+            LOG.debug("%s %r is not bound to a run; using a standalone context (device %s)",
+                      self.family, getattr(self, "name", type(self).__name__), context.device)
+            self._context = context
+        return context
 
 
 class BaseDatasetLoader(Plugin):
@@ -167,13 +198,15 @@ class BaseGenerator(Plugin):
 
 @dataclass
 class StatsConfig:
-    """Statistical settings shared by every metric of a run."""
+    """Statistical settings shared by every metric of a run: the spec's ``statistics`` and its
+    ``seed`` (built by :func:`fairaudit.spec.settings.stats_config`, field for field)."""
 
     n_boot: int = 1000
     ci_level: float = 0.95
     min_group_size: int = 30
     min_group_positives: int = 5
     n_permutations: int = 1000
+    multiple_testing: Literal["bh", "none"] = "bh"
     seed: int = 0
 
 

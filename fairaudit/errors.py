@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 
 class ExitCode(enum.IntEnum):
-    """Exit codes of the ``fairaudit`` command (modelled on pytest's)."""
+    """Exit codes of the ``fairaudit`` command (modelled on pytest's, 0-5, plus two of an audit
+    that finished without a full answer).  When several apply, a run exits with the first of
+    1, 6, 7."""
 
     OK = 0
     THRESHOLDS_FAILED = 1
@@ -15,6 +17,10 @@ class ExitCode(enum.IntEnum):
     INTERNAL_ERROR = 3
     USAGE_ERROR = 4
     PLUGIN_ERROR = 5
+    #: The gate cannot judge: an arm failed, or a declared threshold got no verdict (``missing``).
+    INCOMPLETE = 6
+    #: The audit finished and ``result.json`` is written, but a report could not be rendered.
+    REPORT_FAILED = 7
 
 
 class FairAuditError(Exception):
@@ -111,3 +117,11 @@ class DeviceError(TrainingError):
     """The requested device is not available (e.g. ``device: cuda`` with ``on_missing_cuda: fail``)."""
 
     exit_code = ExitCode.USAGE_ERROR
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """An audit stopped by Ctrl-C or SIGTERM; its finished arms are kept in ``run_dir``."""
+
+    def __init__(self, run_dir: object, cause: str = "interrupted"):
+        self.run_dir = run_dir
+        super().__init__(f"{cause}; the finished arms are kept: resume with fairaudit run --resume {run_dir}")

@@ -262,10 +262,13 @@ class EarlyStopping:
 
 
 def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, enabled: bool = True) -> Iterator[T]:
-    """A tqdm progress bar on the main process (silent elsewhere or when disabled)."""
+    """A tqdm progress bar on the main process (silent elsewhere or when disabled).
+
+    Plugins pass ``enabled=self.run_context().progress`` (or their own ``progress`` parameter,
+    defaulting to it): the run's context is the one switch (``fairaudit run -q`` turns it off)."""
     from tqdm.auto import tqdm
 
-    disable = (not enabled) or (not is_main_process()) or os.environ.get("FAIRAUDIT_NO_PROGRESS") == "1"
+    disable = (not enabled) or (not is_main_process())
     yield from tqdm(iterable, desc=desc, total=total, disable=disable, leave=False, dynamic_ncols=True)
 
 

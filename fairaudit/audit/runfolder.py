@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import numpy as np
 
 from fairaudit import atomic
 from fairaudit.data import AuditDataset
+from fairaudit.errors import DataError
 
 LOG = logging.getLogger("fairaudit")
 
@@ -97,8 +100,6 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
 
 def mark_manifest(run_dir: Path, **fields: Any) -> None:
     """Update fields of an existing ``manifest.json`` (e.g. ``status="failed"``); never raises."""
-    import json
-
     path = run_dir / "manifest.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -106,3 +107,61 @@ def mark_manifest(run_dir: Path, **fields: Any) -> None:
         write_manifest(run_dir, manifest)
     except Exception as exc:  # the original error matters more than the bookkeeping
         LOG.warning("could not update %s: %s", path, exc)
+
+
+# ---------------------------------------------------------------- reading a run folder back
+#: Keys every manifest has had since the first write of a run.
+MANIFEST_KEYS = ("spec_name", "spec_dir", "status")
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``manifest.json`` (``None`` when there is none); a truncated or incomplete one
+    is a :class:`DataError` saying so."""
+    path = Path(run_dir) / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path} is truncated or not JSON ({exc}); this run folder cannot be resumed: "
+                        "start a new run from its spec.yaml") from None
+    missing = [k for k in MANIFEST_KEYS if not isinstance(manifest, dict) or k not in manifest]
+    if missing:
+        raise DataError(f"{path} is incomplete (no {', '.join(missing)}); this run folder cannot be resumed: "
+                        "start a new run from its spec.yaml")
+    return manifest
+
+
+def read_result(run_dir: Path) -> Any:
+    """The run's ``result.json`` as an :class:`~fairaudit.results.AuditResult`; a missing,
+    truncated or incomplete one is a :class:`DataError` saying so."""
+    import pydantic
+
+    from fairaudit.results import read_result as read_any_version
+
+    path = Path(run_dir) / "result.json"
+    if not path.is_file():
+        raise DataError(f"{run_dir} has no result.json; is it a fairaudit run folder?")
+    try:
+        return read_any_version(path)
+    except ValueError as exc:
+        if not isinstance(exc, pydantic.ValidationError):  # not JSON at all
+            raise DataError(f"{path} is truncated or incomplete (not JSON: {exc}); delete it and resume the run "
+                            "(fairaudit run --resume RUN_DIR) to write it again") from None
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DataError(f"{path} is truncated or incomplete ({first['msg']}{' at ' + where if where else ''}); "
+                        "delete it and resume the run (fairaudit run --resume RUN_DIR) to write it again") from None
+
+
+def refuse_links(run_dir: Path) -> None:
+    """A run folder to resume holds only what the run wrote: refuse symbolic links inside it
+    (resuming would read or overwrite whatever they point to)."""
+    links: list[str] = []
+    for folder, dirs, files in os.walk(run_dir, followlinks=False):
+        links += [os.path.relpath(os.path.join(folder, n), run_dir) for n in (*dirs, *files)
+                  if os.path.islink(os.path.join(folder, n))]
+    if links:
+        shown = ", ".join(sorted(links)[:5]) + (f" and {len(links) - 5} more" if len(links) > 5 else "")
+        raise DataError(f"cannot resume {run_dir}: it contains symbolic links ({shown}); a run folder holds only "
+                        "files the run wrote; remove the links or start a new run")

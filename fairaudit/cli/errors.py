@@ -11,7 +11,7 @@ from typing import Any, TextIO, TypeVar
 import typer
 from rich.console import Console
 
-from fairaudit.errors import ExitCode, FairAuditError, SpecError
+from fairaudit.errors import ExitCode, FairAuditError, RunInterrupted, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -60,8 +60,9 @@ def handle_errors(fn: F) -> F:
             err_console.print(f"[bold red]error:[/] {type(exc).__name__}: ", end="")
             err_console.print(str(exc), markup=False)
             raise typer.Exit(int(ExitCode.USAGE_ERROR)) from None
-        except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during a run
+            err_console.print("[yellow]interrupted[/]", end="")
+            err_console.print(f": {exc}" if isinstance(exc, RunInterrupted) else "", markup=False)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
     return wrapper  # type: ignore[return-value]

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fairaudit.cli.errors import handle_errors
+
+if TYPE_CHECKING:
+    from fairaudit.audit.runner import RunOutcome
 
 console = Console(stderr=True, highlight=False)
 
@@ -20,9 +25,8 @@ def run(
     formats: str = typer.Option(None, "--format", help="Report formats, e.g. html,pdf (default: spec)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Run the audit described by SPEC (exit 1 when a declared threshold fails)."""
-    import os
-
+    """Run the audit described by SPEC (exit 1 when a declared threshold fails, 6 when the gate
+    cannot judge: a failed arm or a threshold without a verdict; 7 when a report failed to render)."""
     from fairaudit.audit.runner import run_audit
     from fairaudit.errors import FairAuditError
 
@@ -34,31 +38,48 @@ def run(
 
         local = declared_plugins(spec) or []
         if local:
-            console.print(f"[yellow]note:[/] the spec runs Python code from {', '.join(local)} (plugins:); "
-                          "run only specs you trust")
-    if quiet:
-        os.environ["FAIRAUDIT_NO_PROGRESS"] = "1"
+            console.print("[yellow]note:[/] the spec runs Python code from ", end="")
+            console.print(f"{', '.join(local)} (plugins:); run only specs you trust", markup=False)
 
     def say(msg: str) -> None:
         if not quiet:
-            console.print(f"[dim]•[/] {msg}", markup=True, highlight=False)
+            console.print(f"[dim]•[/] {escape(msg)}", highlight=False)
 
     wanted = [f.strip() for f in formats.split(",")] if formats else None
-    outcome = run_audit(spec, output_dir=output, resume=resume, formats=wanted, say=say)
+    outcome = run_audit(spec, output_dir=output, resume=resume, formats=wanted, say=say,
+                        progress=_progress_wanted(quiet))
+    _print_outcome(outcome)
+    raise typer.Exit(int(outcome.exit_code))
+
+
+def _progress_wanted(quiet: bool) -> bool:
+    """Progress bars unless ``-q`` or ``FAIRAUDIT_NO_PROGRESS=1`` (read here only)."""
+    import os
+
+    return not quiet and os.environ.get("FAIRAUDIT_NO_PROGRESS", "") in ("", "0")
+
+
+def _print_outcome(outcome: RunOutcome) -> None:
+    """Run folder, reports, warnings, what the gate could not judge, verdicts (even with ``-q``)."""
     result = outcome.result
-    console.print(f"[bold]run folder:[/] {outcome.run_dir}")
+    console.print("[bold]run folder:[/] ", end="")
+    console.print(str(outcome.run_dir), markup=False, soft_wrap=True)
     for fmt, path in outcome.reports.items():
-        console.print(f"  {fmt}: {path}")
+        console.print(f"  {fmt}: {path}", markup=False, soft_wrap=True)
     for note in result.warnings:  # one line each (paths stay greppable)
         console.print("[yellow]warning:[/] ", end="", soft_wrap=True)
         console.print(note, markup=False, soft_wrap=True)
-    failed = [a.name for a in result.arms if a.status == "failed"]
-    if failed:
-        console.print(f"[yellow]arms that failed (see the report):[/] {', '.join(failed)}")
+    if outcome.report_error:
+        console.print("[red]report rendering failed:[/] ", end="", soft_wrap=True)
+        console.print(f"{outcome.report_error} (result.json is kept: fairaudit report {outcome.run_dir})",
+                      markup=False, soft_wrap=True)
+    for reason in outcome.unjudged:
+        console.print("[red]cannot judge:[/] ", end="", soft_wrap=True)
+        console.print(reason, markup=False, soft_wrap=True)
     for v in result.verdicts:
         colour = {"pass": "green", "fail": "red"}.get(v.outcome, "yellow")
-        console.print(f"  [{colour}]{v.outcome.upper():>12}[/] {v.arm} · {v.metric} · {v.attribute}")
-    raise typer.Exit(int(outcome.exit_code))
+        console.print(f"  [{colour}]{v.outcome.upper():>12}[/] ", end="")
+        console.print(f"{v.arm} · {v.metric} · {v.attribute}", markup=False)
 
 
 def _check_output_folder(output: Path) -> None:

@@ -50,18 +50,30 @@ def _param_at_fault(params: dict[str, Any], problem: str) -> tuple[Any, ...]:
     the message (``no column 'sexx'``) first, else a path the message names; ``()`` if none."""
     quoted: list[tuple[int, tuple[Any, ...]]] = []
     paths: list[tuple[int, tuple[Any, ...]]] = []
-    for key, value in params.items():
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
-        candidates = [((key,), value)] if items is None else [((key, k), v) for k, v in items]
-        if isinstance(value, dict):
-            candidates += [((key, k), k) for k in value]
-        for loc, text in candidates:
-            if not isinstance(text, str) or not text.strip():
-                continue
-            if repr(text) in problem:
-                quoted.append((len(text), loc))
-            elif any(ch in text for ch in "./\\") and (str(Path(text)) in problem
-                                                      or str(Path(text).expanduser()) in problem):
-                paths.append((len(text), loc))
+    for loc, text in _param_texts(params):
+        if repr(text) in problem:
+            quoted.append((len(text), loc))
+        elif _names_path(text, problem):
+            paths.append((len(text), loc))
     best = quoted or paths
     return max(best, key=lambda hit: hit[0])[1] if best else ()
+
+
+def _param_texts(params: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """``(location, text)`` of every non-blank string among the parameters, one level into lists
+    and mappings (whose keys count too)."""
+    found: list[tuple[tuple[Any, ...], Any]] = []
+    for key, value in params.items():
+        if isinstance(value, dict):
+            found += [((key, k), v) for k, v in value.items()] + [((key, k), k) for k in value]
+        elif isinstance(value, list):
+            found += [((key, i), v) for i, v in enumerate(value)]
+        else:
+            found.append(((key,), value))
+    return [(loc, text) for loc, text in found if isinstance(text, str) and text.strip()]
+
+
+def _names_path(text: str, problem: str) -> bool:
+    """Whether ``problem`` names ``text`` as a path (as written, or with ``~`` expanded)."""
+    return any(ch in text for ch in "./\\") and (str(Path(text)) in problem
+                                                 or str(Path(text).expanduser()) in problem)

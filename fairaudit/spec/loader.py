@@ -14,6 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from fairaudit.errors import PluginNotFound, SpecError, SpecIssue
+from fairaudit.spec.components import raw_components
 from fairaudit.spec.models import AuditSpec
 
 if TYPE_CHECKING:
@@ -133,36 +134,57 @@ def _yaml_issue(exc: MarkedYAMLError, text: str, file: str) -> SpecIssue:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else None
     col = mark.column + 1 if mark else None
+    for explain in (_tag_message, _tab_message, _bracket_message, _duplicate_message):
+        found = explain(exc)
+        if found is not None:
+            msg, with_field = found
+            return SpecIssue(file, line, col, _loc_at(text, line, col) if with_field else "", msg)
+    return SpecIssue(file, line, col, "", f"invalid YAML: {_yaml_words(exc)}")
+
+
+def _tag_message(exc: MarkedYAMLError) -> tuple[str, bool] | None:
+    tag = re.search(r"constructor for the tag '([^']*)'", str(exc.problem or ""))
+    if not tag:
+        return None
+    name = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+    if "python/" in name:
+        return (f"the YAML tag {name!r} is refused: the spec loader has no constructor for Python "
+                "objects (they could run code); a spec is plain data, and nothing in it was run"), True
+    return (f"unknown YAML tag {name!r}: a spec is plain data (mappings, lists, strings, "
+            "numbers, booleans); remove the tag"), True
+
+
+def _tab_message(exc: MarkedYAMLError) -> tuple[str, bool] | None:
+    if "'\\t'" not in str(exc.problem or ""):
+        return None
+    return ("invalid YAML: a tab character where YAML expects indentation or a value; indent with "
+            "spaces, never tabs"), False
+
+
+def _bracket_message(exc: MarkedYAMLError) -> tuple[str, bool] | None:
+    opened = re.search(r"while parsing a flow (sequence|mapping)", str(exc.context or ""))
+    if not opened or exc.context_mark is None:
+        return None
+    bracket = "[" if opened.group(1) == "sequence" else "{"
+    cm = exc.context_mark
+    return (f"invalid YAML: the {bracket!r} opened at line {cm.line + 1}, column {cm.column + 1} is "
+            f"not closed ({exc.problem or ''})"), False
+
+
+def _duplicate_message(exc: MarkedYAMLError) -> tuple[str, bool] | None:
     problem = str(exc.problem or "")
+    if "found duplicate key" not in problem:
+        return None
+    return f"invalid YAML: {problem}; each key may appear once", False
+
+
+def _yaml_words(exc: MarkedYAMLError) -> str:
+    """The parser's own context and problem, with the context's position when on another line."""
     context = str(exc.context or "")
-    tag = re.search(r"constructor for the tag '([^']*)'", problem)
-    if tag:
-        name = tag.group(1).replace("tag:yaml.org,2002:", "!!")
-        loc = _loc_at(text, line, col)
-        if "python/" in name:
-            msg = (f"the YAML tag {name!r} is refused: the spec loader has no constructor for Python "
-                   "objects (they could run code); a spec is plain data, and nothing in it was run")
-        else:
-            msg = (f"unknown YAML tag {name!r}: a spec is plain data (mappings, lists, strings, "
-                   "numbers, booleans); remove the tag")
-        return SpecIssue(file, line, col, loc, msg)
-    if "'\\t'" in problem:
-        return SpecIssue(file, line, col, "", "invalid YAML: a tab character where YAML expects "
-                         "indentation or a value; indent with spaces, never tabs")
-    opened = re.search(r"while parsing a flow (sequence|mapping)", context)
-    if opened and exc.context_mark is not None:
-        bracket = "[" if opened.group(1) == "sequence" else "{"
-        cm = exc.context_mark
-        return SpecIssue(file, line, col, "", f"invalid YAML: the {bracket!r} opened at line "
-                         f"{cm.line + 1}, column {cm.column + 1} is not closed ({problem})")
-    if "found duplicate key" in problem:
-        return SpecIssue(file, line, col, "", f"invalid YAML: {problem}; each key may appear once")
-    where = ""
-    if exc.context_mark is not None and exc.problem_mark is not None and \
-            exc.context_mark.line != exc.problem_mark.line:
-        where = f" (line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
-    words = " ".join(p for p in (context + where, problem) if p.strip())
-    return SpecIssue(file, line, col, "", f"invalid YAML: {words}")
+    cm, pm = exc.context_mark, exc.problem_mark
+    if cm is not None and pm is not None and cm.line != pm.line:
+        context += f" (line {cm.line + 1}, column {cm.column + 1})"
+    return " ".join(p for p in (context, str(exc.problem or "")) if p.strip())
 
 
 def _loc_at(text: str, line: int | None, col: int | None) -> str:
@@ -174,25 +196,32 @@ def _loc_at(text: str, line: int | None, col: int | None) -> str:
         tree = YAML(typ="rt").load(io.StringIO(text))
     except Exception:  # the position is enough without a path
         return ""
+    target = (line, col or 1)
     best: tuple[tuple[int, int], tuple[Any, ...]] = ((0, 0), ())
     stack: list[tuple[Any, tuple[Any, ...]]] = [(tree, ())]
     while stack:
         node, loc = stack.pop()
         if len(loc) > MAX_DEPTH:
             continue
-        if isinstance(node, CommentedMap):
-            marks = [(key, (node.lc.data or {}).get(key)) for key in node]
-        elif isinstance(node, CommentedSeq):
-            marks = [(i, (node.lc.data or {}).get(i)) for i in range(len(node))]
-        else:
-            continue
-        pairs = [((mark[0] + 1, mark[1] + 1), key) for key, mark in marks if mark]
-        for pos, key in pairs:
-            if pos <= (line, col or 1):
-                if pos >= best[0]:
-                    best = (pos, (*loc, key))
-                stack.append((node[key], (*loc, key)))
+        for pos, key in _key_positions(node):
+            if pos > target:
+                continue
+            if pos >= best[0]:
+                best = (pos, (*loc, key))
+            stack.append((node[key], (*loc, key)))
     return field_path(best[1])
+
+
+def _key_positions(node: Any) -> list[tuple[tuple[int, int], Any]]:
+    """1-based (line, column) of each key of a round-trip mapping or index of a sequence."""
+    if isinstance(node, CommentedMap):
+        keys: list[Any] = list(node)
+    elif isinstance(node, CommentedSeq):
+        keys = list(range(len(node)))
+    else:
+        return []
+    data = node.lc.data or {}
+    return [((data[k][0] + 1, data[k][1] + 1), k) for k in keys if data.get(k)]
 
 
 def _check_size(plain: Any, tree: Any, file: str) -> None:
@@ -350,21 +379,10 @@ def check_components(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:
 
 def _component_issues_raw(plain: Any, tree: Any, file: str, plugins: PluginSet) -> list[SpecIssue]:
     """Best-effort plugin checks when stage one already failed (so all errors show at once)."""
-    issues: list[SpecIssue] = []
     if not isinstance(plain, dict):
-        return issues
-    fields = {"dataset": "datasets", "model": "models", "debiasers": "debiasers",
-              "generators": "generators", "metrics": "metrics"}
-    for field, family in fields.items():
-        value = plain.get(field)
-        items = value if isinstance(value, list) else [value] if value is not None else []
-        for i, item in enumerate(items):
-            loc: tuple[Any, ...] = (field, i) if isinstance(value, list) else (field,)
-            name = item if isinstance(item, str) else item.get("name") if isinstance(item, dict) else None
-            params = item.get("params", {}) if isinstance(item, dict) else {}
-            if isinstance(name, str) and isinstance(params, dict):
-                issues += _check_one(family, loc, name, params, tree, file, plugins)
-    return issues
+        return []
+    return [issue for family, loc, name, params in raw_components(plain)
+            for issue in _check_one(family, loc, name, params, tree, file, plugins)]
 
 
 def _check_one(family: str, loc: tuple[Any, ...], name: str, params: dict[str, Any], tree: Any,

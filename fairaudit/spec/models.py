@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fairaudit.spec.components import COMPONENT_FIELDS, normalise_component
+
 SPEC_SCHEMA_VERSION = 1
 
 
@@ -23,7 +25,7 @@ class Component(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _from_string(cls, value: Any) -> Any:
-        return {"name": value} if isinstance(value, str) else value
+        return normalise_component(value)
 
     @property
     def arm_name(self) -> str:
@@ -135,9 +137,11 @@ class AuditSpec(StrictModel):
 
     def components(self) -> list[tuple[str, str, Component]]:
         """(family, field path, component) for every plugin the spec uses."""
-        out: list[tuple[str, str, Component]] = [("datasets", "dataset", self.dataset),
-                                                 ("models", "model", self.model)]
-        out += [("debiasers", f"debiasers.{i}", c) for i, c in enumerate(self.debiasers)]
-        out += [("generators", f"generators.{i}", c) for i, c in enumerate(self.generators)]
-        out += [("metrics", f"metrics.{i}", c) for i, c in enumerate(self.metrics)]
+        out: list[tuple[str, str, Component]] = []
+        for spec_field in COMPONENT_FIELDS:
+            value = getattr(self, spec_field.field)
+            if spec_field.many:
+                out += [(spec_field.family, f"{spec_field.field}.{i}", c) for i, c in enumerate(value)]
+            else:
+                out.append((spec_field.family, spec_field.field, value))
         return out

@@ -21,14 +21,13 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from fairaudit.params import param_schema, params_model
+from fairaudit.spec.components import SPEC_FAMILIES, field_of
 from fairaudit.spec.models import AuditSpec
 
 if TYPE_CHECKING:
     from fairaudit.plugins import PluginSet
     from fairaudit.registry import Entry
 
-#: Families a spec can name, in the order of the reference.
-SPEC_FAMILIES = ("datasets", "models", "debiasers", "generators", "metrics")
 CORE_BEGIN = "<!-- fairaudit-core:begin (spec fields and built-in plugins) -->"
 CORE_END = "<!-- fairaudit-core:end -->"
 REGENERATE = "fairaudit schema --format markdown > docs/spec-reference.md"
@@ -72,16 +71,6 @@ FIELD_NOTES: dict[str, str] = {
     "ReportSpec.formats": "Report files to render (PDF needs the `pdf` extra and Pango).",
     "ReportSpec.title": "Report title when the spec has no `title`.",
 }
-
-#: Where each family appears in a spec.
-_USAGE = {
-    "datasets": "dataset: {{name: {name}}}",
-    "models": "model: {{name: {name}}}",
-    "debiasers": "debiasers: [{{name: {name}}}]",
-    "generators": "generators: [{{name: {name}}}]",
-    "metrics": "metrics: [{name}]",
-}
-
 
 def spec_json_schema(plugins: PluginSet | None = None) -> dict[str, Any]:
     """JSON Schema of :class:`AuditSpec` plus ``x-fairaudit-plugins``: every plugin's parameter schema."""
@@ -204,37 +193,52 @@ def param_docs(cls: type) -> dict[str, str]:
     An entry may name several parameters (``a, b:``): the first gets the text prefixed with the
     group's names, the others a pointer to the first.
     """
-    texts = [cls.__dict__.get("__doc__"), cls.__dict__["__init__"].__doc__ if "__init__" in cls.__dict__ else None]
+    init = cls.__dict__.get("__init__")
     docs: dict[str, str] = {}
-    for raw in texts:
-        if not raw:
-            continue
-        lines = inspect.cleandoc(raw).splitlines()
-        starts = [i for i in range(len(lines) - 1)
-                  if lines[i].strip() == "Parameters" and set(lines[i + 1].strip()) == {"-"}]
-        if not starts:
-            continue
-        names: list[str] = []
-        body: list[str] = []
-        for i in range(starts[0] + 2, len(lines) + 1):
-            line = lines[i] if i < len(lines) else ""
-            at_section = i + 1 < len(lines) and line.strip() and set(lines[i + 1].strip()) == {"-"}
-            entry = re.match(r"^([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*(?::.*)?$", line)
-            if i == len(lines) or at_section or (line[:1].strip() and entry):
-                text = _rst_to_md(" ".join(body))
-                if len(names) > 1:
-                    docs.setdefault(names[0], f"({', '.join(f'`{n}`' for n in names)}) {text}")
-                    for name in names[1:]:
-                        docs.setdefault(name, f"See `{names[0]}`.")
-                elif names:
-                    docs.setdefault(names[0], text)
-                if i == len(lines) or at_section:
-                    break
-                assert entry is not None
-                names, body = [n.strip() for n in entry.group(1).split(",")], []
-            elif names and line.strip():
-                body.append(line.strip())
+    for raw in (cls.__dict__.get("__doc__"), init.__doc__ if init is not None else None):
+        for names, body in _parameter_entries(inspect.cleandoc(raw).splitlines() if raw else []):
+            text = _rst_to_md(" ".join(body))
+            if len(names) > 1:
+                docs.setdefault(names[0], f"({', '.join(f'`{n}`' for n in names)}) {text}")
+                for name in names[1:]:
+                    docs.setdefault(name, f"See `{names[0]}`.")
+            else:
+                docs.setdefault(names[0], text)
     return docs
+
+
+_ENTRY = re.compile(r"^([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*(?::.*)?$")
+
+
+def _is_underline(line: str) -> bool:
+    return set(line.strip()) == {"-"}
+
+
+def _parameters_section(lines: list[str]) -> list[str]:
+    """The lines of the first numpydoc ``Parameters`` section (below its underline, up to the
+    next section's title); empty when there is none."""
+    heads = [i for i in range(len(lines) - 1) if lines[i].strip() and _is_underline(lines[i + 1])]
+    start = next((i for i in heads if lines[i].strip() == "Parameters"), None)
+    if start is None:
+        return []
+    end = next((i for i in heads if i > start), len(lines))
+    return lines[start + 2:end]
+
+
+def _parameter_entries(lines: list[str]) -> Iterator[tuple[list[str], list[str]]]:
+    """``(names, description lines)`` of each entry of the first ``Parameters`` section."""
+    names: list[str] = []
+    body: list[str] = []
+    for line in _parameters_section(lines):
+        entry = _ENTRY.match(line)
+        if line[:1].strip() and entry:
+            if names:
+                yield names, body
+            names, body = [n.strip() for n in entry.group(1).split(",")], []
+        elif names and line.strip():
+            body.append(line.strip())
+    if names:
+        yield names, body
 
 
 # ---------------------------------------------------------------- spec fields
@@ -323,7 +327,7 @@ def plugin_markdown(name: str, entry: Entry, family: str, heading: str = "####")
     if description:
         lines += [_rst_to_md(description), ""]
     facts = [f"family: {family}", *_traits(cls), f"class `{cls.__module__}.{cls.__qualname__}`"]
-    lines += ["- " + "; ".join(facts), f"- in a spec: `{_USAGE[family].format(name=name)}`", ""]
+    lines += ["- " + "; ".join(facts), f"- in a spec: `{field_of(family).usage.format(name=name)}`", ""]
     try:
         model = params_model(cls)
     except Exception as exc:  # a signature pydantic cannot model: say so, keep the reference going

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fairaudit.cli.app import app
+from fairaudit.errors import ExitCode
 from fairaudit.results import AuditResult
 
 runner = CliRunner()
@@ -97,7 +98,8 @@ def test_failing_arm_is_recorded_and_the_audit_goes_on(tmp_path):
     write(tmp_path, BROKEN_PLUGIN, "my_plugins.py")
     spec = write(tmp_path, SPEC + "plugins: [my_plugins.py]\ndebiasers: [exploding, nan_maker]\n")
     result = run("run", str(spec), "-o", str(tmp_path / "out"), "-q")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.INCOMPLETE, result.output  # the gate cannot judge a failed arm
+    assert "cannot judge: arm 'exploding' failed: RuntimeError: simulated failure inside fit" in result.output
     run_dir = only_run_dir(tmp_path / "out")
     res = AuditResult.model_validate_json((run_dir / "result.json").read_text())
     arms = {a.name: a for a in res.arms}
@@ -201,13 +203,13 @@ def test_report_re_renders_from_result_json_alone(tmp_path):
 def test_resume_skips_finished_arms_and_gives_the_same_result(tmp_path):
     write(tmp_path, BROKEN_PLUGIN, "my_plugins.py")
     spec = write(tmp_path, SPEC + "plugins: [my_plugins.py]\ndebiasers: [nan_maker]\n")
-    assert run("run", str(spec), "-o", str(tmp_path / "out"), "-q").exit_code == 0
+    assert run("run", str(spec), "-o", str(tmp_path / "out"), "-q").exit_code == ExitCode.INCOMPLETE  # failed arm
     run_dir = only_run_dir(tmp_path / "out")
     before = json.loads((run_dir / "result.json").read_text())
     (run_dir / "result.json").unlink()
     next((run_dir / "arms").glob("01_*.json")).unlink()
     result = run("run", "--resume", str(run_dir), "-q")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == ExitCode.INCOMPLETE, result.output
     after = json.loads((run_dir / "result.json").read_text())
     for key in ("arms", "verdicts"):
         a, b = json.dumps(before[key], sort_keys=True), json.dumps(after[key], sort_keys=True)

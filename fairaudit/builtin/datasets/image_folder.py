@@ -201,7 +201,8 @@ class ImageFolderDataset(BaseDatasetLoader):
         first: tuple[Path, int, tuple[int, int]] | None = None
         modes: list[tuple[Path, str]] = []
         for i, (path, line) in enumerate(progress(zip(paths, lines, strict=True),
-                                                  desc="reading images", total=len(paths))):
+                                                  desc="reading images", total=len(paths),
+                                                  enabled=self.run_context().progress)):
             image = _open(path, line, meta)
             modes.append((path, image.mode))
             if first is None:
@@ -229,7 +230,8 @@ class ImageFolderDataset(BaseDatasetLoader):
 
         # headers only (no pixel decoding): unreadable files fail now, not mid-training
         modes = [(path, _header_mode(path, line, meta)) for path, line in
-                 progress(zip(paths, lines, strict=True), desc="checking image headers", total=len(paths))]
+                 progress(zip(paths, lines, strict=True), desc="checking image headers", total=len(paths),
+                          enabled=self.run_context().progress)]
         _warn_if_mixed_depths(modes, meta)
         reader = FolderReader([str(p) for p in paths], lines, str(meta), self.image_size, self.grayscale,
                               self.resize)

@@ -92,7 +92,8 @@ class AdversarialVAEDebiaser(BaseDebiaser):
     random_state:
         Seed (``None``: the run's seed).
     progress:
-        Show a progress bar over epochs.
+        Show a progress bar over epochs; ``None`` (default): the run's setting (off under
+        ``fairaudit run -q``).
     """
 
     name = "advvae"
@@ -131,7 +132,7 @@ class AdversarialVAEDebiaser(BaseDebiaser):
         audit_epochs: int = 30,
         device: str = "auto",
         random_state: int | None = None,
-        progress: bool = True,
+        progress: bool | None = None,
     ):
         self.attributes = attributes
         self.attribute_types = attribute_types
@@ -195,8 +196,8 @@ class AdversarialVAEDebiaser(BaseDebiaser):
     def _device(self) -> str:
         from fairaudit.training import resolve_device
 
-        if (self.device or "auto").lower() == "auto" and self._context is not None:
-            return self._context.device
+        if (self.device or "auto").lower() == "auto":
+            return self.run_context().device  # the run's device (a standalone plugin: CUDA if present)
         return resolve_device(self.device)
 
     def _check_X(self, X: np.ndarray, n_features: int | None = None) -> np.ndarray:
@@ -292,7 +293,7 @@ class AdversarialVAEDebiaser(BaseDebiaser):
             min_epochs=int(self.min_epochs),
             seed=seed,
             device=device,
-            progress=bool(self.progress) and self.run_context().progress,
+            progress=self.run_context().progress if self.progress is None else bool(self.progress),
         )
         history, best_epoch = train_advvae(model, targets, train, val, cfg)
         audit: list[dict[str, Any]] = []

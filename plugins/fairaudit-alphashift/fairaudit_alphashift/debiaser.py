@@ -65,7 +65,7 @@ class AlphaShiftDebiaser(BaseDebiaser):
     random_state:
         Seed of training and of the alpha draws.
     progress:
-        Show progress bars.
+        Show progress bars; ``None`` (default): the run's setting (off under ``fairaudit run -q``).
     """
 
     name: ClassVar[str] = "alphashift"
@@ -102,7 +102,7 @@ class AlphaShiftDebiaser(BaseDebiaser):
         sweep_alphas: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0),
         device: str = "auto",
         random_state: int = 0,
-        progress: bool = True,
+        progress: bool | None = None,
     ):
         self.bias_attributes = bias_attributes
         self.alpha_max = alpha_max
@@ -189,7 +189,7 @@ class AlphaShiftDebiaser(BaseDebiaser):
                           max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
                           val_fraction=self.val_fraction, patience=self.patience,
                           seed=self.random_state,
-                          progress=self.progress and self.run_context().progress,
+                          progress=self.run_context().progress if self.progress is None else bool(self.progress),
                           mixed_precision=self.run_context().mixed_precision)
         self.train_report_ = train_autoencoder(vae, images, cfg, self.device_)
         self.vae_ = vae
@@ -229,8 +229,8 @@ class AlphaShiftDebiaser(BaseDebiaser):
         from fairaudit.training import resolve_device
 
         requested = self.device
-        if requested == "auto" and self._context is not None:
-            requested = self._context.device
+        if requested == "auto":
+            requested = self.run_context().device  # the run's device (a standalone plugin: CUDA if present)
         return resolve_device(requested)
 
     def _param_key(self) -> str:

@@ -80,7 +80,8 @@ class CAFGAN(BaseGenerator):
     group_attribute:
         Sensitive column the generator is conditioned on and the TPR gap is computed over.
     device, random_state, progress:
-        ``"auto"`` = CUDA when present; seed; progress bars.
+        ``"auto"`` = CUDA when present; seed; progress bars (``None``, the default: the run's
+        setting, off under ``fairaudit run -q``).
     """
 
     name = "cafgan"
@@ -119,7 +120,7 @@ class CAFGAN(BaseGenerator):
         group_attribute: str = "sex",
         device: str = "auto",
         random_state: int = 0,
-        progress: bool = True,
+        progress: bool | None = None,
     ):
         self.image_size = image_size
         self.z_dim = z_dim
@@ -255,7 +256,7 @@ class CAFGAN(BaseGenerator):
         return self
 
     def _show_progress(self) -> bool:
-        return bool(self.progress and self.run_context().progress)
+        return self.run_context().progress if self.progress is None else bool(self.progress)
 
     def _fit_critics(
         self, dataset: AuditDataset, images: torch.Tensor, y: torch.Tensor, group_idx: torch.Tensor

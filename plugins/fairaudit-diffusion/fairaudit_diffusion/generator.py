@@ -197,8 +197,8 @@ class DiffusionCounterfactuals(BaseGenerator):
     # ------------------------------------------------------------------ settings
     def _device(self) -> str:
         requested = self.device
-        if requested == "auto" and self._context is not None:
-            requested = self.run_context().device
+        if requested == "auto":
+            requested = self.run_context().device  # the run's device (a standalone plugin: CUDA if present)
         return resolve_device(requested)
 
     def _seed(self) -> int:

@@ -1,0 +1,98 @@
+"""Arms and arm plans.
+
+An *arm plan* is one entry of the audit: the baseline, a debiaser, or a generator.  Running it
+(:meth:`ArmPlan.run`) trains what it needs and returns one or more :class:`Arm` (a generator
+yields one arm per evaluation): the arm's result record plus what its metrics read.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from fairaudit import atomic
+from fairaudit.results import ArmResult, Block
+from fairaudit.spec.models import Component
+
+if TYPE_CHECKING:
+    from fairaudit.audit.state import RunState
+
+LOG = logging.getLogger("fairaudit")
+Kind = Literal["baseline", "debiaser", "generator"]
+
+
+@dataclass
+class Arm:
+    """What an arm needs for its metrics: scores and (optionally) a representation."""
+
+    result: ArmResult
+    scores_test: np.ndarray | None = None
+    scores_val: np.ndarray | None = None
+    repr_test: np.ndarray | None = None
+    repr_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    sensitive_train: pd.DataFrame | None = None
+    predict_fn: Callable[[np.ndarray], np.ndarray] | None = None
+    counterfactuals: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ArmPlan(abc.ABC):
+    """One entry of the audit, at position ``index`` (its seed and its file name derive from it)."""
+
+    index: int
+    component: Component
+    kind: ClassVar[Kind]
+    #: A failure stops the audit (nothing can be compared without it) instead of being recorded.
+    fatal: ClassVar[bool] = False
+    #: The plugin family of ``component``.
+    family: ClassVar[str]
+
+    @property
+    def name(self) -> str:
+        """The arm's name (a generator's further evaluations append theirs)."""
+        return self.component.arm_name
+
+    @abc.abstractmethod
+    def run(self, state: RunState) -> list[Arm]:
+        """Train and evaluate; the arms, in the spec's order."""
+
+    def config(self) -> dict[str, Any]:
+        """The arm's resolved configuration (for its fingerprint)."""
+        return {"kind": self.kind, "index": self.index, "component": self.component.model_dump(mode="json")}
+
+    def failed(self, exc: BaseException) -> ArmResult:
+        """The record of this arm when running it raised ``exc``."""
+        LOG.error("arm %s failed: %s", self.name, exc)
+        return ArmResult(name=self.name, kind=self.kind, plugin=self.component.name,
+                         params=dict(self.component.params), status="failed",
+                         error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+
+
+def seed_arm(seed: int, index: int) -> None:
+    """Seed the global generators for arm ``index``, so a resumed arm draws what it would have."""
+    from fairaudit.training import seed_everything
+
+    seed_everything(seed + 1000 * index)
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` as plain JSON data (numpy values converted)."""
+    return json.loads(json.dumps(obj, default=atomic._json_default))
+
+
+def plugin_blocks(state: RunState, raw: list[Any], arm: str) -> list[Block]:
+    """An arm plugin's ``report_blocks()`` as typed blocks; unreadable ones become warnings."""
+    from fairaudit.blocks import to_blocks
+
+    blocks, problems = to_blocks([b if hasattr(b, "model_dump") else json_safe(b) for b in raw], f"arm {arm!r}")
+    state.warnings.extend(problems)
+    return blocks
