@@ -215,7 +215,9 @@ class _Audit:
             if plan.fatal:
                 raise
             state.say_arm(plan.name, f"FAILED: {type(exc).__name__}: {exc} (recorded; the audit goes on)")
-            return [plan.failed(exc)], {}
+            failed = plan.failed(exc)
+            failed.timings = state.log.timings_of(plan.name)
+            return [failed], {}
         for arm in arms:
             arm.result.timings = state.log.timings_of(arm.result.name)
         return [a.result for a in arms], {a.result.name: a.scores_test for a in arms if a.scores_test is not None}
