@@ -91,13 +91,14 @@ def run_audit(
     """
     say = say or quiet
     previous: dict[str, Any] | None = None
-    if resume is not None:
-        run_dir: Path | None = Path(resume)
-        loaded, plugins, previous = reopen_run(Path(resume), say)
+    run_dir = Path(resume) if resume is not None else None
+    if run_dir is not None:
+        loaded, plugins, previous = reopen_run(run_dir, say)
+    elif spec_path is not None:
+        plugins = load_plugins(local_files=local_plugin_files(spec_path))
+        loaded = load_spec(spec_path, plugins=plugins)  # every problem at once, plugin parameters included
     else:
-        run_dir = None
-        plugins = load_plugins(local_files=local_plugin_files(spec_path))  # type: ignore[arg-type]
-        loaded = load_spec(spec_path, plugins=plugins)  # type: ignore[arg-type]  # every problem at once
+        raise FairAuditError("give a spec file, or a run folder to resume")
     with _distributed() as main:
         run_dir = run_dir if run_dir is not None else _new_run_dir(Path(output_dir), loaded, main)
         log = RunLog(say if main else quiet, [f"plugin {f.name!r} failed to load: {f.error}" for f in plugins.failures])
@@ -215,7 +216,9 @@ class _Audit:
             if plan.fatal:
                 raise
             state.say_arm(plan.name, f"FAILED: {type(exc).__name__}: {exc} (recorded; the audit goes on)")
-            return [plan.failed(exc)], {}
+            failed = plan.failed(exc)
+            failed.timings = state.log.timings_of(plan.name)
+            return [failed], {}
         for arm in arms:
             arm.result.timings = state.log.timings_of(arm.result.name)
         return [a.result for a in arms], {a.result.name: a.scores_test for a in arms if a.scores_test is not None}
