@@ -10,13 +10,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fairaudit.builtin.datasets._groups import check_bins, sensitive_frame
 from fairaudit.builtin.datasets._tabular_io import (
     csv_row,
     missing_column,
     read_header,
     read_table,
 )
-from fairaudit.builtin.datasets.table import binary_target, sensitive_frame
+from fairaudit.builtin.datasets.table import binary_target
 from fairaudit.errors import DataError
 
 ResizeMode = Literal["squash", "crop", "pad"]
@@ -112,12 +113,14 @@ def read_labels(path: Path, named: list[tuple[str, str]], *, target: str, positi
                 sensitive: Sequence[str], patient_id: str | None, extras: Sequence[str] | None,
                 include: Mapping[str, Any] | None, na_values: list[str] | None,
                 exclude: Mapping[str, Any] | None = None, sep: str = ",",
-                encoding: str = "utf-8") -> Labels:
-    """Read the metadata CSV, filter rows (``include``/``exclude``), derive target and groups."""
-    problems = check_metadata(path, named, sep, encoding)
+                encoding: str = "utf-8", bins: Mapping[str, Any] | None = None) -> Labels:
+    """Read the metadata CSV, filter rows (``include``/``exclude``), derive target and groups
+    (``bins`` cut continuous sensitive columns; target and sensitive cells read literally)."""
+    problems = check_bins(bins, sensitive) + check_metadata(path, named, sep, encoding)
     if problems:
         raise DataError(problems[0])
-    frame = read_table(path, "csv", sep=sep, na_values=na_values, encoding=encoding)
+    frame = read_table(path, "csv", sep=sep, na_values=na_values, encoding=encoding,
+                       literal=[target, *sensitive])
     n_rows = len(frame)
     label = str(path)
     for rule, keep_listed in ((include, True), (exclude, False)):
@@ -145,6 +148,6 @@ def read_labels(path: Path, named: list[tuple[str, str]], *, target: str, positi
         s = frame[c]
         extra_arrays[c] = (s.to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(s)
                            else s.astype(object).to_numpy(dtype=object))
-    groups = sensitive_frame(frame.reset_index(drop=True), list(sensitive), label)
+    groups = sensitive_frame(frame.reset_index(drop=True), list(sensitive), label, bins)
     return Labels(frame=frame, y=y, sensitive=groups, patient_ids=pids, extras=extra_arrays,
                   n_rows=n_rows)

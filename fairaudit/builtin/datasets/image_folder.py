@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from fairaudit.base import BaseDatasetLoader
+from fairaudit.builtin.datasets._groups import Bins, check_bins
 from fairaudit.builtin.datasets._imaging_io import (
     check_metadata,
     metadata_columns,
@@ -35,7 +36,11 @@ class ImageFolderDataset(BaseDatasetLoader):
         Folder the image paths are relative to (default: the CSV's folder).
     path_column, target, sensitive, patient_id, positive_label:
         Image path column, target (0/1, or ``positive_label`` marks positives), sensitive
-        columns (missing values form ``"(missing)"``), patient column.
+        columns (an empty cell forms the group ``"(missing)"``; ``NA``, ``None``, ``null`` are
+        values there unless in ``na_values``), patient column.
+    bins:
+        Groups of continuous sensitive columns, as for ``table``: ``{age: [0, 50, 65, 120]}``
+        or ``{age: {edges: [...], labels: ["<50", "50-64", "65+"]}}``.
     image_size, grayscale, resize:
         Output side length: every image is resized to ``image_size`` squared, so images of
         mixed sizes are fine; ``null`` keeps the native size, which must then be the same for
@@ -86,6 +91,7 @@ class ImageFolderDataset(BaseDatasetLoader):
         max_images: int | None = None,
         na_values: list[str] | None = None,
         encoding: str = "utf-8",
+        bins: Bins | None = None,
         stream: bool = False,
     ):
         self.metadata = metadata
@@ -105,6 +111,7 @@ class ImageFolderDataset(BaseDatasetLoader):
         self.max_images = max_images
         self.na_values = na_values
         self.encoding = encoding
+        self.bins = bins
         self.stream = stream
 
     # ------------------------------------------------------------------ contract
@@ -116,7 +123,8 @@ class ImageFolderDataset(BaseDatasetLoader):
 
     def check(self, base_dir: Path) -> list[str]:
         meta = _absolute(self.metadata, base_dir)
-        problems = check_metadata(meta, self._named(), encoding=self.encoding)
+        problems = check_bins(self.bins, self.sensitive) + check_metadata(meta, self._named(),
+                                                                           encoding=self.encoding)
         root = self._root(meta, base_dir)
         if not root.is_dir():
             problems.append(f"image root folder not found: {root}")
@@ -130,7 +138,7 @@ class ImageFolderDataset(BaseDatasetLoader):
                              positive_label=self.positive_label, sensitive=self.sensitive,
                              patient_id=self.patient_id, extras=self.extras,
                              include=self.include, exclude=self.exclude,
-                             na_values=self.na_values, encoding=self.encoding)
+                             na_values=self.na_values, encoding=self.encoding, bins=self.bins)
         keep = len(labels.frame) if self.max_images is None else min(self.max_images,
                                                                      len(labels.frame))
         frame = labels.frame.iloc[:keep]
