@@ -44,6 +44,25 @@ def to_array(image: Any, size: int | None, *, grayscale: bool = True,
     return arr[None] if grayscale else arr.transpose(2, 0, 1)
 
 
+def float_to_array(values: np.ndarray, size: int | None, *, grayscale: bool = True,
+                   resize: ResizeMode = "squash") -> np.ndarray:
+    """Intensities in ``[0, 1]`` (``(H, W)`` grey or ``(H, W, 3)`` RGB, e.g. a windowed DICOM) as
+    float32 ``(C, size, size)``, resized in floating point (no 8-bit rounding).  RGB becomes grey
+    with Pillow's weights (ITU-R 601: 0.299 R + 0.587 G + 0.114 B); grey is repeated for RGB."""
+    from PIL import Image
+
+    arr = np.asarray(values, dtype=np.float32)
+    if arr.ndim == 3 and grayscale:
+        arr = arr @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+    planes = [arr] if arr.ndim == 2 else [arr[..., c] for c in range(3)]
+    if size is not None:
+        planes = [np.asarray(fit_square(Image.fromarray(np.ascontiguousarray(p)), size, resize),
+                             dtype=np.float32) for p in planes]
+    if not grayscale and len(planes) == 1:
+        planes = planes * 3
+    return np.clip(np.stack(planes), 0.0, 1.0)
+
+
 def resize_mask(mask: np.ndarray, size: int, resize: ResizeMode = "squash") -> np.ndarray:
     """A 0/1 mask resized with nearest-neighbour (same geometry as :func:`to_array`)."""
     from PIL import Image
@@ -116,7 +135,8 @@ def read_labels(path: Path, named: list[tuple[str, str]], *, target: str, positi
                 encoding: str = "utf-8", bins: Mapping[str, Any] | None = None) -> Labels:
     """Read the metadata CSV, filter rows (``include``/``exclude``), derive target and groups
     (``bins`` cut continuous sensitive columns; target and sensitive cells read literally)."""
-    problems = check_bins(bins, sensitive) + check_metadata(path, named, sep, encoding)
+    problems = [f"dataset.params.{p}" for p in check_bins(bins, sensitive)]
+    problems += check_metadata(path, named, sep, encoding)
     if problems:
         raise DataError(problems[0])
     frame = read_table(path, "csv", sep=sep, na_values=na_values, encoding=encoding,

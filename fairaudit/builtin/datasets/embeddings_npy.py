@@ -125,7 +125,7 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
     def load(self) -> AuditDataset:
         problems = check_bins(self.bins, self.sensitive)
         if problems:
-            raise DataError(problems[0])
+            raise DataError(f"{self.name}: dataset.params.{problems[0]}")
         features, metadata = _absolute(self.features, Path.cwd()), _absolute(self.metadata, Path.cwd())
         X = open_embeddings(features)
         frame = self._metadata_frame(metadata)

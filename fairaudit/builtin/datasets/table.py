@@ -144,7 +144,7 @@ class TableDataset(BaseDatasetLoader):
     def load(self) -> AuditDataset:
         problems = check_bins(self.bins, self.sensitive)
         if problems:
-            raise DataError(problems[0])
+            raise DataError(f"{self.name}: dataset.params.{problems[0]}")
         path = self._file(Path.cwd())
         fmt = detect_format(path, self.format)
         label = str(path)
