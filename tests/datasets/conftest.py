@@ -33,7 +33,7 @@ def write_dicom(path: Path, pixels: np.ndarray | None, *, photometric: str = "MO
                 bits_stored: int | None = None, signed: bool = False, slope: float | None = None,
                 intercept: float | None = None, window: tuple[float, float] | None = None,
                 implicit: bool = False, transfer_syntax: str | None = None,
-                pixel_bytes: bytes | None = None) -> Path:
+                pixel_bytes: bytes | None = None, voi_function: str | None = None) -> Path:
     """A DICOM Part 10 file (proper file meta) of ``pixels`` (``(H, W)``, ``(frames, H, W)`` or
     ``(H, W, 3)``), Implicit or Explicit VR Little Endian; ``pixels=None`` writes no PixelData."""
     from pydicom.dataset import FileDataset, FileMetaDataset
@@ -73,6 +73,8 @@ def write_dicom(path: Path, pixels: np.ndarray | None, *, photometric: str = "MO
             ds.RescaleIntercept = intercept or 0.0
         if window is not None:
             ds.WindowCenter, ds.WindowWidth = window
+        if voi_function is not None:
+            ds.VOILUTFunction = voi_function
         ds.PixelData = pixel_bytes if pixel_bytes is not None else arr.astype(arr.dtype.newbyteorder("<")).tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path

@@ -70,6 +70,23 @@ def test_rescale_then_the_files_window_or_the_specs(tmp_path: Path, dicom_writer
     np.testing.assert_allclose(own, (hu - hu.min()) / (hu.max() - hu.min()), atol=1e-6)
 
 
+def test_first_of_several_windows_voi_functions_and_monochrome1(tmp_path: Path,
+                                                                 dicom_writer: Callable[..., Path]) -> None:
+    """Several windows in the file: the first is used; SIGMOID and LINEAR_EXACT follow PS3.3 C.11.2.1.3;
+    MONOCHROME1 is inverted after the window."""
+    values = RAW12.astype(np.float64)
+    files = [dicom_writer(tmp_path / "two.dcm", RAW12, bits_stored=12, window=([1500.0, 3000.0], [1000.0, 200.0]),
+                          photometric="MONOCHROME1"),
+             dicom_writer(tmp_path / "sig.dcm", RAW12, bits_stored=12, window=(2000.0, 1200.0),
+                          voi_function="SIGMOID"),
+             dicom_writer(tmp_path / "exact.dcm", RAW12, bits_stored=12, window=(2000.0, 1200.0),
+                          voi_function="LINEAR_EXACT")]
+    images = load(folder_of(tmp_path, files))[:, 0]
+    np.testing.assert_allclose(images[0], 1.0 - linear_window(values, 1500.0, 1000.0), atol=1e-6)
+    np.testing.assert_allclose(images[1], 1.0 / (1.0 + np.exp(-4.0 * (values - 2000.0) / 1200.0)), atol=1e-6)
+    np.testing.assert_allclose(images[2], np.clip((values - 2000.0) / 1200.0 + 0.5, 0.0, 1.0), atol=1e-6)
+
+
 def test_16_bit_values_keep_their_precision(tmp_path: Path, dicom_writer: Callable[..., Path]) -> None:
     """All 16 stored bits map to [0, 1] without 8-bit rounding (neighbours 1/65535 apart stay apart)."""
     raw = np.array([[0, 1, 2, 3], [30000, 30001, 65534, 65535]], dtype=np.uint16)

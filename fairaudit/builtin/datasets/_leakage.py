@@ -71,15 +71,16 @@ def mapping_reason(series: pd.Series, y: np.ndarray) -> str | None:
     present = series.notna().to_numpy()
     if not _both_classes(y[present]):
         return None
-    values = series[present].astype(str).to_numpy()
-    distinct = pd.unique(values)
-    if not 2 <= len(distinct) <= FUNCTION_MAX_VALUES:
+    codes, values = pd.factorize(series[present])
+    if not 2 <= len(values) <= FUNCTION_MAX_VALUES:
         return None
-    table = pd.crosstab(values, y[present])
-    if table.shape[1] < 2 or ((table > 0).sum(axis=1) > 1).any():
+    rows = np.bincount(codes, minlength=len(values))
+    positives = np.bincount(codes, weights=y[present], minlength=len(values))
+    if not np.all((positives == 0) | (positives == rows)):
         return None
-    pairs = ", ".join(f"{value!r} -> {int(table.loc[value].idxmax())}" for value in table.index[:4])
-    more = ", ..." if len(table) > 4 else ""
+    shown = sorted(zip(map(str, values), positives, strict=True))[:4]
+    pairs = ", ".join(f"{v!r} -> {int(p > 0)}" for v, p in shown)
+    more = ", ..." if len(values) > 4 else ""
     return f"its value gives the target exactly: {pairs}{more}"
 
 
