@@ -2,8 +2,8 @@
 
 ``corpus`` copies ``corpus/`` into a temporary folder and writes there what is binary or
 deliberately not UTF-8: images of mixed sizes and modes, a truncated PNG, NPZ packs (one with a
-pickle that would create a marker file if it were ever unpickled), Latin-1 / cp1252 CSVs, and
-specs that are not UTF-8 text.
+pickle that would create a marker file if it were ever unpickled), Latin-1 / cp1252 CSVs, DICOM
+files (images, one without pixel data, one multi-frame), and specs that are not UTF-8 text.
 """
 
 from __future__ import annotations
@@ -88,6 +88,44 @@ def _npz_files(data: Path) -> None:
         np.savez(fh, images=np.array([Payload(marker)] * 10, dtype=object))
 
 
+def _dicom(path: Path, pixels: np.ndarray | None) -> None:
+    """A DICOM file (Explicit VR Little Endian, 12-bit MONOCHROME2 pixels; frames when ``pixels`` is
+    3-D; no PixelData at all when ``pixels`` is None, like a structured report)."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality = "OT" if pixels is not None else "SR"
+    if pixels is not None:
+        ds.Rows, ds.Columns = pixels.shape[-2:]
+        if pixels.ndim == 3:
+            ds.NumberOfFrames = pixels.shape[0]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.PixelData = pixels.astype("<u2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _dicom_files(folder: Path) -> None:
+    """img_00..02.dcm (images), report.dcm (no pixel data), cine.dcm (3 frames): when pydicom is
+    installed (the ``dicom_*`` cases are skipped without it)."""
+    try:
+        import pydicom  # noqa: F401
+    except ImportError:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        _dicom(folder / f"img_{i:02d}.dcm", rng.integers(0, 4096, (20, 20)))
+    _dicom(folder / "report.dcm", None)
+    _dicom(folder / "cine.dcm", rng.integers(0, 4096, (3, 20, 20)))
+
+
 def _odd_specs(root: Path) -> None:
     """Specs that are binary, UTF-16, or nested deeper than any spec: brackets 5000 deep, and
     mappings 60 and 400 deep (the latter beyond the parser's recursion)."""
@@ -108,6 +146,7 @@ def build_corpus(dest: Path) -> Path:
     _images(dest / "data" / "images")
     _latin1_tables(dest / "data")
     _npz_files(dest / "data")
+    _dicom_files(dest / "data" / "dicom")
     _odd_specs(dest)
     return dest
 

@@ -10,13 +10,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fairaudit.builtin.datasets._groups import check_bins, sensitive_frame
 from fairaudit.builtin.datasets._tabular_io import (
     csv_row,
     missing_column,
     read_header,
     read_table,
 )
-from fairaudit.builtin.datasets.table import binary_target, sensitive_frame
+from fairaudit.builtin.datasets.table import binary_target
 from fairaudit.errors import DataError
 
 ResizeMode = Literal["squash", "crop", "pad"]
@@ -41,6 +42,25 @@ def to_array(image: Any, size: int | None, *, grayscale: bool = True,
         image = fit_square(image, size, resize)
     arr = np.asarray(image, dtype=np.float32) / 255.0
     return arr[None] if grayscale else arr.transpose(2, 0, 1)
+
+
+def float_to_array(values: np.ndarray, size: int | None, *, grayscale: bool = True,
+                   resize: ResizeMode = "squash") -> np.ndarray:
+    """Intensities in ``[0, 1]`` (``(H, W)`` grey or ``(H, W, 3)`` RGB, e.g. a windowed DICOM) as
+    float32 ``(C, size, size)``, resized in floating point (no 8-bit rounding).  RGB becomes grey
+    with Pillow's weights (ITU-R 601: 0.299 R + 0.587 G + 0.114 B); grey is repeated for RGB."""
+    from PIL import Image
+
+    arr = np.asarray(values, dtype=np.float32)
+    if arr.ndim == 3 and grayscale:
+        arr = arr @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+    planes = [arr] if arr.ndim == 2 else [arr[..., c] for c in range(3)]
+    if size is not None:
+        planes = [np.asarray(fit_square(Image.fromarray(np.ascontiguousarray(p)), size, resize),
+                             dtype=np.float32) for p in planes]
+    if not grayscale and len(planes) == 1:
+        planes = planes * 3
+    return np.clip(np.stack(planes), 0.0, 1.0)
 
 
 def resize_mask(mask: np.ndarray, size: int, resize: ResizeMode = "squash") -> np.ndarray:
@@ -112,12 +132,15 @@ def read_labels(path: Path, named: list[tuple[str, str]], *, target: str, positi
                 sensitive: Sequence[str], patient_id: str | None, extras: Sequence[str] | None,
                 include: Mapping[str, Any] | None, na_values: list[str] | None,
                 exclude: Mapping[str, Any] | None = None, sep: str = ",",
-                encoding: str = "utf-8") -> Labels:
-    """Read the metadata CSV, filter rows (``include``/``exclude``), derive target and groups."""
-    problems = check_metadata(path, named, sep, encoding)
+                encoding: str = "utf-8", bins: Mapping[str, Any] | None = None) -> Labels:
+    """Read the metadata CSV, filter rows (``include``/``exclude``), derive target and groups
+    (``bins`` cut continuous sensitive columns; target and sensitive cells read literally)."""
+    problems = [f"dataset.params.{p}" for p in check_bins(bins, sensitive)]
+    problems += check_metadata(path, named, sep, encoding)
     if problems:
         raise DataError(problems[0])
-    frame = read_table(path, "csv", sep=sep, na_values=na_values, encoding=encoding)
+    frame = read_table(path, "csv", sep=sep, na_values=na_values, encoding=encoding,
+                       literal=[target, *sensitive])
     n_rows = len(frame)
     label = str(path)
     for rule, keep_listed in ((include, True), (exclude, False)):
@@ -145,6 +168,6 @@ def read_labels(path: Path, named: list[tuple[str, str]], *, target: str, positi
         s = frame[c]
         extra_arrays[c] = (s.to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(s)
                            else s.astype(object).to_numpy(dtype=object))
-    groups = sensitive_frame(frame.reset_index(drop=True), list(sensitive), label)
+    groups = sensitive_frame(frame.reset_index(drop=True), list(sensitive), label, bins)
     return Labels(frame=frame, y=y, sensitive=groups, patient_ids=pids, extras=extra_arrays,
                   n_rows=n_rows)

@@ -9,6 +9,7 @@ import io
 import re
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -18,6 +19,12 @@ import pandas as pd
 from fairaudit.errors import DataError
 
 FORMATS = ("csv", "parquet", "npz")
+
+#: The strings pandas' ``read_csv`` reads as missing by default (its documented list).  Columns read
+#: *literally* (target and sensitive attributes) keep them as values; other columns still read
+#: them as missing.
+DEFAULT_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                        "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 
 
 def detect_format(path: Path, fmt: str = "auto") -> str:
@@ -191,11 +198,15 @@ def read_table(
     na_values: list[str] | None = None,
     columns: list[str] | None = None,
     encoding: str = "utf-8",
+    literal: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The whole table (only ``columns`` where given) as a DataFrame; NPZ 1-D arrays as columns.
 
     Column names are stripped of blanks; a CSV row with more fields than the header is an error
-    naming its line (not a silent shift of the columns)."""
+    naming its line (not a silent shift of the columns).  In the CSV columns named in ``literal``
+    only an empty cell (or one of ``na_values``) is missing: ``NA``, ``None``, ``null`` ... stay
+    values there (a group called ``"None"`` is a group); every other column reads pandas'
+    :data:`DEFAULT_NA` strings as missing, as usual."""
     require_file(path)
     if fmt == "parquet":
         try:
@@ -208,8 +219,9 @@ def read_table(
     with stream, warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            frame = pd.read_csv(stream, sep=sep, na_values=na_values, index_col=False,
-                                skipinitialspace=True, low_memory=False)
+            frame = pd.read_csv(stream, sep=sep, na_values=["", *list(na_values or [])] if literal else na_values,
+                                keep_default_na=not literal, index_col=False, skipinitialspace=True,
+                                low_memory=False)
         except pd.errors.EmptyDataError:
             raise DataError(f"{label} is empty") from None
         except UnicodeDecodeError:
@@ -224,7 +236,25 @@ def read_table(
         frame = frame[list(columns)]
     if frame.empty:
         raise DataError(f"{label} has a header but no data rows")
+    if literal:
+        keep = set(literal)
+        for column in frame.columns:
+            if column not in keep and not pd.api.types.is_numeric_dtype(frame[column]):
+                frame[column] = default_missing(frame[column])
     return frame
+
+
+def default_missing(series: pd.Series) -> pd.Series:
+    """``series`` with pandas' :data:`DEFAULT_NA` strings made missing, and numeric if all the rest
+    are numbers (what ``read_csv`` does for a column by default)."""
+    hit = series.isin(DEFAULT_NA).to_numpy()
+    if not hit.any():
+        return series
+    series = series.astype(object).where(~hit)
+    try:
+        return pd.to_numeric(series)
+    except (ValueError, TypeError):
+        return series
 
 
 def _parser_message(text: str, sep: str) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.base import BaseDatasetLoader
+from fairaudit.builtin.datasets._groups import Bins, check_bins
 from fairaudit.builtin.datasets._tabular_io import detect_format, missing_column, read_header, read_table, require_file
 from fairaudit.builtin.datasets.table import _extra, binary_target, sensitive_frame
 from fairaudit.data import AuditDataset
@@ -40,7 +41,11 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
     target:
         Target column; 0/1 (or boolean) unless ``positive_label``.
     sensitive:
-        Sensitive-attribute columns; a missing value forms the group ``"(missing)"`` (warned).
+        Sensitive-attribute columns; a missing (empty) cell forms the group ``"(missing)"``
+        (warned); ``NA``, ``None``, ``null`` are values here (unless in ``na_values``).
+    bins:
+        Groups of continuous sensitive columns, as for ``table``: ``{age: [0, 50, 65, 120]}``
+        or ``{age: {edges: [...], labels: [...]}}``.
     patient_id:
         Patient column (default: one patient per row).
     positive_label:
@@ -76,6 +81,7 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
         na_values: list[str] | None = None,
         encoding: str = "utf-8",
         check_finite: bool = True,
+        bins: Bins | None = None,
     ):
         self.features = features
         self.metadata = metadata
@@ -89,6 +95,7 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
         self.na_values = na_values
         self.encoding = encoding
         self.check_finite = check_finite
+        self.bins = bins
 
     # ------------------------------------------------------------------ contract
     def resolve(self, base_dir: Path) -> EmbeddingsNpyDataset:
@@ -97,7 +104,7 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
         return self
 
     def check(self, base_dir: Path) -> list[str]:
-        problems: list[str] = []
+        problems: list[str] = check_bins(self.bins, self.sensitive)
         features, metadata = _absolute(self.features, base_dir), _absolute(self.metadata, base_dir)
         n_rows = None
         try:
@@ -116,6 +123,9 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
         return problems
 
     def load(self) -> AuditDataset:
+        problems = check_bins(self.bins, self.sensitive)
+        if problems:
+            raise DataError(f"{self.name}: dataset.params.{problems[0]}")
         features, metadata = _absolute(self.features, Path.cwd()), _absolute(self.metadata, Path.cwd())
         X = open_embeddings(features)
         frame = self._metadata_frame(metadata)
@@ -128,7 +138,7 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
             name=features.stem,
             X=X,
             y=binary_target(frame[self.target], self.target, self.positive_label, label, csv_like),
-            sensitive=sensitive_frame(frame, list(self.sensitive), label),
+            sensitive=sensitive_frame(frame, list(self.sensitive), label, self.bins),
             patient_ids=patient_ids(frame[self.patient_id] if self.patient_id else None, len(frame), label),
             extras={c: _extra(frame[c]) for c in self.extras or []},
             meta={"description": f"Embeddings {features.name} ({X.shape[0]} x {X.shape[1]} {X.dtype}, "
@@ -168,7 +178,7 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
                 raise missing_column(str(metadata), column, role, columns)
         wanted = list(dict.fromkeys(c for c, _ in self._named_columns()))
         frame = read_table(metadata, fmt, sep=self.sep, na_values=self.na_values, columns=wanted,
-                           encoding=self.encoding)
+                           encoding=self.encoding, literal=[self.target, *self.sensitive])
         return frame.reset_index(drop=True)
 
 

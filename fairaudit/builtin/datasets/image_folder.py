@@ -11,8 +11,20 @@ from typing import Any, Literal
 import numpy as np
 
 from fairaudit.base import BaseDatasetLoader
+from fairaudit.builtin.datasets._dicom_io import MODE as DICOM_MODE
+from fairaudit.builtin.datasets._dicom_io import (
+    DicomError,
+    WindowChoice,
+    check_dataset,
+    check_window,
+    is_dicom,
+    open_dataset,
+    read_dicom,
+)
+from fairaudit.builtin.datasets._groups import Bins, check_bins
 from fairaudit.builtin.datasets._imaging_io import (
     check_metadata,
+    float_to_array,
     metadata_columns,
     read_labels,
     resize_mask,
@@ -35,7 +47,11 @@ class ImageFolderDataset(BaseDatasetLoader):
         Folder the image paths are relative to (default: the CSV's folder).
     path_column, target, sensitive, patient_id, positive_label:
         Image path column, target (0/1, or ``positive_label`` marks positives), sensitive
-        columns (missing values form ``"(missing)"``), patient column.
+        columns (an empty cell forms the group ``"(missing)"``; ``NA``, ``None``, ``null`` are
+        values there unless in ``na_values``), patient column.
+    bins:
+        Groups of continuous sensitive columns, as for ``table``: ``{age: [0, 50, 65, 120]}``
+        or ``{age: {edges: [...], labels: ["<50", "50-64", "65+"]}}``.
     image_size, grayscale, resize:
         Output side length: every image is resized to ``image_size`` squared, so images of
         mixed sizes are fine; ``null`` keeps the native size, which must then be the same for
@@ -44,6 +60,15 @@ class ImageFolderDataset(BaseDatasetLoader):
         borders) before resizing.  Every mode is converted: grey, RGB, RGBA (alpha dropped),
         palette and 16-bit/float images alike (those min-max scaled per image); a folder mixing
         8-bit and high-bit-depth images gets one warning, as their intensities differ in scale.
+    dicom_window, dicom_frame:
+        DICOM files (``.dcm``, ``.dicom``, or no suffix with the ``DICM`` marker; needs
+        ``pip install 'fairaudit[dicom]'``) are read with pydicom: rescale slope/intercept
+        applied, then a VOI window maps values to ``[0, 1]``: the file's own (``file``, the
+        default), none (``none``: the full range of the stored bits, one scale for all images),
+        each image's min-max (``minmax``) or the spec's ``{center: 40, width: 400}``;
+        ``MONOCHROME1`` is inverted (bright = dense).  Multi-frame files are refused unless
+        ``dicom_frame`` (0-based) names the frame to read; compressed files need an installed
+        decoder (else an error names the file and its transfer syntax).
     mask_column:
         Optional column of mask image paths (non-zero = inside), e.g. lung masks.
     extras:
@@ -87,6 +112,9 @@ class ImageFolderDataset(BaseDatasetLoader):
         na_values: list[str] | None = None,
         encoding: str = "utf-8",
         stream: bool = False,
+        bins: Bins | None = None,
+        dicom_window: WindowChoice = "file",
+        dicom_frame: int | None = None,
     ):
         self.metadata = metadata
         self.target = target
@@ -105,6 +133,9 @@ class ImageFolderDataset(BaseDatasetLoader):
         self.max_images = max_images
         self.na_values = na_values
         self.encoding = encoding
+        self.bins = bins
+        self.dicom_window = dicom_window
+        self.dicom_frame = dicom_frame
         self.stream = stream
 
     # ------------------------------------------------------------------ contract
@@ -116,21 +147,28 @@ class ImageFolderDataset(BaseDatasetLoader):
 
     def check(self, base_dir: Path) -> list[str]:
         meta = _absolute(self.metadata, base_dir)
-        problems = check_metadata(meta, self._named(), encoding=self.encoding)
+        problems = check_bins(self.bins, self.sensitive) + check_metadata(meta, self._named(),
+                                                                           encoding=self.encoding)
         root = self._root(meta, base_dir)
         if not root.is_dir():
             problems.append(f"image root folder not found: {root}")
         if self.image_size is not None and not 8 <= self.image_size <= 1024:
             problems.append(f"image_size must lie in [8, 1024], got {self.image_size}")
+        problems += check_window(self.dicom_window)
+        if self.dicom_frame is not None and self.dicom_frame < 0:
+            problems.append(f"dicom_frame must be >= 0 (0 = the first frame), got {self.dicom_frame}")
         return problems
 
     def load(self) -> AuditDataset:
+        problems = check_window(self.dicom_window)
+        if problems:
+            raise DataError(f"{self.name}: dataset.params.{problems[0]}")
         meta = _absolute(self.metadata, Path.cwd())
         labels = read_labels(meta, self._named(), target=self.target,
                              positive_label=self.positive_label, sensitive=self.sensitive,
                              patient_id=self.patient_id, extras=self.extras,
                              include=self.include, exclude=self.exclude,
-                             na_values=self.na_values, encoding=self.encoding)
+                             na_values=self.na_values, encoding=self.encoding, bins=self.bins)
         keep = len(labels.frame) if self.max_images is None else min(self.max_images,
                                                                      len(labels.frame))
         frame = labels.frame.iloc[:keep]
@@ -203,20 +241,21 @@ class ImageFolderDataset(BaseDatasetLoader):
         for i, (path, line) in enumerate(progress(zip(paths, lines, strict=True),
                                                   desc="reading images", total=len(paths),
                                                   enabled=self.run_context().progress)):
-            image = _open(path, line, meta)
-            modes.append((path, image.mode))
+            image = _decode(path, line, meta, self.dicom_window, self.dicom_frame)
+            size = _image_size(image)
+            modes.append((path, DICOM_MODE if isinstance(image, np.ndarray) else image.mode))
             if first is None:
-                first = (path, line, image.size)
-                w, h = image.size if self.image_size is None else (self.image_size, self.image_size)
+                first = (path, line, size)
+                w, h = size if self.image_size is None else (self.image_size, self.image_size)
                 out = np.empty((len(paths), channels, h, w), np.float32)
-            elif self.image_size is None and image.size != first[2]:
+            elif self.image_size is None and size != first[2]:
                 raise DataError(
                     f"{meta}: the images differ in size: {first[0]} (CSV line {first[1]}) is "
-                    f"{_size(first[2])} but {path} (CSV line {line}) is {_size(image.size)}; set "
+                    f"{_size(first[2])} but {path} (CSV line {line}) is {_size(size)}; set "
                     "params.image_size to resize every image to one size (params.resize chooses "
                     "squash, crop or pad for non-square images)")
             assert out is not None
-            out[i] = to_array(image, self.image_size, grayscale=self.grayscale, resize=self.resize)
+            out[i] = _as_array(image, self.image_size, self.grayscale, self.resize)
         assert out is not None
         _warn_if_mixed_depths(modes, meta)
         return out
@@ -229,12 +268,12 @@ class ImageFolderDataset(BaseDatasetLoader):
         from fairaudit.training import progress
 
         # headers only (no pixel decoding): unreadable files fail now, not mid-training
-        modes = [(path, _header_mode(path, line, meta)) for path, line in
+        modes = [(path, _header_mode(path, line, meta, self.dicom_frame)) for path, line in
                  progress(zip(paths, lines, strict=True), desc="checking image headers", total=len(paths),
                           enabled=self.run_context().progress)]
         _warn_if_mixed_depths(modes, meta)
         reader = FolderReader([str(p) for p in paths], lines, str(meta), self.image_size, self.grayscale,
-                              self.resize)
+                              self.resize, self.dicom_window, self.dicom_frame)
         return LazyImages(reader, np.arange(len(paths)))
 
     def _mask(self, path: Path, line: int, meta: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -258,14 +297,16 @@ class FolderReader:
     image_size: int
     grayscale: bool
     resize: str
+    dicom_window: Any = "file"
+    dicom_frame: int | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return (1 if self.grayscale else 3, self.image_size, self.image_size)
 
     def __call__(self, i: int) -> np.ndarray:
-        image = _open(Path(self.paths[i]), self.lines[i], Path(self.meta))
-        return to_array(image, self.image_size, grayscale=self.grayscale, resize=self.resize)  # type: ignore[arg-type]
+        image = _decode(Path(self.paths[i]), self.lines[i], Path(self.meta), self.dicom_window, self.dicom_frame)
+        return _as_array(image, self.image_size, self.grayscale, self.resize)
 
     def fingerprint(self, i: int) -> bytes:
         stat = os.stat(self.paths[i])
@@ -277,21 +318,23 @@ HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 
 def _warn_if_mixed_depths(modes: list[tuple[Path, str]], meta: Path) -> None:
-    """One warning when a folder holds both 8-bit and high-bit-depth images (``modes``: each
-    image's path and Pillow mode)."""
-    depths: dict[str, list[tuple[Path, str]]] = {"8-bit": [], "high-bit-depth": []}
+    """One warning when a folder mixes 8-bit, high-bit-depth and DICOM images (``modes``: each
+    image's path and Pillow mode, ``"DICOM"`` for a DICOM file)."""
+    depths: dict[str, list[tuple[Path, str]]] = {"8-bit": [], "high-bit-depth": [], "DICOM": []}
     for path, mode in modes:
-        depths["high-bit-depth" if mode in HIGH_BIT_MODES else "8-bit"].append((path, mode))
-    if not all(depths.values()):
+        kind = "DICOM" if mode == DICOM_MODE else "high-bit-depth" if mode in HIGH_BIT_MODES else "8-bit"
+        depths[kind].append((path, mode))
+    if sum(bool(found) for found in depths.values()) < 2:
         return
     mixed = "; ".join(
         f"{len(found)} {depth} ({', '.join(sorted({m for _, m in found}))}; e.g. {found[0][0].name})"
-        for depth, found in depths.items()
+        for depth, found in depths.items() if found
     )
+    dicom = " and DICOM ones windowed (params.dicom_window)" if depths["DICOM"] else ""
     warnings.warn(
         f"{meta}: the images mix bit depths: {mixed}. High-bit-depth images are min-max scaled per "
-        "image and 8-bit ones divided by 255, so their intensities are not on one scale; convert them "
-        "all to one depth",
+        f"image and 8-bit ones divided by 255{dicom}, so their intensities are not on one scale; convert "
+        "them all to one depth",
         UserWarning,
         stacklevel=3,
     )
@@ -313,15 +356,49 @@ def _read_errors() -> tuple[type[BaseException], ...]:
     return (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
-def _header_mode(path: Path, line: int, meta: Path) -> str:
-    """The Pillow mode from the file's header (pixels are not decoded), or a DataError."""
+def _header_mode(path: Path, line: int, meta: Path, frame: int | None = None) -> str:
+    """The Pillow mode from the file's header (pixels are not decoded; ``"DICOM"`` for a DICOM file
+    that is an image ``read_dicom`` reads), or a DataError."""
     from PIL import Image
+
+    if is_dicom(path):
+        try:
+            check_dataset(open_dataset(path, header_only=True), frame)
+        except DicomError as exc:
+            raise _dicom_error(path, line, meta, exc) from None
+        return DICOM_MODE
 
     try:
         with Image.open(path) as img:
             return str(img.mode)
     except _read_errors() as exc:
         raise DataError(f"{meta}: CSV line {line}: cannot read image {path} ({exc})") from exc
+
+
+def _decode(path: Path, line: int, meta: Path, window: Any, frame: int | None) -> Any:
+    """A DICOM file's intensities (float array in ``[0, 1]``), or any other image opened by Pillow."""
+    if not is_dicom(path):
+        return _open(path, line, meta)
+    try:
+        return read_dicom(path, window=window, frame=frame)
+    except DicomError as exc:
+        raise _dicom_error(path, line, meta, exc) from None
+
+
+def _dicom_error(path: Path, line: int, meta: Path, exc: DicomError) -> DataError:
+    return DataError(f"{meta}: CSV line {line}: cannot read DICOM {path}: {exc}")
+
+
+def _image_size(image: Any) -> tuple[int, int]:
+    """``(width, height)`` of a Pillow image or an ``(H, W[, 3])`` array."""
+    return (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else tuple(image.size)
+
+
+def _as_array(image: Any, size: int | None, grayscale: bool, resize: str) -> np.ndarray:
+    """``(C, H, W)`` float32 in ``[0, 1]`` from what :func:`_decode` returned."""
+    if isinstance(image, np.ndarray):
+        return float_to_array(image, size, grayscale=grayscale, resize=resize)  # type: ignore[arg-type]
+    return to_array(image, size, grayscale=grayscale, resize=resize)  # type: ignore[arg-type]
 
 
 def _open(path: Path, line: int, meta: Path, as_mask: bool = False) -> Any:

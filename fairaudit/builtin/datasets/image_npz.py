@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from fairaudit.base import BaseDatasetLoader
+from fairaudit.builtin.datasets._groups import Bins, check_bins
 from fairaudit.builtin.datasets._imaging_io import (
     check_metadata,
     fit_square,
@@ -39,7 +40,7 @@ class ImageNpzDataset(BaseDatasetLoader):
     index_column:
         CSV column giving each row's position in the arrays (default: the row order, and then
         the CSV must have exactly one data row per image).
-    target, sensitive, patient_id, positive_label, extras, include, exclude, na_values, encoding:
+    target, sensitive, patient_id, positive_label, extras, include, exclude, na_values, encoding, bins:
         As for ``image_folder``.  Arrays of Python objects (pickles) are refused.
     image_size, resize:
         Output side length (``None``: keep the packed size) and how to fit non-square images.
@@ -68,6 +69,7 @@ class ImageNpzDataset(BaseDatasetLoader):
         resize: Literal["squash", "crop", "pad"] = "squash",
         na_values: list[str] | None = None,
         encoding: str = "utf-8",
+        bins: Bins | None = None,
     ):
         self.path = path
         self.index = index
@@ -86,6 +88,7 @@ class ImageNpzDataset(BaseDatasetLoader):
         self.resize = resize
         self.na_values = na_values
         self.encoding = encoding
+        self.bins = bins
 
     # ------------------------------------------------------------------ contract
     def resolve(self, base_dir: Path) -> ImageNpzDataset:
@@ -94,7 +97,8 @@ class ImageNpzDataset(BaseDatasetLoader):
         return self
 
     def check(self, base_dir: Path) -> list[str]:
-        problems = check_metadata(_absolute(self.index, base_dir), self._named(), encoding=self.encoding)
+        problems = check_bins(self.bins, self.sensitive)
+        problems += check_metadata(_absolute(self.index, base_dir), self._named(), encoding=self.encoding)
         npz = _absolute(self.path, base_dir)
         try:
             keys = _npz_keys(npz)
@@ -120,7 +124,7 @@ class ImageNpzDataset(BaseDatasetLoader):
                              positive_label=self.positive_label, sensitive=self.sensitive,
                              patient_id=self.patient_id, extras=self.extras,
                              include=self.include, exclude=self.exclude,
-                             na_values=self.na_values, encoding=self.encoding)
+                             na_values=self.na_values, encoding=self.encoding, bins=self.bins)
         images = _read_array(npz_path, self.images_key)
         masks = _read_array(npz_path, self.masks_key) if self.masks_key else None
         if masks is not None and masks.shape[0] != images.shape[0]:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.base import BaseDatasetLoader
-from fairaudit.builtin.datasets._groups import AGE_GROUPS, age_group, flip_rates
+from fairaudit.builtin.datasets._groups import AGE_GROUPS, Bins, age_group, binned_extras, check_bins, flip_rates
 from fairaudit.builtin.datasets._phantom import (
     MAX_BLOBS,
     PhantomParams,
@@ -75,6 +75,10 @@ class SyntheticCXR(BaseDatasetLoader):
         Demographic mix (age: normal around the range's middle, clipped).
     noise_level:
         Pixel noise SD.
+    bins:
+        Groups cut from the continuous ``age`` (years), e.g. ``{age: [0, 50, 65, 120]}`` or
+        ``{age: {edges: [...], labels: [...]}}``: adds the attribute ``age`` (``age_group``
+        keeps the fixed bins <50, 50-65, >65).
     """
 
     name = "synthetic_cxr"
@@ -100,6 +104,7 @@ class SyntheticCXR(BaseDatasetLoader):
         male_fraction: float = 0.5,
         age_range: tuple[float, float] = (30.0, 90.0),
         noise_level: float = 0.02,
+        bins: Bins | None = None,
     ):
         self.n_samples = n_samples
         self.image_size = image_size
@@ -117,6 +122,7 @@ class SyntheticCXR(BaseDatasetLoader):
         self.male_fraction = male_fraction
         self.age_range = age_range
         self.noise_level = noise_level
+        self.bins = bins
 
     # ------------------------------------------------------------------ contract
     def check(self, base_dir: Path) -> list[str]:
@@ -142,6 +148,7 @@ class SyntheticCXR(BaseDatasetLoader):
                             f"P(y|M)={p_m:.2f}, outside [0, 1]")
         if self.shortcut_group not in (None, "F", "M", "sex=F", "sex=M"):
             problems.append(f"shortcut_group must be 'F', 'M' or null, got {self.shortcut_group!r}")
+        problems += check_bins(self.bins, ["age"], "continuous attributes")
         return problems
 
     def load(self) -> AuditDataset:
@@ -175,7 +182,7 @@ class SyntheticCXR(BaseDatasetLoader):
         return AuditDataset(
             name=self.name,
             y=factors["y"],
-            sensitive=sensitive,
+            sensitive=binned_extras(sensitive, {"age": params.age}, self.bins, self.name),
             patient_ids=np.asarray([f"P{p:05d}" for p in pid], dtype=object),
             images=images,
             masks=masks,

@@ -21,7 +21,10 @@ import pandas as pd
 from fairaudit.base import BaseDatasetLoader
 from fairaudit.builtin.datasets._groups import (
     AGE_GROUPS,
+    Bins,
     age_group,
+    binned_extras,
+    check_bins,
     draw_age,
     flip_rates,
     patient_layout,
@@ -67,6 +70,10 @@ class SyntheticEmbeddings(BaseDatasetLoader):
         Isotropic noise SD; rank and SD of the patient-level nuisance structure.
     male_fraction, race_proportions, age_range:
         Demographic mix.
+    bins:
+        Groups cut from the continuous ``age`` (years), e.g. ``{age: [0, 50, 65, 120]}`` or
+        ``{age: {edges: [...], labels: [...]}}``: adds the attribute ``age`` (``age_group``
+        keeps the fixed bins <50, 50-65, >65).
     """
 
     name = "synthetic_embeddings"
@@ -97,6 +104,7 @@ class SyntheticEmbeddings(BaseDatasetLoader):
         male_fraction: float = 0.5,
         race_proportions: tuple[float, float, float] = (0.6, 0.25, 0.15),
         age_range: tuple[float, float] = (30.0, 90.0),
+        bins: Bins | None = None,
     ):
         self.n_samples = n_samples
         self.dim = dim
@@ -119,6 +127,7 @@ class SyntheticEmbeddings(BaseDatasetLoader):
         self.male_fraction = male_fraction
         self.race_proportions = race_proportions
         self.age_range = age_range
+        self.bins = bins
 
     # ------------------------------------------------------------------ contract
     def check(self, base_dir: Path) -> list[str]:
@@ -138,6 +147,7 @@ class SyntheticEmbeddings(BaseDatasetLoader):
         if len(props) != 3 or np.any(props < 0) or props.sum() <= 0:
             problems.append("race_proportions must be 3 non-negative numbers, "
                             f"got {self.race_proportions}")
+        problems += check_bins(self.bins, ["age"], "continuous attributes")
         return problems
 
     def load(self) -> AuditDataset:
@@ -220,7 +230,7 @@ class SyntheticEmbeddings(BaseDatasetLoader):
             name=self.name,
             X=X.astype(np.float32),
             y=y,
-            sensitive=sensitive,
+            sensitive=binned_extras(sensitive, {"age": age}, self.bins, self.name),
             patient_ids=np.asarray([f"P{p:05d}" for p in pid], dtype=object),
             extras={"age": age.astype(np.float64), "y_true": y_true,
                     "label_flipped": flipped.astype(np.int64)},

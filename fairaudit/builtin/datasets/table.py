@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.base import BaseDatasetLoader
+from fairaudit.builtin.datasets._groups import MISSING_GROUP, Bins, check_bins, sensitive_frame
+from fairaudit.builtin.datasets._leakage import describe, suspicious_columns
 from fairaudit.builtin.datasets._tabular_io import (
     csv_row,
     detect_format,
@@ -24,7 +26,8 @@ from fairaudit.builtin.datasets._tabular_io import (
 from fairaudit.data import AuditDataset
 from fairaudit.errors import DataError
 
-MISSING_GROUP = "(missing)"
+__all__ = ["MISSING_GROUP", "TableDataset", "binary_target", "embedding_matrix", "sensitive_frame",
+           "write_example"]
 
 
 class TableDataset(BaseDatasetLoader):
@@ -38,10 +41,19 @@ class TableDataset(BaseDatasetLoader):
     target:
         Target column (NPZ: array key).  Must be 0/1 (or boolean) unless ``positive_label``.
     sensitive:
-        Sensitive-attribute columns; a missing value forms the group ``"(missing)"`` (warned).
+        Sensitive-attribute columns; a missing (empty) cell forms the group ``"(missing)"``
+        (warned); ``NA``, ``None``, ``null`` are values here, not missing (unless in
+        ``na_values``).  A numeric column with many values is warned of (suggesting ``bins``).
+    bins:
+        Groups of a continuous sensitive column: ``{age: [0, 50, 65, 120]}`` (bins ``[0, 50)``,
+        ``[50, 65)``, ``[65, 120]``) or ``{age: {edges: [...], labels: ["<50", "50-64", "65+"]}}``;
+        ``-.inf`` / ``.inf`` leave an end open.  A value outside the edges is an error.
     features:
         Feature columns: a list, one name, a glob (``"emb_*"``) or a prefix (``"emb_"``);
-        ``None`` = every other column.  NPZ: the key of a 2-D array (or a list of 1-D keys).
+        ``None`` = every other column, except columns that give the target away (a copy of it,
+        the raw column it was coded or thresholded from) and row identifiers, which are left out
+        with a warning (named ones are kept, with the same warning).  NPZ: the key of a 2-D
+        array (or a list of 1-D keys).
     patient_id:
         Patient column (default: one patient per row).
     positive_label:
@@ -86,6 +98,7 @@ class TableDataset(BaseDatasetLoader):
         na_values: list[str] | None = None,
         encoding: str = "utf-8",
         encode_categorical: bool = True,
+        bins: Bins | None = None,
     ):
         self.path = path
         self.target = target
@@ -101,6 +114,7 @@ class TableDataset(BaseDatasetLoader):
         self.na_values = na_values
         self.encoding = encoding
         self.encode_categorical = encode_categorical
+        self.bins = bins
 
     # ------------------------------------------------------------------ contract
     def resolve(self, base_dir: Path) -> TableDataset:
@@ -116,7 +130,7 @@ class TableDataset(BaseDatasetLoader):
             columns = read_header(path, fmt, member=self.member, sep=self.sep, encoding=self.encoding)
         except DataError as exc:
             return [str(exc)]
-        problems = []
+        problems = check_bins(self.bins, self.sensitive)
         for column, role in self._named_columns():
             if column not in columns:
                 problems.append(str(missing_column(str(path), column, role, columns)))
@@ -128,6 +142,9 @@ class TableDataset(BaseDatasetLoader):
         return problems
 
     def load(self) -> AuditDataset:
+        problems = check_bins(self.bins, self.sensitive)
+        if problems:
+            raise DataError(f"{self.name}: dataset.params.{problems[0]}")
         path = self._file(Path.cwd())
         fmt = detect_format(path, self.format)
         label = str(path)
@@ -141,13 +158,14 @@ class TableDataset(BaseDatasetLoader):
                 raise missing_column(label, column, role, columns)
         feature_cols = self._feature_columns(columns, label)
         wanted = list(dict.fromkeys([c for c, _ in self._named_columns()] + feature_cols))
-        frame = read_table(path, fmt, member=self.member, sep=self.sep,
-                           na_values=self.na_values, columns=wanted, encoding=self.encoding)
+        frame = read_table(path, fmt, member=self.member, sep=self.sep, na_values=self.na_values,
+                           columns=wanted, encoding=self.encoding, literal=[self.target, *self.sensitive])
         frame = frame.reset_index(drop=True)
         csv_like = fmt == "csv"
         y = binary_target(frame[self.target], self.target, self.positive_label, label, csv_like)
+        feature_cols = self._guard(frame, feature_cols, y, label)
         X, names = self._features(frame, feature_cols, label, csv_like)
-        sensitive = sensitive_frame(frame, list(self.sensitive), label)
+        sensitive = sensitive_frame(frame, list(self.sensitive), label, self.bins)
         return AuditDataset(
             name=Path(self.member or path.name).stem,
             X=X,
@@ -209,6 +227,26 @@ class TableDataset(BaseDatasetLoader):
             raise DataError(f"{label}: features {sel!r} match no column; columns: "
                             f"{', '.join(columns[:30])}")
         return chosen
+
+    def _guard(self, frame: pd.DataFrame, cols: list[str], y: np.ndarray, label: str) -> list[str]:
+        """``cols`` less the columns that give the target away or identify rows when ``features``
+        is left to its default (warned); named features are kept, with the same warning."""
+        found = suspicious_columns(frame, cols, y)
+        if not found:
+            return cols
+        if self.features is not None:
+            warnings.warn(f"{label}: feature column(s) named in params.features look like target leakage "
+                          f"or row identifiers: {describe(found)}. They are kept as asked, but a model can "
+                          "learn the answer (or the rows) from them", UserWarning, stacklevel=3)
+            return cols
+        kept = [c for c in cols if c not in found]
+        if not kept and not self.embedding_column:
+            raise DataError(f"{label}: every default feature column gives the target away or identifies rows: "
+                            f"{describe(found)}; name the features with params.features")
+        warnings.warn(f"{label}: left out of the default features (every column but target, sensitive, "
+                      f"patient and extras): {describe(found)}. Name the columns with params.features to "
+                      "choose the features yourself", UserWarning, stacklevel=3)
+        return kept
 
     def _features(self, frame: pd.DataFrame, cols: list[str], label: str,
                   csv_like: bool) -> tuple[np.ndarray, list[str]]:
@@ -279,7 +317,7 @@ class TableDataset(BaseDatasetLoader):
         y = binary_target(frame[self.target], self.target, self.positive_label, label, False)
         return AuditDataset(
             name=path.stem, X=X.astype(np.float32), y=y,
-            sensitive=sensitive_frame(frame, list(self.sensitive), label),
+            sensitive=sensitive_frame(frame, list(self.sensitive), label, self.bins),
             patient_ids=self._patients(frame[self.patient_id] if self.patient_id else None,
                                        n, label, False),
             extras={c: _extra(frame[c]) for c in self.extras or []},
@@ -341,21 +379,6 @@ def binary_target(series: pd.Series, column: str, positive: Any, label: str,
             first = f" (the first other than 0/1 is {value!r} at {_where(row, csv_like)})"
     raise DataError(f"{label}: target {column!r} is not binary 0/1: found {len(values)} "
                     f"value(s) {shown}{first}{hint}")
-
-
-def sensitive_frame(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
-    """Sensitive columns as objects; missing values become the group ``"(missing)"`` (warned)."""
-    out = {}
-    for col in columns:
-        values = frame[col].astype(object)
-        na = frame[col].isna().to_numpy()
-        if na.any():
-            warnings.warn(f"{label}: sensitive column {col!r} has {int(na.sum())} missing "
-                          f"value(s); they form the group {MISSING_GROUP!r}", UserWarning,
-                          stacklevel=3)
-            values = values.where(~na, MISSING_GROUP)
-        out[col] = values.to_numpy(dtype=object)
-    return pd.DataFrame(out)
 
 
 def embedding_matrix(series: pd.Series, column: str, label: str, csv_like: bool) -> np.ndarray:
