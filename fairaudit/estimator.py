@@ -2,8 +2,9 @@
 
 Plugins store their keyword parameters unchanged in ``__init__`` (scikit-learn's rule); the names
 come from the ``__init__`` signature, as in :mod:`fairaudit.params`. Objects built on
-:class:`Parameterized` work with ``sklearn.base.clone`` and in scikit-learn pipelines, but
-importing them does not import scikit-learn (which costs about a second).
+:class:`Parameterized` work with ``sklearn.base.clone`` and ``check_is_fitted`` (scikit-learn is
+imported only when it asks for their tags), but importing them does not import scikit-learn,
+which costs about a second.
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ class Parameterized:
         for name, sub_params in nested.items():
             getattr(self, name).set_params(**sub_params)
         return self
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's default estimator tags (what ``check_is_fitted`` and ``clone`` ask for)."""
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False))
 
     def __repr__(self) -> str:
         """``Name(param=value, ...)`` with the parameters that differ from their defaults."""

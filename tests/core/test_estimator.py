@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from fairaudit.base import BaseDebiaser
 from fairaudit.estimator import Parameterized, param_names
@@ -61,7 +63,7 @@ def test_set_params_equal_sklearn_including_nested_and_errors() -> None:
             est.set_params(bogus=1)
 
 
-def test_sklearn_clone_works_on_plugins() -> None:
+def test_sklearn_clone_and_check_is_fitted_work_on_plugins() -> None:
     class Shift(BaseDebiaser):
         name = "shift_test"
 
@@ -76,7 +78,10 @@ def test_sklearn_clone_works_on_plugins() -> None:
         def transform(self, X):
             return X - self.mean_ + self.amount
 
+    with pytest.raises(NotFittedError):
+        check_is_fitted(Shift())
     est = Shift(amount=2.0, attributes=["sex"]).fit(np.ones((4, 2)), np.zeros(4), sensitive_features=None)
+    check_is_fitted(est)
     twin = clone(est)
     assert twin is not est and twin.get_params() == {"amount": 2.0, "attributes": ["sex"]}
     assert twin.attributes is not est.attributes  # clone copies parameter values
