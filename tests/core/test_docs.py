@@ -68,7 +68,7 @@ def _python_blocks(text: str) -> list[tuple[bool, str]]:
 
 
 def test_docs_exist():
-    assert {p.name for p in MARKDOWN} >= {"writing-plugins.md", "hooks.md", "spec-reference.md"}
+    assert {p.name for p in MARKDOWN} >= {"writing-plugins.md", "hooks.md", "spec-reference.md", "architecture.md"}
 
 
 def test_every_hookspec_is_in_the_hook_reference():
@@ -225,5 +225,5 @@ def test_relative_links_resolve():
 def test_readme_links_the_docs():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Documentation", 1)[1]
-    for name in ("docs/writing-plugins.md", "docs/hooks.md", "docs/spec-reference.md"):
+    for name in ("docs/writing-plugins.md", "docs/hooks.md", "docs/spec-reference.md", "docs/architecture.md"):
         assert f"]({name})" in section

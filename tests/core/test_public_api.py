@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,16 @@ def test_plugins_and_examples_import_only_the_public_api() -> None:
     assert unexpected == {}, "import these through `fairaudit` or a public module (docs/architecture.md)"
     fixed = {f: known - found.get(f, set()) for f, known in KNOWN.items() if known - found.get(f, set())}
     assert fixed == {}, "these known exceptions are gone: remove them from KNOWN"
+
+
+def test_documentation_code_imports_only_the_public_api() -> None:
+    blocks = re.compile(r"```python\n(.*?)```", re.S)
+    found = {}
+    for path in [*sorted(REPO.glob("docs/*.md")), REPO / "README.md"]:
+        for i, block in enumerate(blocks.findall(path.read_text(encoding="utf-8"))):
+            if bad := violations(block):
+                found[f"{path.name} block {i}"] = bad
+    assert found == {}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
