@@ -71,6 +71,7 @@ def _audit(folder, tmp_path, stream: bool, workers: int) -> AuditResult:
     return load_result(only_run_dir(out))
 
 
+@pytest.mark.slow
 def test_audit_on_a_streamed_folder_equals_the_in_memory_audit(folder, tmp_path):
     def auc(res: AuditResult) -> float:
         return next(m.value for m in res.arms[0].metrics if m.metric == "roc_auc" and m.attribute == "sex")
