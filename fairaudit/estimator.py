@@ -83,7 +83,7 @@ class Parameterized:
         return self
 
     def __sklearn_tags__(self) -> Any:
-        """scikit-learn's default estimator tags (what ``check_is_fitted`` and ``clone`` ask for)."""
+        """scikit-learn's default estimator tags (``check_is_fitted`` asks for them since 1.6)."""
         from sklearn.utils import Tags, TargetTags
 
         return Tags(estimator_type=None, target_tags=TargetTags(required=False))
