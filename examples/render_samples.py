@@ -18,8 +18,7 @@ DEFAULT_SPECS = ["quickstart.yaml", "embeddings_advvae.yaml", "cxr_shortcut.yaml
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fairaudit.audit.runner import run_audit
-    from fairaudit.errors import FairAuditError
+    from fairaudit import FairAuditError, run_audit
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("specs", nargs="*", default=DEFAULT_SPECS, help="Spec files under examples/.")

@@ -1,27 +1,53 @@
 """fairaudit: audit and mitigate demographic bias in medical-imaging AI.
 
-Public API for users and plugin authors.
+Public API for users and plugin authors: the names in ``__all__``, plus the documented modules
+:mod:`fairaudit.training` (torch helpers), :mod:`fairaudit.imaging` (image grids for report
+figures), :mod:`fairaudit.stats` (bootstrap CIs, permutation tests) and :mod:`fairaudit.testing`
+(conformance kit and fixtures). Everything else is internal (docs/architecture.md).
+
+The names are imported on first use (PEP 562), so ``import fairaudit`` imports none of pandas,
+scikit-learn or torch and the command line starts in a fraction of a second.
 """
 
-from fairaudit.base import (
-    BaseDatasetLoader,
-    BaseDebiaser,
-    BaseGenerator,
-    BaseMetric,
-    BaseModel,
-    BaseReportSection,
-    MetricContext,
-    MetricOutput,
-    PairedContext,
-    RunContext,
-    StatsConfig,
-)
-from fairaudit.data import AuditDataset
-from fairaudit.errors import DataError, FairAuditError, PluginError, SpecError
-from fairaudit.hookspecs import hookimpl
-from fairaudit.results import ArmResult, AuditResult, GroupValue, MetricResult
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: Public name -> module that defines it.
+_EXPORTS: dict[str, str] = {
+    "ArmResult": "fairaudit.results",
+    "AuditDataset": "fairaudit.data",
+    "AuditResult": "fairaudit.results",
+    "BaseDatasetLoader": "fairaudit.base",
+    "BaseDebiaser": "fairaudit.base",
+    "BaseGenerator": "fairaudit.base",
+    "BaseMetric": "fairaudit.base",
+    "BaseModel": "fairaudit.base",
+    "BaseReportSection": "fairaudit.base",
+    "CheckpointError": "fairaudit.errors",
+    "DataError": "fairaudit.errors",
+    "DeviceError": "fairaudit.errors",
+    "FairAuditError": "fairaudit.errors",
+    "GroupValue": "fairaudit.results",
+    "MetricContext": "fairaudit.base",
+    "MetricOutput": "fairaudit.base",
+    "PairedContext": "fairaudit.base",
+    "MetricResult": "fairaudit.results",
+    "PluginError": "fairaudit.errors",
+    "Registry": "fairaudit.registry",
+    "RunContext": "fairaudit.base",
+    "SpecError": "fairaudit.errors",
+    "StatsConfig": "fairaudit.base",
+    "TrainingError": "fairaudit.errors",
+    "hookimpl": "fairaudit.hookspecs",
+    "load_plugins": "fairaudit.plugins",
+    "run_audit": "fairaudit.audit.runner",
+    "validate_params": "fairaudit.params",
+}
 
 __all__ = [
     "ArmResult",
@@ -33,7 +59,9 @@ __all__ = [
     "BaseMetric",
     "BaseModel",
     "BaseReportSection",
+    "CheckpointError",
     "DataError",
+    "DeviceError",
     "FairAuditError",
     "GroupValue",
     "MetricContext",
@@ -41,9 +69,60 @@ __all__ = [
     "MetricResult",
     "PairedContext",
     "PluginError",
+    "Registry",
     "RunContext",
     "SpecError",
     "StatsConfig",
+    "TrainingError",
     "__version__",
     "hookimpl",
+    "load_plugins",
+    "run_audit",
+    "validate_params",
 ]
+
+if TYPE_CHECKING:
+    from fairaudit.audit.runner import run_audit
+    from fairaudit.base import (
+        BaseDatasetLoader,
+        BaseDebiaser,
+        BaseGenerator,
+        BaseMetric,
+        BaseModel,
+        BaseReportSection,
+        MetricContext,
+        MetricOutput,
+        PairedContext,
+        RunContext,
+        StatsConfig,
+    )
+    from fairaudit.data import AuditDataset
+    from fairaudit.errors import (
+        CheckpointError,
+        DataError,
+        DeviceError,
+        FairAuditError,
+        PluginError,
+        SpecError,
+        TrainingError,
+    )
+    from fairaudit.hookspecs import hookimpl
+    from fairaudit.params import validate_params
+    from fairaudit.plugins import load_plugins
+    from fairaudit.registry import Registry
+    from fairaudit.results import ArmResult, AuditResult, GroupValue, MetricResult
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use and keep it in the module's namespace."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fairaudit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    submodules = {k for k, v in globals().items() if isinstance(v, ModuleType) and v.__name__.startswith("fairaudit.")}
+    return sorted({*__all__, *submodules})

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
-import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator
+from fairaudit.estimator import Parameterized
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
     from fairaudit.data import AuditDataset
     from fairaudit.results import ArmResult, AuditResult, MetricResult, Role
 
@@ -74,8 +75,9 @@ def _auto_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class Plugin(BaseEstimator):
-    """Common base: a name (the YAML key), a description and tiny test parameters."""
+class Plugin(Parameterized):
+    """Common base: a name (the YAML key), a description and tiny test parameters; its parameters are
+    its ``__init__`` keywords (``get_params``/``set_params`` as in scikit-learn)."""
 
     name: ClassVar[str]
     family: ClassVar[Family]

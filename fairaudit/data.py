@@ -132,10 +132,6 @@ class AuditDataset:
             index=self.index[rows],
         )
 
-    def with_inputs(self, X: np.ndarray | None = None, images: np.ndarray | None = None) -> AuditDataset:
-        """A copy whose features/images are replaced (e.g. by a debiaser's output)."""
-        return replace(self, X=X, images=images)
-
     def counterfactual(self, factor: str, rows: np.ndarray | None = None) -> np.ndarray:
         """Oracle counterfactual images of ``rows`` with ``factor`` flipped."""
         if self.oracle is None:
@@ -143,20 +139,6 @@ class AuditDataset:
         assert self.index is not None
         idx = self.index if rows is None else self.index[np.asarray(rows)]
         return self.oracle(idx, factor)
-
-    def group_labels(self, attributes: list[str] | None = None) -> pd.Series:
-        """One label per row for the intersection of ``attributes`` (default: all)."""
-        cols = attributes or self.attributes
-        missing = [c for c in cols if c not in self.sensitive.columns]
-        if missing:
-            raise DataError(
-                f"dataset {self.name!r} has no sensitive attribute(s) {missing}; "
-                f"available: {self.attributes}"
-            )
-        if len(cols) == 1:
-            return self.sensitive[cols[0]].astype("object")
-        frame = self.sensitive[cols].astype(str)
-        return frame.agg(" & ".join, axis=1)
 
     def summary(self) -> dict[str, Any]:
         """Counts and prevalence per group of every attribute (for reports)."""

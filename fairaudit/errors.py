@@ -85,10 +85,6 @@ class PluginLoadError(PluginError):
     """A plugin's entry point failed to import or register."""
 
 
-class PluginRunError(PluginError):
-    """A plugin raised while fitting, transforming or computing."""
-
-
 class DataError(FairAuditError):
     """The data do not fit the spec: missing column, tiny group, mismatched lengths..."""
 

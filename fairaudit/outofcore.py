@@ -231,11 +231,6 @@ def is_lazy(X: Any) -> bool:
     return isinstance(X, RowView | np.memmap)
 
 
-def as_row_view(X: np.ndarray | RowView) -> RowView:
-    """``X`` as a :class:`RowView` (a 2-D memmap or array becomes a view of all its rows)."""
-    return X if isinstance(X, RowView) else RowView(X)
-
-
 def subset_rows(X: np.ndarray | RowView, rows: np.ndarray) -> np.ndarray | RowView:
     """``X[rows]``: lazy for memory-mapped or lazy ``X``, numpy indexing otherwise."""
     if isinstance(X, RowView):

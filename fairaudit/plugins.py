@@ -130,7 +130,6 @@ def _restore(registries: dict[str, Registry], snap: dict[str, dict]) -> None:
 def load_plugins(
     *,
     autoload: bool | None = None,
-    blocked: tuple[str, ...] = (),
     local_files: tuple[Path, ...] = (),
 ) -> PluginSet:
     """Build a fresh plugin manager with builtins, installed entry points and local files.
@@ -148,8 +147,6 @@ def load_plugins(
     version = md.version("fairaudit") if _has_dist("fairaudit") else None
 
     def attempt(name: str, load, source: PluginSource, builtin: bool, path: str | None) -> None:
-        if name in blocked:
-            return
         snap = _snapshot(registries)
         try:
             module = load()

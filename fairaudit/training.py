@@ -3,6 +3,8 @@
 Loops written with these helpers run unchanged on CPU, one GPU, or under
 ``torchrun`` / ``accelerate launch`` (DistributedDataParallel with distributed samplers).
 torch is imported lazily so that importing fairaudit stays fast.
+
+A public module for plugin authors (the names in ``__all__``; docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,31 @@ if TYPE_CHECKING:
     import torch
 
 T = TypeVar("T")
+
+__all__ = [
+    "EarlyStopping",
+    "MixedPrecision",
+    "all_reduce_mean",
+    "barrier",
+    "broadcast_object",
+    "check_finite",
+    "init_distributed_from_env",
+    "is_distributed",
+    "is_main_process",
+    "load_checkpoint",
+    "make_dataset_loader",
+    "make_loader",
+    "progress",
+    "rank",
+    "resolve_device",
+    "save_checkpoint",
+    "seed_everything",
+    "set_epoch",
+    "torch_generator",
+    "unwrap",
+    "world_size",
+    "wrap_ddp",
+]
 
 
 def resolve_device(requested: str = "auto", *, on_missing_cuda: str = "warn") -> str:

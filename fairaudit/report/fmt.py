@@ -93,12 +93,6 @@ def ci(low: Any, high: Any, digits: int = 3) -> str:
     return f"[{num(float(low), digits)}, {num(float(high), digits)}]"
 
 
-def value_ci(value: Any, low: Any, high: Any, digits: int = 3) -> str:
-    """``value [low, high]``."""
-    interval = ci(low, high, digits)
-    return f"{num(value, digits)} {interval}".strip()
-
-
 def pval(value: Any) -> str:
     """A p-value: ``<0.001`` below a thousandth, else three decimals."""
     if not is_finite(value):

@@ -138,11 +138,6 @@ def bin_edges(y_score: np.ndarray, n_bins: int = 10, strategy: str = "quantile")
     raise ValueError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}")
 
 
-def bin_ids(y_score: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin of each score as ``calibration_curve`` assigns it (``searchsorted`` on inner edges)."""
-    return np.searchsorted(edges[1:-1], np.asarray(y_score, dtype=np.float64))
-
-
 def calibration_sums(
     ss: SortedScores, edges: np.ndarray, w: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from fairaudit.cli.app import app
 from fairaudit.errors import ExitCode
+from fairaudit.testing.runs import cli
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 USAGE = int(ExitCode.USAGE_ERROR)
@@ -222,7 +221,7 @@ CASES = SPEC_CASES + DATA_CASES
 
 def invoke(args: list[str]) -> tuple[int, str]:
     """Run the CLI in-process; a Python exception escaping it fails the test with its traceback."""
-    result = CliRunner().invoke(app, args)
+    result = cli(*args, catch_exceptions=True)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         crash = "".join(traceback.format_exception(result.exception))
         pytest.fail(f"fairaudit {' '.join(args)} crashed:\n{crash}")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from typer.testing import CliRunner
 
 from fairaudit import hookspecs
 from fairaudit.base import (
@@ -30,7 +29,6 @@ from fairaudit.base import (
     BaseReportSection,
     Plugin,
 )
-from fairaudit.cli.app import app
 from fairaudit.params import params_model
 from fairaudit.plugins import PluginSet, load_plugins
 from fairaudit.registry import Registry
@@ -47,6 +45,7 @@ from fairaudit.spec.schema import (
     spec_markdown,
 )
 from fairaudit.testing import check_plugin, checks_for
+from fairaudit.testing.runs import cli
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -69,7 +68,7 @@ def _python_blocks(text: str) -> list[tuple[bool, str]]:
 
 
 def test_docs_exist():
-    assert {p.name for p in MARKDOWN} >= {"writing-plugins.md", "hooks.md", "spec-reference.md"}
+    assert {p.name for p in MARKDOWN} >= {"writing-plugins.md", "hooks.md", "spec-reference.md", "architecture.md"}
 
 
 def test_every_hookspec_is_in_the_hook_reference():
@@ -128,8 +127,7 @@ def test_committed_spec_reference_is_up_to_date(builtins):
 
 def test_schema_command_formats(tmp_path, monkeypatch):
     monkeypatch.setenv("FAIRAUDIT_DISABLE_PLUGIN_AUTOLOAD", "1")
-    runner = CliRunner()
-    as_json = runner.invoke(app, ["schema"])
+    as_json = cli("schema", catch_exceptions=True)
     assert as_json.exit_code == 0, as_json.output
     assert set(json.loads(as_json.output)["x-fairaudit-plugins"]) == {
         "datasets", "models", "debiasers", "generators", "metrics"}
@@ -146,12 +144,12 @@ def test_schema_command_formats(tmp_path, monkeypatch):
         "@hookimpl\n"
         "def fairaudit_register_metrics(registry):\n"
         "    registry.add(Local)\n", encoding="utf-8")
-    md = runner.invoke(app, ["schema", "--format", "markdown", "--plugin", str(local)])
+    md = cli("schema", "--format", "markdown", "--plugin", str(local), catch_exceptions=True)
     assert md.exit_code == 0, md.output
     assert md.output.startswith("# Spec reference")
     installed = md.output.split("## Installed plugins", 1)[1]
     assert "#### `local_probe_metric`" in installed and "| `strength` | `float` | `0.5` |" in installed
-    bad = runner.invoke(app, ["schema", "--format", "yaml"])
+    bad = cli("schema", "--format", "yaml", catch_exceptions=True)
     assert bad.exit_code == 4 and "markdown" in bad.output
 
 
@@ -227,5 +225,5 @@ def test_relative_links_resolve():
 def test_readme_links_the_docs():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Documentation", 1)[1]
-    for name in ("docs/writing-plugins.md", "docs/hooks.md", "docs/spec-reference.md"):
+    for name in ("docs/writing-plugins.md", "docs/hooks.md", "docs/spec-reference.md", "docs/architecture.md"):
         assert f"]({name})" in section

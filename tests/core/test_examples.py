@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from fairaudit.cli.app import app
+from fairaudit.testing.runs import cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SPECS = sorted(p for p in EXAMPLES.rglob("*.yaml"))
@@ -15,7 +14,7 @@ SPECS = sorted(p for p in EXAMPLES.rglob("*.yaml"))
 
 @pytest.mark.parametrize("spec", SPECS, ids=[str(p.relative_to(EXAMPLES)) for p in SPECS])
 def test_example_validates(spec: Path):
-    result = CliRunner().invoke(app, ["validate", str(spec)])
+    result = cli("validate", spec, catch_exceptions=True)
     assert result.exit_code == 0, result.output
 
 

@@ -8,25 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from fairaudit.cli.app import app
-from fairaudit.results import AuditResult
+from fairaudit.testing.runs import cli, load_result, run_dirs
 
 PLUGINS = Path(__file__).parent.parent / "local_plugins.py"
-runner = CliRunner()
-
-
-def cli(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
-
-
-def run_dirs(out: Path) -> list[Path]:
-    return sorted(p for p in out.glob("*/*") if p.is_dir())
-
-
-def load_result(run_dir: Path) -> AuditResult:
-    return AuditResult.model_validate_json((run_dir / "result.json").read_text())
 
 
 def metric(arm, name: str, attribute: str = "sex"):

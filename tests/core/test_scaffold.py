@@ -10,14 +10,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from fairaudit.cli.app import app
 from fairaudit.scaffold import KINDS
+from fairaudit.testing.runs import cli
 
 
 def _scaffold(tmp_path: Path, name: str, kind: str) -> Path:
-    result = CliRunner().invoke(app, ["new-plugin", name, "--kind", kind, "--dir", str(tmp_path)])
+    result = cli("new-plugin", name, "--kind", kind, "--dir", str(tmp_path), catch_exceptions=True)
     assert result.exit_code == 0, result.output
     return tmp_path / f"fairaudit-{name.replace('_', '-')}"
 
@@ -34,7 +33,7 @@ def test_scaffold_layout_and_kit(tmp_path, monkeypatch):
     from fairaudit.testing import check_debiaser
 
     check_debiaser(MeanProjectionDebiaser)
-    again = CliRunner().invoke(app, ["new-plugin", "mean_projection", "--dir", str(tmp_path)])
+    again = cli("new-plugin", "mean_projection", "--dir", str(tmp_path), catch_exceptions=True)
     assert again.exit_code == 4 and "already exists" in again.output
     for mod in [m for m in sys.modules if m.startswith("fairaudit_mean_projection")]:
         sys.modules.pop(mod)
@@ -76,20 +75,20 @@ def test_every_kind_passes_its_own_test_before_install(tmp_path):
 
 
 def test_unknown_kind_is_refused(tmp_path):
-    result = CliRunner().invoke(app, ["new-plugin", "probe", "--kind", "dataset", "--dir", str(tmp_path)])
+    result = cli("new-plugin", "probe", "--kind", "dataset", "--dir", str(tmp_path), catch_exceptions=True)
     assert result.exit_code == 4
     assert all(kind in result.output for kind in KINDS)
     assert not any(tmp_path.iterdir())
 
 
 def test_bad_name_is_refused(tmp_path):
-    result = CliRunner().invoke(app, ["new-plugin", "Bad-Name", "--dir", str(tmp_path)])
+    result = cli("new-plugin", "Bad-Name", "--dir", str(tmp_path), catch_exceptions=True)
     assert result.exit_code == 4 and "lowercase" in result.output
 
 
 @pytest.mark.slow
 def test_scaffold_installs_and_its_own_test_passes(tmp_path):
-    CliRunner().invoke(app, ["new-plugin", "scaffold_probe", "--dir", str(tmp_path)])
+    cli("new-plugin", "scaffold_probe", "--dir", str(tmp_path), catch_exceptions=True)
     root = tmp_path / "fairaudit-scaffold-probe"
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(root)]
     subprocess.run(pip, check=True)

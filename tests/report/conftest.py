@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fairaudit.report.demo import demo_result
 from fairaudit.results import AuditResult
+from fairaudit.testing.report_fixtures import demo_result
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ PNG = (
 def pdf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, AuditResult]:
     """The demo report written as PDF, with an identifier smuggled into the result."""
     from fairaudit.report import write_reports
-    from fairaudit.report.demo import demo_result
+    from fairaudit.testing.report_fixtures import demo_result
 
     run_dir = tmp_path_factory.mktemp("pdf_run")
     result = demo_result(run_dir)

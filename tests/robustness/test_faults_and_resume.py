@@ -77,6 +77,7 @@ def fairaudit_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "fairaudit", *args]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_then_resume_gives_the_uninterrupted_result(tmp_path):
     marker = tmp_path / "fit-started"
     spec = write_spec(tmp_path, f"""\
@@ -181,6 +182,7 @@ def test_run_folder_follows_the_umask(tmp_path):
         assert path.stat().st_mode & 0o077 == 0, path
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a POSIX system")
 def test_two_process_gloo_audit_matches_the_single_process_one(tmp_path):
     """torchrun --nproc_per_node 2: DDP trains the MLP on two shards; one run folder is

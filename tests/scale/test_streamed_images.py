@@ -7,13 +7,12 @@ import textwrap
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from fairaudit.builtin.datasets.image_folder import ImageFolderDataset, write_example
 from fairaudit.builtin.models.cnn import SmallCNN
-from fairaudit.cli.app import app
 from fairaudit.lazy_images import LazyImages
 from fairaudit.results import AuditResult
+from fairaudit.testing.runs import cli, load_result, only_run_dir
 
 PARAMS = {"target": "label", "sensitive": ["sex"], "patient_id": "patient", "image_size": 16}
 
@@ -67,11 +66,12 @@ def _audit(folder, tmp_path, stream: bool, workers: int) -> AuditResult:
         report: {{formats: [html]}}
         """))
     out = tmp_path / f"out-{stream}-{workers}"
-    result = CliRunner().invoke(app, ["run", str(spec), "-o", str(out), "-q"], catch_exceptions=False)
+    result = cli("run", spec, "-o", out, "-q")
     assert result.exit_code in (0, 1), result.output
-    return AuditResult.model_validate_json(next(out.rglob("result.json")).read_text())
+    return load_result(only_run_dir(out))
 
 
+@pytest.mark.slow
 def test_audit_on_a_streamed_folder_equals_the_in_memory_audit(folder, tmp_path):
     def auc(res: AuditResult) -> float:
         return next(m.value for m in res.arms[0].metrics if m.metric == "roc_auc" and m.attribute == "sex")

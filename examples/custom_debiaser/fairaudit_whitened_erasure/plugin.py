@@ -1,7 +1,6 @@
 """Entry point module: registers the debiaser through fairaudit's hook."""
 
-from fairaudit import hookimpl
-from fairaudit.registry import Registry
+from fairaudit import Registry, hookimpl
 from fairaudit_whitened_erasure.debiaser import WhitenedErasure
 
 

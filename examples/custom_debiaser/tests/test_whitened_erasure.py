@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
-from fairaudit.plugins import load_plugins
+from fairaudit import load_plugins
 from fairaudit.testing import parametrize_with_checks
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fairaudit.errors import DataError
+from fairaudit import DataError
 
 AttributeKind = Literal["binary", "multiclass", "continuous"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fairaudit.errors import CheckpointError
+from fairaudit import CheckpointError
 from fairaudit_advvae.attributes import AttributeTarget
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def load_debiaser(
     """Rebuild a fitted debiaser from a file written by :func:`save_debiaser`."""
     from safetensors import safe_open
 
-    from fairaudit.params import validate_params
+    from fairaudit import validate_params
     from fairaudit.training import load_checkpoint
 
     tensors = load_checkpoint(path)

@@ -1,7 +1,6 @@
 """Registers :class:`~fairaudit_advvae.debiaser.AdversarialVAEDebiaser` with fairaudit."""
 
-from fairaudit import hookimpl
-from fairaudit.registry import Registry
+from fairaudit import Registry, hookimpl
 from fairaudit_advvae.debiaser import AdversarialVAEDebiaser
 
 

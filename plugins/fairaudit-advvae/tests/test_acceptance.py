@@ -42,6 +42,7 @@ def _measure(split: dict, probes, debiaser: AdversarialVAEDebiaser) -> dict[str,
     }
 
 
+@pytest.mark.slow
 def test_sex_removed_and_task_kept(builtin_split, probes):
     debiaser = _fit(builtin_split, attributes=("sex",))
     m = _measure(builtin_split, probes, debiaser)
@@ -59,6 +60,7 @@ def test_sex_removed_and_task_kept(builtin_split, probes):
     )
 
 
+@pytest.mark.slow
 def test_without_adversary_sex_stays(builtin_split, probes):
     """lambda_adv = 0: the same VAE, bottleneck, KL and task head, but no min-max; the latent code
     (what the adversaries would see) keeps the sex signal, so it is the adversarial term, not the

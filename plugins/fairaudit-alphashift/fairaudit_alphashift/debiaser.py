@@ -20,10 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
 
-from fairaudit.base import BaseDebiaser
-from fairaudit.errors import DataError
+from fairaudit import BaseDebiaser, DataError
 from fairaudit_alphashift.shift import BiasDirection, compute_direction, randomised_shifts
 
 if TYPE_CHECKING:
@@ -292,7 +290,7 @@ class AlphaShiftDebiaser(BaseDebiaser):
                                                         np.float32)
 
     def _require_images(self, what: str) -> None:
-        check_is_fitted(self)
+        _check_is_fitted(self)
         if self.input_kind_ != "images":
             raise DataError(f"alphashift.{what} needs the autoencoder; this instance was fitted "
                             "on features (n, d), which have no decoder")
@@ -300,7 +298,7 @@ class AlphaShiftDebiaser(BaseDebiaser):
     # ------------------------------------------------------------------ transform
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Latent means (images) or the embeddings themselves (features), float32 ``(n, d)``."""
-        check_is_fitted(self)
+        _check_is_fitted(self)
         X = np.asarray(X)
         if self.input_kind_ == "features":
             if X.ndim != 2 or X.shape[1] != self.n_features_out_:
@@ -327,7 +325,7 @@ class AlphaShiftDebiaser(BaseDebiaser):
 
     def direction_for(self, attribute: str, level: str | None = None) -> np.ndarray:
         """The fitted direction of ``attribute`` (towards ``level``; default: the first level)."""
-        check_is_fitted(self)
+        _check_is_fitted(self)
         for d in self.directions_:
             if d.attribute == attribute:
                 if level is None:
@@ -363,7 +361,7 @@ class AlphaShiftDebiaser(BaseDebiaser):
         grid per bias attribute and the attention map."""
         from fairaudit_alphashift.figures import build_sections
 
-        check_is_fitted(self)
+        _check_is_fitted(self)
         return build_sections(self)
 
     def vae_module(self) -> torch.nn.Module:
@@ -396,3 +394,10 @@ def _as_frame(sensitive: pd.DataFrame | pd.Series | np.ndarray) -> pd.DataFrame:
     if arr.ndim == 1:
         return pd.DataFrame({"group": arr})
     return pd.DataFrame(arr, columns=[f"group{i}" for i in range(arr.shape[1])])
+
+
+def _check_is_fitted(est: AlphaShiftDebiaser) -> None:
+    """scikit-learn's fitted check, imported on use (importing the plugin stays light)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fairaudit import hookimpl
-from fairaudit.registry import Registry
+from fairaudit import Registry, hookimpl
 from fairaudit_alphashift.debiaser import AlphaShiftDebiaser
 
 

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fairaudit.errors import DataError
+from fairaudit import DataError
 
 DirectionMode = Literal["conditional", "marginal"]
 

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import numpy as np
 import pandas as pd
 
-from fairaudit.base import BaseGenerator
-from fairaudit.errors import DataError
+from fairaudit import BaseGenerator, DataError
 from fairaudit.training import resolve_device, seed_everything, wrap_ddp
 
 if TYPE_CHECKING:
     import torch
 
-    from fairaudit.data import AuditDataset
+    from fairaudit import AuditDataset
 
 #: Label used for rows whose group value is missing.
 MISSING_GROUP = "(missing)"
@@ -528,7 +527,7 @@ class CAFGAN(BaseGenerator):
     def _load_segmenter(self, path: Path, device: str) -> torch.nn.Module:
         from safetensors import safe_open
 
-        from fairaudit.errors import CheckpointError
+        from fairaudit import CheckpointError
         from fairaudit.training import load_checkpoint
         from fairaudit_cafgan.networks import LungUNet
 

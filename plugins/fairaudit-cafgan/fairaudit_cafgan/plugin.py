@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fairaudit.hookspecs import hookimpl
-from fairaudit.registry import Registry
+from fairaudit import Registry, hookimpl
 
 
 @hookimpl

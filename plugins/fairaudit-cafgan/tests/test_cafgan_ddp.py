@@ -56,6 +56,7 @@ finally:
 """
 
 
+@pytest.mark.slow
 def test_two_process_gloo_training_keeps_ranks_in_sync(tmp_path):
     import os
     import subprocess

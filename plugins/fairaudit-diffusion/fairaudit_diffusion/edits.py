@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairaudit.errors import DataError
+from fairaudit import DataError
 from fairaudit_diffusion.captions import (
     CaptionBuilder,
     canonical_field,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from fairaudit.errors import PluginError
+from fairaudit import PluginError
 from fairaudit.training import (
     check_finite,
     make_loader,

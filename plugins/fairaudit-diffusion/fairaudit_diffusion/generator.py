@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 import numpy as np
 import pandas as pd
 
-from fairaudit.base import BaseGenerator
-from fairaudit.errors import DataError
+from fairaudit import BaseGenerator, DataError
 from fairaudit.training import resolve_device, seed_everything, torch_generator
 from fairaudit_diffusion.captions import (
     DEFAULT_FIELDS,
@@ -33,7 +32,7 @@ from fairaudit_diffusion.edits import resolve_edit
 if TYPE_CHECKING:
     import torch
 
-    from fairaudit.data import AuditDataset
+    from fairaudit import AuditDataset
     from fairaudit_diffusion.pipeline import SDComponents
 
 _EVAL_ROWS = 32

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fairaudit.errors import PluginError
+from fairaudit import PluginError
 from fairaudit_diffusion.tiny import ensure_tiny_pipeline, parse_tiny
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import fairaudit
 
 if TYPE_CHECKING:
-    from fairaudit.registry import Registry
+    from fairaudit import Registry
 
 
 @fairaudit.hookimpl

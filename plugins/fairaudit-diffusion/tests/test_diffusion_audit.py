@@ -6,10 +6,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from fairaudit.cli.app import app
-from fairaudit.results import AuditResult
+from fairaudit.testing.runs import cli, load_result, only_run_dir
 
 
 def test_audit_with_diffusion_counterfactual_arms(tiny_dir: Path, tmp_path: Path) -> None:
@@ -34,10 +31,10 @@ def test_audit_with_diffusion_counterfactual_arms(tiny_dir: Path, tmp_path: Path
         statistics: {{n_boot: 20, n_permutations: 20, min_group_size: 2}}
         report: {{formats: [html]}}
         """))
-    result = CliRunner().invoke(app, ["run", str(spec), "-o", str(tmp_path / "out"), "-q"], catch_exceptions=False)
+    result = cli("run", spec, "-o", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.output
-    run_dir = next(p for p in (tmp_path / "out").glob("*/*") if p.is_dir())
-    res = AuditResult.model_validate_json((run_dir / "result.json").read_text())
+    run_dir = only_run_dir(tmp_path / "out")
+    res = load_result(run_dir)
     arms = {a.name: a for a in res.arms}
     assert [a.status for a in res.arms] == ["ok", "ok", "ok"], [a.error for a in res.arms]
     edits = arms["diffusion"]
