@@ -1,44 +1,21 @@
 """Each arm's change from the baseline, with paired-bootstrap intervals, for the results.
 
-The runner keeps every arm's test scores (and saves them next to the arm's results, so that a
-resumed audit can still pair an arm finished earlier); once all arms are done,
-:func:`attach_paired_changes` fills ``ArmResult.versus_baseline``.
+The runner keeps every arm's test scores (the resume store saves them beside the arm's results,
+so that a resumed audit can still pair an arm finished earlier); once all arms are done,
+:func:`attach_paired_changes` fills ``ArmResult.versus_baseline`` from every metric that offers
+paired changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
-from fairaudit import atomic
 from fairaudit.base import BaseMetric, PairedContext, StatsConfig
 from fairaudit.data import AuditDataset
 from fairaudit.results import ArmResult
 from fairaudit.spec.models import AuditSpec
-
-
-def scores_path(arm_file: Path, arm_name: str) -> Path:
-    """Where an arm's test scores are kept, beside its results file."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in arm_name)
-    return arm_file.with_name(f"{arm_file.stem}.{safe}.scores.npy")
-
-
-def save_scores(path: Path, scores: np.ndarray) -> None:
-    """Write scores atomically as a plain ``.npy`` (no pickle)."""
-    with atomic.atomic_open(path, "wb") as fh:
-        np.save(fh, np.asarray(scores, dtype=np.float64), allow_pickle=False)
-
-
-def load_scores(path: Path, n_rows: int) -> np.ndarray | None:
-    """Scores saved by :func:`save_scores`, or ``None`` when absent, unreadable or not one
-    score per test row."""
-    try:
-        scores = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    return scores if scores.ndim == 1 and len(scores) == n_rows else None
 
 
 def attach_paired_changes(

@@ -32,6 +32,7 @@ from fairaudit.stats.confusion import (
 from fairaudit.stats.groups import INTERSECTION_SEP, MISSING_LABEL, Groups, encode_groups
 from fairaudit.stats.multiplicity import benjamini_hochberg
 from fairaudit.stats.operating_point import threshold_at_specificity
+from fairaudit.stats.paired import paired_bootstrap
 from fairaudit.stats.permutation import (
     PermutationResult,
     permutation_test_counts,
@@ -71,6 +72,7 @@ __all__ = [
     "group_confusion_counts",
     "judge_threshold",
     "make_rng",
+    "paired_bootstrap",
     "percentile_ci",
     "permutation_test_counts",
     "permutation_test_gap",

@@ -14,7 +14,7 @@ positives (AUC: as many positives *and* negatives).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,7 +25,7 @@ from fairaudit.stats import confusion as cm
 from fairaudit.stats.bootstrap import percentile_ci
 from fairaudit.stats.groups import Groups, encode_groups, patient_codes
 from fairaudit.stats.ranking import sort_scores, weighted_auc
-from fairaudit.stats.resample import Design, make_design, weight_chunks
+from fairaudit.stats.resample import make_design, weight_chunks
 
 
 @dataclass(frozen=True)
@@ -114,19 +114,51 @@ class _ArmStatistics:
         return out
 
 
-def _replicate_deltas(
-    stats: Mapping[str, _ArmStatistics], reference: str, design: Design, n_boot: int, rng: np.random.Generator,
-    n: int,
-) -> dict[str, dict[str, np.ndarray]]:
-    """``arm -> key -> (n_boot,)`` replicate changes from ``reference`` (one resample for all arms)."""
-    deltas: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in stats if name != reference}
-    for w_patients in weight_chunks(design, n_boot, rng, n_rows=n) if n_boot > 0 else ():
+#: Per-replicate statistics of one arm: row weights ``(b, n)`` -> ``{key: (b,) values}``.
+ArmStatistic = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+def paired_bootstrap(
+    statistics: Mapping[str, ArmStatistic],
+    *,
+    reference: str,
+    n_rows: int,
+    patient_ids: np.ndarray | None = None,
+    strata: np.ndarray | None = None,
+    n_boot: int = 1000,
+    ci_level: float = 0.95,
+    seed: int | np.random.Generator = 0,
+) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Each arm's change from ``reference`` in every statistic, with paired percentile intervals.
+
+    ``statistics[arm](w)`` returns the arm's statistics under row weights ``w`` (shape
+    ``(b, n_rows)``; all ones = the point estimate).  Patients are resampled (within ``strata``,
+    one code per row, when given) once per replicate and the same resample weighs every arm, so
+    the interval is that of the difference.  Returns ``arm -> key -> (change, low, high)`` for every
+    arm but the reference; ``n_boot = 0`` gives NaN intervals.  The building block of
+    :meth:`~fairaudit.base.BaseMetric.paired_changes`.
+    """
+    if reference not in statistics:
+        raise ValueError(f"reference arm {reference!r} has no scores")
+    ones = np.ones((1, n_rows))
+    point = {name: {k: float(v[0]) for k, v in st(ones).items()} for name, st in statistics.items()}
+    codes = np.zeros(n_rows, np.int64) if strata is None else np.maximum(np.asarray(strata, np.int64), 0)
+    design = make_design(patient_codes(patient_ids, n_rows), codes, stratified=True)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    deltas: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in statistics if name != reference}
+    for w_patients in weight_chunks(design, n_boot, rng, n_rows=n_rows) if n_boot > 0 else ():
         w = w_patients[:, design.row_patient].astype(np.float64)
-        ref = stats[reference](w)
+        ref = statistics[reference](w)
         for name in deltas:
-            for key, values in stats[name](w).items():
+            for key, values in statistics[name](w).items():
                 deltas[name].setdefault(key, []).append(values - ref[key])
-    return {name: {k: np.concatenate(v) for k, v in d.items()} for name, d in deltas.items()}
+    out = {}
+    for name, found in deltas.items():
+        out[name] = {}
+        for key, ref_value in point[reference].items():
+            low, high = percentile_ci(np.concatenate(found[key]) if key in found else np.zeros(0), ci_level)
+            out[name][key] = (point[name][key] - ref_value, float(low), float(high))
+    return out
 
 
 def paired_changes(
@@ -160,16 +192,12 @@ def paired_changes(
     _check_scores(scores, reference, n)
     judged = _judge_attributes(y, sensitive, attributes, missing, max_groups, min_group_size, min_group_positives)
     stats = {name: _ArmStatistics(y, np.asarray(s, dtype=np.float64), threshold, judged) for name, s in scores.items()}
-    ones = np.ones((1, n))
-    point = {name: {k: float(v[0]) for k, v in st(ones).items()} for name, st in stats.items()}
-    strata = judged[0].groups.codes if judged else np.zeros(n, np.int64)
-    design = make_design(patient_codes(patient_ids, n), np.maximum(strata, 0), stratified=True)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    deltas = _replicate_deltas(stats, reference, design, n_boot, rng, n)
+    changes = paired_bootstrap(stats, reference=reference, n_rows=n, patient_ids=patient_ids,
+                               strata=judged[0].groups.codes if judged else None, n_boot=n_boot, ci_level=ci_level,
+                               seed=seed)
     tpr_groups = {j.groups.attribute: [j.groups.names[g] for g in j.tpr] for j in judged}
-    return {name: [_change(key, point[name][key] - ref_value, deltas[name].get(key), ci_level, tpr_groups)
-                   for key, ref_value in point[reference].items()]
-            for name in deltas}
+    return {name: [_change(key, *interval, tpr_groups) for key, interval in found.items()]
+            for name, found in changes.items()}
 
 
 def _check_scores(scores: Mapping[str, np.ndarray], reference: str, n: int) -> None:
@@ -190,9 +218,7 @@ def _judge_attributes(
             if g.n_groups >= 2 and (max_groups is None or g.n_groups <= max_groups)]
 
 
-def _change(key: str, value: float, samples: np.ndarray | None, ci_level: float,
-            tpr_groups: Mapping[str, list[str]]) -> PairedChange:
+def _change(key: str, value: float, low: float, high: float, tpr_groups: Mapping[str, list[str]]) -> PairedChange:
     metric, _, attribute = key.partition("|")
-    low, high = percentile_ci(samples if samples is not None else np.zeros(0), ci_level)
-    return PairedChange(metric=metric, attribute=attribute or None, value=value, ci_low=float(low),
-                        ci_high=float(high), groups=tpr_groups.get(attribute, []))
+    return PairedChange(metric=metric, attribute=attribute or None, value=value, ci_low=low, ci_high=high,
+                        groups=tpr_groups.get(attribute, []))

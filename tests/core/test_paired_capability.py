@@ -14,22 +14,19 @@ from fairaudit.cli.app import app
 from fairaudit.results import read_result
 
 REPLACEMENT = textwrap.dedent('''\
-    """A replacement for group_metrics: TPR gap per attribute, paired changes of it."""
+    """A replacement for group_metrics: TPR gap per attribute, and its paired changes, written
+    with the public API only (fairaudit, fairaudit.stats)."""
     import numpy as np
     from fairaudit import BaseMetric, MetricOutput, MetricResult, hookimpl
-    from fairaudit.stats import confusion as cm
-    from fairaudit.stats import encode_groups, percentile_ci
-    from fairaudit.stats.groups import patient_codes
-    from fairaudit.stats.resample import make_design, weight_chunks
+    from fairaudit.stats import difference, encode_groups, paired_bootstrap, rate
 
 
-    def tpr_gap(y, pred, codes, n_groups, w):
+    def tpr_gap(y, pred, groups, w):
         """max - min TPR over groups under row weights ``w`` (b, n)."""
-        cells = cm.cell_index(y, pred)
-        onehot = np.zeros((len(y), 4 * n_groups))
-        onehot[np.arange(len(y)), 4 * codes + cells] = 1.0
-        counts = (w @ onehot).reshape(len(w), n_groups, 4)
-        return cm.difference(cm.rate(counts, "true_positive_rate"))
+        onehot = np.zeros((len(y), 4 * groups.n_groups))
+        onehot[np.arange(len(y)), 4 * groups.codes + 2 * y + pred] = 1.0  # cells tn, fp, fn, tp
+        counts = (w @ onehot).reshape(len(w), groups.n_groups, 4)
+        return difference(rate(counts, "true_positive_rate"))
 
 
     class WardGap(BaseMetric):
@@ -38,45 +35,29 @@ REPLACEMENT = textwrap.dedent('''\
         def outputs(self):
             return [MetricOutput("ward_tpr_gap", "gap", headline=True, derived_from="true_positive_rate")]
 
-        def _groups(self, sensitive, attribute):
-            g = encode_groups(sensitive, [attribute])
-            return g.codes, g.n_groups
-
         def compute(self, ctx):
             pred = (ctx.y_score >= ctx.threshold).astype(int)
-            out = []
-            for attribute in ctx.attributes:
-                codes, k = self._groups(ctx.sensitive, attribute)
-                value = float(tpr_gap(ctx.y_true, pred, codes, k, np.ones((1, len(pred))))[0])
-                out.append(MetricResult(metric="ward_tpr_gap", plugin=self.name, attribute=attribute, role="gap",
-                                        headline=True, derived_from="true_positive_rate", value=value,
-                                        higher_is_better=False))
-            return out
+            ones = np.ones((1, len(pred)))
+            return [MetricResult(metric="ward_tpr_gap", plugin=self.name, attribute=a, role="gap", headline=True,
+                                 derived_from="true_positive_rate", higher_is_better=False,
+                                 value=float(tpr_gap(ctx.y_true, pred, encode_groups(ctx.sensitive, [a]), ones)[0]))
+                    for a in ctx.attributes]
 
         def paired_changes(self, ctx):
-            n = len(ctx.y_true)
-            rng = np.random.default_rng(ctx.stats.seed)
-            design = make_design(patient_codes(ctx.patient_ids, n), np.zeros(n, np.int64))
-            out = {}
-            for attribute in ctx.attributes:
-                codes, k = self._groups(ctx.sensitive, attribute)
-                preds = {a: (s >= ctx.threshold).astype(int) for a, s in ctx.scores.items()}
-                ones = np.ones((1, n))
-                point = {a: float(tpr_gap(ctx.y_true, p, codes, k, ones)[0]) for a, p in preds.items()}
-                draws = {a: [] for a in preds if a != ctx.reference}
-                for w in weight_chunks(design, ctx.stats.n_boot, rng, n_rows=n):
-                    w = w[:, design.row_patient].astype(float)
-                    ref = tpr_gap(ctx.y_true, preds[ctx.reference], codes, k, w)
-                    for a in draws:
-                        draws[a].append(tpr_gap(ctx.y_true, preds[a], codes, k, w) - ref)
-                for a, d in draws.items():
-                    low, high = percentile_ci(np.concatenate(d), ctx.stats.ci_level)
-                    change = point[a] - point[ctx.reference]
-                    out.setdefault(a, []).append(MetricResult(
-                        metric="ward_tpr_gap", plugin=self.name, attribute=attribute, role="change",
-                        derived_from="ward_tpr_gap", value=change, ci_low=float(low), ci_high=float(high),
-                        details={"excludes_zero": bool(low > 0 or high < 0)}))
-            return out
+            groups = {a: encode_groups(ctx.sensitive, [a]) for a in ctx.attributes}
+
+            def statistics(scores):
+                pred = (scores >= ctx.threshold).astype(int)
+                return lambda w: {a: tpr_gap(ctx.y_true, pred, g, w) for a, g in groups.items()}
+
+            changes = paired_bootstrap({arm: statistics(s) for arm, s in ctx.scores.items()},
+                                       reference=ctx.reference, n_rows=len(ctx.y_true), patient_ids=ctx.patient_ids,
+                                       n_boot=ctx.stats.n_boot, ci_level=ctx.stats.ci_level, seed=ctx.stats.seed)
+            return {arm: [MetricResult(metric="ward_tpr_gap", plugin=self.name, attribute=a, role="change",
+                                       derived_from="ward_tpr_gap", value=v, ci_low=lo, ci_high=hi,
+                                       details={"excludes_zero": bool(lo > 0 or hi < 0)})
+                          for a, (v, lo, hi) in found.items()]
+                    for arm, found in changes.items()}
 
 
     @hookimpl

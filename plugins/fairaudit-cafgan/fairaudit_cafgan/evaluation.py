@@ -24,7 +24,7 @@ ModelFactory = Callable[[], "BaseModel"]
 
 def tpr_by_group(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> dict[str, float]:
     """True-positive rate of every group that has positives (fairaudit's confusion-count rates)."""
-    from fairaudit.stats.confusion import group_confusion_counts, rate
+    from fairaudit.stats import group_confusion_counts, rate
 
     names, codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     tpr = rate(group_confusion_counts(y_true, y_pred, codes, len(names)), "true_positive_rate")
@@ -34,7 +34,7 @@ def tpr_by_group(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> 
 def equal_opportunity_difference(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> float:
     """``max_g TPR_g - min_g TPR_g`` over groups with positives (0 with fewer than two): the gap
     ``group_metrics`` reports, from the same rate and difference functions."""
-    from fairaudit.stats.confusion import difference
+    from fairaudit.stats import difference
 
     rates = np.array(list(tpr_by_group(np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)).values()))
     return float(difference(rates)) if len(rates) > 1 else 0.0
