@@ -132,8 +132,9 @@ def test_no_validation_split_on_tiny_data(small):
     assert est.validation_split_ == "train" and est.best_epoch_ == len(est.history_) == 4
 
 
-def test_report_sections_render(small):
-    from fairaudit.report.blocks import FigureSink, section_block
+def test_report_blocks_render(small):
+    from fairaudit.blocks import to_blocks
+    from fairaudit.report.blocks import FigureSink, block_context
 
     X, y, sf = small
     est = AdversarialVAEDebiaser(**TINY)
@@ -148,8 +149,10 @@ def test_report_sections_render(small):
 
     json.dumps(sections, allow_nan=False)
     sink = FigureSink()
+    typed, problems = to_blocks(sections, "advvae")
+    assert problems == []
     blocks = [
-        section_block(s, __import__("pathlib").Path("."), sink, f"advvae-{i}")
-        for i, s in enumerate(sections)
+        block_context(b, __import__("pathlib").Path("."), sink, f"advvae-{i}")
+        for i, b in enumerate(typed)
     ]
     assert [b["type"] for b in blocks] == ["figure", "figure", "table"]
