@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
 #: Images clipped and resized per block when building the in-memory working set.
-CHUNK_ROWS = 256
+CHUNK_ROWS = 64
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from fairaudit_diffusion.pipeline import SDComponents
 
 #: Images converted to pixel space at a time (rounded to a multiple of the VAE batch).
-CHUNK_ROWS = 256
+CHUNK_ROWS = 64
 
 
 def to_model_space(images: np.ndarray, resolution: int) -> torch.Tensor:
