@@ -2,11 +2,15 @@
 
 torch sizes its thread pool from the machine's cores, not from what the process is allowed:
 in a container limited to 2 CPUs on a 64-core host it starts 64 threads that fight over 2
-CPUs (under load on 2 shared cores one fit took 68 s with the default pool and 4.5 s with
-one thread).  :func:`choose_threads` reads the CPU affinity mask and the cgroup CPU quota
-(v2 ``cpu.max``; v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``) and takes the smaller;
+CPUs.  Its threads also spin at each parallel region's barrier, so when other processes
+already keep the CPUs busy a team of threads mostly waits for its descheduled members (under
+load on 2 shared cores one fit took 68 s with the default pool and 4.5 s with one thread).
+
+:func:`choose_threads` takes the smallest of: the CPU affinity mask, the cgroup CPU quota
+(v2 ``cpu.max``; v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), and the CPUs left idle
+by the 1-minute load average (the machine's CPUs minus its load, at least 1).
 ``FAIRAUDIT_NUM_THREADS`` overrides it.  :func:`configure_torch_threads` applies the choice
-once per process and returns a record for the run's manifest.
+once per process (at the start of an audit) and returns a record for the run's manifest.
 
 torch is imported only inside :func:`configure_torch_threads`.
 """
@@ -31,7 +35,7 @@ class ThreadChoice:
 
     threads: int
     #: ``"override"`` (``FAIRAUDIT_NUM_THREADS``), ``"OMP_NUM_THREADS"``, ``"quota"``,
-    #: ``"affinity"`` or ``"cpu_count"``: which limit decided.
+    #: ``"affinity"``, ``"load"`` or ``"cpu_count"``: which limit decided.
     reason: str
     #: CPUs in the affinity mask (``None`` where the OS does not tell).
     affinity: int | None
@@ -39,6 +43,8 @@ class ThreadChoice:
     quota: float | None
     #: The override's raw value, when one was set.
     override: str | None = None
+    #: The 1-minute load average seen (``None`` where the OS does not tell).
+    load: float | None = None
     #: torch's thread count before :func:`configure_torch_threads` changed it.
     torch_default: int | None = None
 
@@ -50,9 +56,10 @@ class ThreadChoice:
         """One line, e.g. ``2 torch threads (affinity 2 CPUs, no cgroup quota)``."""
         quota = "no cgroup quota" if self.quota is None else f"cgroup quota {self.quota:g} CPUs"
         affinity = "affinity unknown" if self.affinity is None else f"affinity {self.affinity} CPUs"
+        load = "" if self.load is None else f", load average {self.load:.1f}"
         why = {"override": f"{ENV_VAR}={self.override}",
                "OMP_NUM_THREADS": f"OMP_NUM_THREADS={self.override}"}.get(self.reason, f"by {self.reason}")
-        return f"{self.threads} torch threads ({why}; {affinity}, {quota})"
+        return f"{self.threads} torch threads ({why}; {affinity}, {quota}{load})"
 
 
 def affinity_cpus(getaffinity: Callable[[int], set[int]] | None = None) -> int | None:
@@ -62,6 +69,17 @@ def affinity_cpus(getaffinity: Callable[[int], set[int]] | None = None) -> int |
         return None
     try:
         return len(getaffinity(0)) or None
+    except OSError:
+        return None
+
+
+def load_average(getloadavg: Callable[[], tuple[float, float, float]] | None = None) -> float | None:
+    """The 1-minute load average (runnable and running tasks), ``None`` where unavailable."""
+    getloadavg = getloadavg or getattr(os, "getloadavg", None)
+    if getloadavg is None:
+        return None
+    try:
+        return float(getloadavg()[0])
     except OSError:
         return None
 
@@ -160,12 +178,16 @@ def choose_threads(
     affinity: int | None = None,
     quota: float | None = None,
     cpu_count: int | None = None,
+    load: float | None = None,
 ) -> ThreadChoice:
     """Threads for torch: ``FAIRAUDIT_NUM_THREADS`` if set, else an explicit ``OMP_NUM_THREADS``,
-    else ``min(affinity, floor(quota))`` (at least 1), else the CPU count.
+    else ``min(affinity, floor(quota), round(cpu_count - load))``, at least 1.
 
     A fractional quota rounds down: 1.5 CPUs of quota run one thread at full speed, while two
-    threads would be throttled for part of every period.
+    threads would be throttled for part of every period.  ``load`` (the 1-minute load average,
+    machine-wide even in a container) against ``cpu_count`` (the machine's CPUs) gives the CPUs
+    left idle; it is read before this process starts computing, so it is others' load.  Without
+    affinity and quota the CPU count itself is the limit.
 
     Raises
     ------
@@ -178,19 +200,22 @@ def choose_threads(
         n = _positive_int(raw)
         if n is None:
             raise ValueError(f"{ENV_VAR} must be a positive integer, got {raw!r}")
-        return ThreadChoice(n, "override", affinity, quota, override=raw.strip())
+        return ThreadChoice(n, "override", affinity, quota, override=raw.strip(), load=load)
     omp = _positive_int(env.get("OMP_NUM_THREADS"))
     if omp is not None:
-        return ThreadChoice(omp, "OMP_NUM_THREADS", affinity, quota, override=str(omp))
+        return ThreadChoice(omp, "OMP_NUM_THREADS", affinity, quota, override=str(omp), load=load)
+    cpus = max(1, cpu_count or os.cpu_count() or 1)
     limits: list[tuple[int, str]] = []
     if affinity is not None:
         limits.append((affinity, "affinity"))
     if quota is not None:
         limits.append((max(1, math.floor(quota)), "quota"))
     if not limits:
-        return ThreadChoice(max(1, cpu_count or os.cpu_count() or 1), "cpu_count", affinity, quota)
-    threads, reason = min(limits, key=lambda item: item[0])
-    return ThreadChoice(threads, reason, affinity, quota)
+        limits.append((cpus, "cpu_count"))
+    if load is not None and load > 0:
+        limits.append((max(1, math.floor(cpus - load + 0.5)), "load"))
+    threads, reason = min(limits, key=lambda item: item[0])  # ties keep the earlier, structural limit
+    return ThreadChoice(threads, reason, affinity, quota, load=load)
 
 
 def detect_threads(
@@ -199,10 +224,11 @@ def detect_threads(
     getaffinity: Callable[[int], set[int]] | None = None,
     cgroup_root: Path = CGROUP_ROOT,
     proc_cgroup: Path = PROC_CGROUP,
+    getloadavg: Callable[[], tuple[float, float, float]] | None = None,
 ) -> ThreadChoice:
-    """:func:`choose_threads` from this process's affinity mask and cgroup quota."""
-    return choose_threads(env, affinity=affinity_cpus(getaffinity),
-                          quota=cgroup_cpu_quota(cgroup_root, proc_cgroup))
+    """:func:`choose_threads` from this process's affinity mask, cgroup quota and load."""
+    return choose_threads(env, affinity=affinity_cpus(getaffinity), quota=cgroup_cpu_quota(cgroup_root, proc_cgroup),
+                          load=load_average(getloadavg))
 
 
 def configure_torch_threads(
@@ -211,15 +237,19 @@ def configure_torch_threads(
     getaffinity: Callable[[int], set[int]] | None = None,
     cgroup_root: Path = CGROUP_ROOT,
     proc_cgroup: Path = PROC_CGROUP,
+    getloadavg: Callable[[], tuple[float, float, float]] | None = None,
 ) -> ThreadChoice:
     """Set torch's intra-op thread count (call once, when an audit starts) and return why.
 
     Inter-op threads are left alone: torch allows setting them only before any parallel work.
     """
+    import dataclasses
+
     import torch
 
-    choice = detect_threads(env, getaffinity=getaffinity, cgroup_root=cgroup_root, proc_cgroup=proc_cgroup)
+    choice = detect_threads(env, getaffinity=getaffinity, cgroup_root=cgroup_root, proc_cgroup=proc_cgroup,
+                            getloadavg=getloadavg)
     before = torch.get_num_threads()
     if before != choice.threads:
         torch.set_num_threads(choice.threads)
-    return ThreadChoice(choice.threads, choice.reason, choice.affinity, choice.quota, choice.override, before)
+    return dataclasses.replace(choice, torch_default=before)

@@ -72,6 +72,18 @@ def test_choice_takes_the_smaller_limit_rounding_a_quota_down():
     assert choose_threads({}, affinity=None, quota=None, cpu_count=6) == ThreadChoice(6, "cpu_count", None, None)
 
 
+def test_load_leaves_the_idle_cpus_of_the_machine():
+    # 2 CPUs kept busy by 5 runnable tasks: one thread (spinning teams stall when oversubscribed)
+    busy = choose_threads({}, affinity=2, quota=None, cpu_count=2, load=5.3)
+    assert busy == ThreadChoice(1, "load", 2, None, load=5.3)
+    # a 2-CPU quota on a 64-CPU host with load 40: 24 CPUs idle, the quota decides
+    assert choose_threads({}, affinity=64, quota=2.0, cpu_count=64, load=40.0).reason == "quota"
+    # a dedicated 8-CPU machine with load 3: 5 threads; an idle one: all 8 (a tie keeps "affinity")
+    assert choose_threads({}, affinity=8, quota=None, cpu_count=8, load=3.0).threads == 5
+    assert choose_threads({}, affinity=8, quota=None, cpu_count=8, load=0.4) == ThreadChoice(8, "affinity", 8, None,
+                                                                                            load=0.4)
+
+
 def test_overrides_win_and_bad_values_are_named():
     assert choose_threads({ENV_VAR: "3", "OMP_NUM_THREADS": "5"}, affinity=2, quota=1.0) == ThreadChoice(
         3, "override", 2, 1.0, override="3")
@@ -85,9 +97,13 @@ def test_overrides_win_and_bad_values_are_named():
 def test_detect_reads_affinity_and_quota_together(tmp_path):
     root = tmp_path / "cg"
     proc = _v2(root, {"/": "300000 100000"}, "/")
-    choice = detect_threads({}, getaffinity=lambda pid: {0, 1, 2, 3, 4, 5}, cgroup_root=root, proc_cgroup=proc)
+    choice = detect_threads({}, getaffinity=lambda pid: {0, 1, 2, 3, 4, 5}, cgroup_root=root, proc_cgroup=proc,
+                            getloadavg=lambda: (0.0, 0.0, 0.0))
     assert (choice.threads, choice.reason, choice.affinity, choice.quota) == (3, "quota", 6, 3.0)
     assert "cgroup quota 3 CPUs" in choice.describe() and "affinity 6 CPUs" in choice.describe()
+    busy = detect_threads({}, getaffinity=lambda pid: {0, 1}, cgroup_root=root, proc_cgroup=proc,
+                          getloadavg=lambda: (1e6, 0.0, 0.0))
+    assert (busy.threads, busy.reason, busy.load) == (1, "load", 1e6)
     assert affinity_cpus(lambda pid: {7}) == 1
 
 
@@ -97,11 +113,11 @@ def test_configure_sets_torch_and_reports_the_previous_count(tmp_path):
     before = torch.get_num_threads()
     try:
         choice = configure_torch_threads({}, getaffinity=lambda pid: {0}, cgroup_root=tmp_path / "none",
-                                         proc_cgroup=tmp_path / "none")
+                                         proc_cgroup=tmp_path / "none", getloadavg=lambda: (0.0, 0.0, 0.0))
         assert torch.get_num_threads() == 1 == choice.threads
         assert choice.torch_default == before
         assert choice.as_dict() == {"threads": 1, "reason": "affinity", "affinity": 1, "quota": None,
-                                    "override": None, "torch_default": before}
+                                    "override": None, "load": 0.0, "torch_default": before}
     finally:
         torch.set_num_threads(before)
 
