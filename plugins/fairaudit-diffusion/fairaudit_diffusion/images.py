@@ -63,8 +63,8 @@ def latent_posterior(
 
     ``images`` may be an array, a memory map or streamed
     :class:`~fairaudit.lazy_images.LazyImages`: they are decoded, resized and encoded one
-    block at a time, so only the latents (``4 x R/8 x R/8`` per image, 1/48 of the float32
-    pixels at ``R``) are held, never the whole split in pixel space.
+    block at a time, so only the posterior (mean and std, ``2 x 4 x R/8 x R/8`` floats per image,
+    1/24 of the float32 pixels at ``R``) is held, never the whole split in pixel space.
     """
     import torch
 
