@@ -1,7 +1,7 @@
 """fairaudit: audit and mitigate demographic bias in medical-imaging AI.
 
 Public API for users and plugin authors: the names in ``__all__``, plus the documented modules
-:mod:`fairaudit.training` (torch helpers), :mod:`fairaudit.imaging` (image grids for report
+:mod:`fairaudit.training` (torch helpers), :mod:`fairaudit.lazy_images` (streamed images), :mod:`fairaudit.imaging` (image grids for report
 figures), :mod:`fairaudit.stats` (bootstrap CIs, permutation tests) and :mod:`fairaudit.testing`
 (conformance kit and fixtures). Everything else is internal (docs/architecture.md).
 

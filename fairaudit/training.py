@@ -111,16 +111,21 @@ def is_main_process() -> bool:
 
 
 def init_distributed_from_env(backend: str | None = None) -> bool:
-    """Initialise torch.distributed when launched by torchrun/accelerate (``WORLD_SIZE`` > 1)."""
+    """Initialise torch.distributed when launched by torchrun/accelerate (``WORLD_SIZE`` > 1).
+
+    Backend: ``backend``, else ``FAIRAUDIT_DIST_BACKEND``, else NCCL with CUDA and gloo without.
+    Local ranks beyond the number of GPUs share them (``LOCAL_RANK % device_count``); NCCL
+    refuses two ranks on one GPU, gloo accepts them.
+    """
     import torch
     import torch.distributed as dist
 
     if is_distributed() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return is_distributed()
-    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
-    dist.init_process_group(backend=backend)
+    backend = backend or os.environ.get("FAIRAUDIT_DIST_BACKEND") or ("nccl" if torch.cuda.is_available() else "gloo")
     if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    dist.init_process_group(backend=backend)
     return True
 
 

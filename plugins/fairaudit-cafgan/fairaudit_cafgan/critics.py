@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fairaudit.training import check_finite, make_loader, progress, set_epoch, unwrap, wrap_ddp
+from fairaudit.training import check_finite, make_dataset_loader, progress, set_epoch, unwrap, wrap_ddp
+from fairaudit_cafgan.data import WorkingImages, image_dataset
 
 if TYPE_CHECKING:
     import torch
@@ -24,6 +25,8 @@ class CriticSettings:
     show_progress: bool = False
     #: Random blur and noise on training images (see :func:`degrade`).
     augment: bool = True
+    #: DataLoader worker processes decoding streamed images (0: in this process).
+    num_workers: int = 0
 
 
 def degrade(images: torch.Tensor, max_blur: float = 1.2, max_noise: float = 0.08) -> torch.Tensor:
@@ -66,7 +69,7 @@ def cell_balanced_weights(y: torch.Tensor, group_idx: torch.Tensor) -> torch.Ten
 
 
 def train_diagnostic_classifier(
-    images: torch.Tensor,
+    images: torch.Tensor | WorkingImages,
     y: torch.Tensor,
     *,
     image_size: int,
@@ -75,9 +78,9 @@ def train_diagnostic_classifier(
     weights: torch.Tensor | None = None,
 ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
     """Train :class:`~fairaudit_cafgan.networks.DiagnosticCNN` with BCE on real images
-    ``(n, C, H, W)`` in ``[0, 1]``; returns the frozen network (on ``settings.device``) and
-    its per-epoch history (loss, accuracy).  ``weights``: optional per-sample BCE weights
-    (e.g. :func:`cell_balanced_weights`)."""
+    ``(n, C, H, W)`` in ``[0, 1]`` (a tensor or :class:`~fairaudit_cafgan.data.WorkingImages`);
+    returns the frozen network (on ``settings.device``) and its per-epoch history (loss,
+    accuracy).  ``weights``: optional per-sample BCE weights (e.g. :func:`cell_balanced_weights`)."""
     import torch
 
     from fairaudit_cafgan.networks import DiagnosticCNN, freeze
@@ -87,7 +90,8 @@ def train_diagnostic_classifier(
     model = wrap_ddp(module, settings.device)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=1e-4)
     w_all = torch.ones(len(y)) if weights is None else weights.float()
-    loader = make_loader(images, y.float(), w_all, batch_size=settings.batch_size, shuffle=True, seed=settings.seed)
+    loader = make_dataset_loader(image_dataset(images, y.float(), w_all), batch_size=settings.batch_size,
+                                 shuffle=True, seed=settings.seed, num_workers=settings.num_workers)
     history: list[dict[str, float]] = []
     for epoch in progress(range(settings.epochs), desc="cafgan: diagnostic critic", enabled=settings.show_progress):
         set_epoch(loader, epoch)
@@ -117,7 +121,7 @@ def train_diagnostic_classifier(
 
 
 def train_segmenter(
-    images: torch.Tensor,
+    images: torch.Tensor | WorkingImages,
     masks: torch.Tensor,
     *,
     base_channels: int,
@@ -135,7 +139,8 @@ def train_segmenter(
     module = LungUNet(base_channels, depth=depth, channels_in=images.shape[1]).to(settings.device)
     model = wrap_ddp(module, settings.device)
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    loader = make_loader(images, masks.float(), batch_size=settings.batch_size, shuffle=True, seed=settings.seed + 1)
+    loader = make_dataset_loader(image_dataset(images, masks.float()), batch_size=settings.batch_size,
+                                 shuffle=True, seed=settings.seed + 1, num_workers=settings.num_workers)
     history: list[dict[str, float]] = []
     for epoch in progress(range(settings.epochs), desc="cafgan: lung segmenter", enabled=settings.show_progress):
         set_epoch(loader, epoch)
@@ -167,9 +172,10 @@ def train_segmenter(
 
 
 def predict_in_batches(
-    module: torch.nn.Module, images: torch.Tensor, device: str, batch_size: int = 256
+    module: torch.nn.Module, images: torch.Tensor | WorkingImages, device: str, batch_size: int = 256
 ) -> torch.Tensor:
-    """Sigmoid outputs of a frozen critic on ``images`` (CPU tensor), without gradients."""
+    """Sigmoid outputs of a frozen critic on ``images`` (CPU tensor or
+    :class:`~fairaudit_cafgan.data.WorkingImages`), without gradients."""
     import torch
 
     outs = []

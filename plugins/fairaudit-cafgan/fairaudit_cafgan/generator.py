@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import torch
 
     from fairaudit import AuditDataset
+    from fairaudit_cafgan.data import WorkingImages
 
 #: Label used for rows whose group value is missing.
 MISSING_GROUP = "(missing)"
@@ -78,6 +79,10 @@ class CAFGAN(BaseGenerator):
         training one on the dataset's masks.
     group_attribute:
         Sensitive column the generator is conditioned on and the TPR gap is computed over.
+    num_workers:
+        DataLoader worker processes that decode and resize streamed images (``image_folder``
+        with ``stream: true``, read per batch and never held whole); 0 decodes in the training
+        process.  In-memory images are resized once, block by block, and ignore it.
     device, random_state, progress:
         ``"auto"`` = CUDA when present; seed; progress bars (``None``, the default: the run's
         setting, off under ``fairaudit run -q``).
@@ -117,6 +122,7 @@ class CAFGAN(BaseGenerator):
         clinical_tolerance: float = 1.5,
         segmenter_checkpoint: str | None = None,
         group_attribute: str = "sex",
+        num_workers: int = 0,
         device: str = "auto",
         random_state: int = 0,
         progress: bool | None = None,
@@ -146,6 +152,7 @@ class CAFGAN(BaseGenerator):
         self.clinical_tolerance = clinical_tolerance
         self.segmenter_checkpoint = segmenter_checkpoint
         self.group_attribute = group_attribute
+        self.num_workers = num_workers
         self.device = device
         self.random_state = random_state
         self.progress = progress
@@ -199,6 +206,8 @@ class CAFGAN(BaseGenerator):
                 problems.append(f"{key} must be >= 0 (got {getattr(self, key)})")
         if not 0.0 <= self.lambda_warmup <= 1.0:
             problems.append(f"lambda_warmup must be in [0, 1] (got {self.lambda_warmup})")
+        if int(self.num_workers) < 0:
+            problems.append(f"num_workers must be >= 0 (got {self.num_workers})")
         if self.n_steps is not None and self.n_steps < 1:
             problems.append(f"n_steps must be >= 1 when given (got {self.n_steps})")
         if self.n_steps is None and self.max_epochs < 1:
@@ -216,9 +225,9 @@ class CAFGAN(BaseGenerator):
                 f"{self.name}: group_attribute {self.group_attribute!r} is not a sensitive "
                 f"attribute of dataset {dataset.name!r}; available: {dataset.attributes}"
             )
-        images = np.asarray(dataset.images)
-        if images.ndim != 4 or images.shape[2] != images.shape[3]:
-            raise DataError(f"{self.name} needs square images (n, C, H, W); got {images.shape}")
+        shape = tuple(int(s) for s in dataset.images.shape)  # streamed images are not decoded here
+        if len(shape) != 4 or shape[2] != shape[3]:
+            raise DataError(f"{self.name} needs square images (n, C, H, W); got {shape}")
         if dataset.masks is None and self.segmenter_checkpoint is None and self.lambda_clinic > 0:
             raise DataError(
                 f"{self.name}: dataset {dataset.name!r} has no lung masks (dataset.masks is None), "
@@ -230,22 +239,28 @@ class CAFGAN(BaseGenerator):
 
     # ------------------------------------------------------------ fit
     def fit(self, dataset: AuditDataset) -> Self:
-        """Train the frozen critics on the real training split, then the conditional GAN."""
+        """Train the frozen critics on the real training split, then the conditional GAN.
+
+        The images are read at the working resolution only: resized block by block when in
+        memory, decoded and resized per batch when streamed (see :mod:`fairaudit_cafgan.data`).
+        """
         import torch
+
+        from fairaudit_cafgan.data import WorkingImages, resize_masks_in_chunks
 
         self._check_params()
         self._check_data(dataset)
         seed_everything(self.random_state)
         self.device_ = resolve_device(self.device)
-        raw = np.asarray(dataset.images, dtype=np.float32)
-        self.output_shape_ = tuple(int(s) for s in raw.shape[1:])
-        images = self._resize(torch.from_numpy(np.clip(raw, 0.0, 1.0)), self.image_size)
+        self.output_shape_ = tuple(int(s) for s in dataset.images.shape[1:])
+        images = WorkingImages(dataset.images, self.image_size)
+        masks = None if dataset.masks is None else resize_masks_in_chunks(dataset.masks, self.image_size)
         groups = group_values(dataset.sensitive, self.group_attribute)
         self.groups_ = sorted(set(groups.tolist()))
         group_idx = torch.as_tensor([self.groups_.index(g) for g in groups], dtype=torch.long)
         y = torch.as_tensor(np.asarray(dataset.y), dtype=torch.long)
         self.examples_ = self._examples(images, y.numpy(), groups)
-        self._fit_critics(dataset, images, y, group_idx)
+        self._fit_critics(images, masks, y, group_idx)
         self._fit_gan(images, y, group_idx)
         self._generated_plausibility(dataset)
         path = self.run_context().checkpoint_path(f"{self._tag()}_generator.safetensors")
@@ -258,21 +273,16 @@ class CAFGAN(BaseGenerator):
         return self.run_context().progress if self.progress is None else bool(self.progress)
 
     def _fit_critics(
-        self, dataset: AuditDataset, images: torch.Tensor, y: torch.Tensor, group_idx: torch.Tensor
+        self, images: WorkingImages, masks: torch.Tensor | None, y: torch.Tensor, group_idx: torch.Tensor
     ) -> None:
         """Diagnostic CNN and lung U-Net on real data (frozen), clinical references,
-        plausibility bounds from the real masks."""
-        import torch
-
-        from fairaudit_cafgan.critics import (
-            CriticSettings,
-            cell_balanced_weights,
-            predict_in_batches,
-            train_diagnostic_classifier,
-        )
-        from fairaudit_cafgan.losses import conditional_reference
+        plausibility bounds from the real masks (``masks``: at the working resolution)."""
+        from fairaudit_cafgan.critics import CriticSettings, cell_balanced_weights, train_diagnostic_classifier
+        from fairaudit_cafgan.losses import conditional_stats_reference
         from fairaudit_cafgan.plausibility import (
+            judge_measurements,
             lung_plausibility,
+            measurement_bounds,
             plausibility_reference,
             summarise,
         )
@@ -285,6 +295,7 @@ class CAFGAN(BaseGenerator):
             seed=self.random_state,
             show_progress=self._show_progress(),
             augment=self.critic_augment,
+            num_workers=int(self.num_workers),
         )
         self.classifier_, self.classifier_history_ = train_diagnostic_classifier(
             images,
@@ -294,28 +305,48 @@ class CAFGAN(BaseGenerator):
             settings=settings,
             weights=cell_balanced_weights(y, group_idx) if self.critic_balance else None,
         )
-        self.segmenter_, self.segmenter_history_ = self._segmenter(dataset, images, settings)
+        self.segmenter_, self.segmenter_history_ = self._segmenter(images, masks, settings)
         self.reference_: dict[str, list[float]] = {}
         self.plausibility_bounds_: dict[str, float] = {}
         self.real_plausibility_: dict[str, dict[str, float]] = {}
         if self.segmenter_ is None:
             return
         n_groups = len(self.groups_)
-        soft_real = predict_in_batches(self.segmenter_, images, self.device_)
-        table = conditional_reference(soft_real, y * n_groups + group_idx, 2 * n_groups)
+        stats, measured = self._segmenter_statistics(images)
+        table = conditional_stats_reference(stats, y * n_groups + group_idx, 2 * n_groups)
         self.reference_ = {k: v.tolist() for k, v in table.items()}
-        if dataset.masks is not None:
-            masks = torch.as_tensor(np.asarray(dataset.masks, np.float32))[:, None]
-            masks = self._resize(masks, self.image_size)[:, 0].numpy()
-        else:
-            masks = soft_real.numpy() >= 0.5
-        self.plausibility_bounds_ = plausibility_reference(masks)
+        if masks is not None:
+            real = masks.numpy()
+            self.plausibility_bounds_ = plausibility_reference(real)
+            real_summary = summarise(lung_plausibility(real, self.plausibility_bounds_))
+        else:  # no reference masks: the segmenter's own masks (thresholded at 0.5) stand in
+            self.plausibility_bounds_ = measurement_bounds(measured)
+            real_summary = summarise(judge_measurements(measured, self.plausibility_bounds_))
         self.real_plausibility_ = {
-            "masks": summarise(lung_plausibility(masks, self.plausibility_bounds_)),
-            "segmenter": summarise(lung_plausibility(soft_real.numpy(), self.plausibility_bounds_)),
+            "masks": real_summary,
+            "segmenter": summarise(judge_measurements(measured, self.plausibility_bounds_)),
         }
 
-    def _fit_gan(self, images: torch.Tensor, y: torch.Tensor, group_idx: torch.Tensor) -> None:
+    def _segmenter_statistics(self, images: WorkingImages) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
+        """Per-image soft-mask statistics and hard-mask measurements of the segmenter's output
+        on the real images, block by block (the masks themselves are not kept)."""
+        import torch
+
+        from fairaudit_cafgan.critics import predict_in_batches
+        from fairaudit_cafgan.data import CHUNK_ROWS
+        from fairaudit_cafgan.losses import soft_mask_statistics
+        from fairaudit_cafgan.plausibility import concat_measurements, mask_measurements
+
+        assert self.segmenter_ is not None
+        stats: list[dict[str, torch.Tensor]] = []
+        measured: list[dict[str, np.ndarray]] = []
+        for start in range(0, len(images), CHUNK_ROWS):
+            soft = predict_in_batches(self.segmenter_, images[start:start + CHUNK_ROWS], self.device_, CHUNK_ROWS)
+            stats.append(soft_mask_statistics(soft.float()))
+            measured.append(mask_measurements(soft.numpy()))
+        return {k: torch.cat([s[k] for s in stats]) for k in stats[0]}, concat_measurements(measured)
+
+    def _fit_gan(self, images: WorkingImages, y: torch.Tensor, group_idx: torch.Tensor) -> None:
         import torch
 
         from fairaudit_cafgan.networks import ConditionalGenerator, ProjectionCritic
@@ -344,6 +375,7 @@ class CAFGAN(BaseGenerator):
             seed=self.random_state,
             show_progress=self._show_progress(),
             fair_groups=[g for g in range(n_groups) if positives[g] > 0],
+            num_workers=int(self.num_workers),
         )
         torch.manual_seed(self.random_state)
         channels = images.shape[1]
@@ -359,29 +391,25 @@ class CAFGAN(BaseGenerator):
         self.generator_, self.critic_ = G.eval(), D.eval()
 
     def _segmenter(
-        self, dataset: AuditDataset, images: torch.Tensor, settings: Any
+        self, images: WorkingImages, masks: torch.Tensor | None, settings: Any
     ) -> tuple[torch.nn.Module | None, list[dict[str, float]]]:
-        import torch
-
         from fairaudit_cafgan.critics import CriticSettings, train_segmenter
         from fairaudit_cafgan.networks import freeze
 
         if self.segmenter_checkpoint is not None:
             return freeze(self._load_segmenter(Path(self.segmenter_checkpoint), settings.device)), []
-        if dataset.masks is None:
+        if masks is None:
             return None, []
-        masks = self._resize(torch.as_tensor(np.asarray(dataset.masks, np.float32))[:, None], self.image_size)[:, 0]
-        masks = (masks >= 0.5).float()
         seg_settings = CriticSettings(**{**settings.__dict__, "epochs": self.segmenter_epochs})
         return train_segmenter(
             images,
-            masks,
+            (masks >= 0.5).float(),
             base_channels=self.segmenter_channels,
             depth=self._segmenter_depth(),
             settings=seg_settings,
         )
 
-    def _examples(self, images: torch.Tensor, y: np.ndarray, groups: np.ndarray, k: int = 3) -> dict[str, np.ndarray]:
+    def _examples(self, images: WorkingImages, y: np.ndarray, groups: np.ndarray, k: int = 3) -> dict[str, np.ndarray]:
         """Up to ``k`` real images per ``"<group>|<label>"`` cell, for the sample grid."""
         out: dict[str, np.ndarray] = {}
         for g in self.groups_:
@@ -395,13 +423,9 @@ class CAFGAN(BaseGenerator):
 
     @staticmethod
     def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
-        import torch
+        from fairaudit_cafgan.data import resize
 
-        if images.shape[-1] == size and images.shape[-2] == size:
-            return images.contiguous()
-        mode = "area" if images.shape[-1] > size else "bilinear"
-        kwargs = {} if mode == "area" else {"align_corners": False}
-        return torch.nn.functional.interpolate(images, size=(size, size), mode=mode, **kwargs).clamp(0, 1)
+        return resize(images, size)
 
     def _generated_plausibility(self, dataset: AuditDataset) -> None:
         """Plausibility of generated images (segmenter masks), with the training conditions."""

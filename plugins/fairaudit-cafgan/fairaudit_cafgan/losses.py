@@ -139,9 +139,13 @@ def reference_stats(soft_masks: torch.Tensor, min_std: float | None = None) -> d
     :data:`STD_FLOORS` (or ``min_std``)."""
     import torch
 
-    floors = STD_FLOORS if min_std is None else dict.fromkeys(STD_FLOORS, min_std)
     with torch.no_grad():
-        stats = soft_mask_statistics(soft_masks.float())
+        return stats_reference(soft_mask_statistics(soft_masks.float()), min_std)
+
+
+def stats_reference(stats: Mapping[str, torch.Tensor], min_std: float | None = None) -> dict[str, float]:
+    """:func:`reference_stats` from per-mask statistics already computed (e.g. block by block)."""
+    floors = STD_FLOORS if min_std is None else dict.fromkeys(STD_FLOORS, min_std)
     out: dict[str, float] = {}
     for key, values in stats.items():
         out[f"{key}_mean"] = float(values.mean())
@@ -160,12 +164,23 @@ def conditional_reference(
     :func:`clinical_loss`."""
     import torch
 
-    overall = reference_stats(soft_masks)
+    with torch.no_grad():
+        stats = soft_mask_statistics(soft_masks.float())
+    return conditional_stats_reference(stats, conditions, n_conditions, min_count)
+
+
+def conditional_stats_reference(
+    stats: Mapping[str, torch.Tensor], conditions: torch.Tensor, n_conditions: int, min_count: int = 8
+) -> dict[str, torch.Tensor]:
+    """:func:`conditional_reference` from per-mask statistics (one value per mask and term)."""
+    import torch
+
+    overall = stats_reference(stats)
     table = {key: torch.full((n_conditions,), value) for key, value in overall.items()}
     for c in range(n_conditions):
         rows = conditions == c
         if int(rows.sum()) >= min_count:
-            for key, value in reference_stats(soft_masks[rows]).items():
+            for key, value in stats_reference({k: v[rows] for k, v in stats.items()}).items():
                 table[key][c] = value
     return table
 

@@ -54,7 +54,11 @@ def mask_measurements(masks: np.ndarray) -> dict[str, np.ndarray]:
 def plausibility_reference(masks: np.ndarray, margin: float = 0.2) -> dict[str, float]:
     """Bounds from real masks: the 1st-99th percentile of area widened by ``margin``
     (relative), and ``(1 - margin)`` times the 1st percentile of balance."""
-    meas = mask_measurements(masks)
+    return measurement_bounds(mask_measurements(masks), margin)
+
+
+def measurement_bounds(meas: dict[str, np.ndarray], margin: float = 0.2) -> dict[str, float]:
+    """:func:`plausibility_reference` from :func:`mask_measurements` already taken."""
     area_lo, area_hi = np.percentile(meas["area_fraction"], [1, 99])
     return {
         "area_low": float(area_lo * (1 - margin)),
@@ -80,8 +84,12 @@ def lung_plausibility(masks: np.ndarray, reference: dict[str, float] | None = No
         per mask), ``rate`` (fraction implausible), ``reasons`` (counts of masks failing
         each rule) and the ``bounds`` used.
     """
+    return judge_measurements(mask_measurements(masks), reference)
+
+
+def judge_measurements(meas: dict[str, np.ndarray], reference: dict[str, float] | None = None) -> dict[str, Any]:
+    """:func:`lung_plausibility` from :func:`mask_measurements` already taken."""
     bounds = dict(reference or DEFAULT_BOUNDS)
-    meas = mask_measurements(masks)
     bad_area = (meas["area_fraction"] < bounds["area_low"]) | (meas["area_fraction"] > bounds["area_high"])
     bad_balance = meas["balance"] < bounds["min_balance"]
     bad_components = meas["n_components"] != 2
@@ -97,6 +105,14 @@ def lung_plausibility(masks: np.ndarray, reference: dict[str, float] | None = No
         },
         "bounds": bounds,
     }
+
+
+def concat_measurements(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One :func:`mask_measurements` record from records of consecutive blocks of masks."""
+    keys = ("area_fraction", "balance", "n_components")
+    if not parts:
+        return {"area_fraction": np.zeros(0), "balance": np.zeros(0), "n_components": np.zeros(0, np.int64)}
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
 
 
 def summarise(result: dict[str, Any]) -> dict[str, float]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from fairaudit.training import (
     check_finite,
-    make_loader,
+    make_dataset_loader,
     progress,
     rank,
     set_epoch,
@@ -28,6 +28,8 @@ from fairaudit.training import (
 
 if TYPE_CHECKING:
     import torch
+
+    from fairaudit_cafgan.data import WorkingImages
 
 
 @dataclass
@@ -58,6 +60,8 @@ class GANSettings:
     show_progress: bool = False
     #: Groups that have real positives (the fairness batch draws positives of these).
     fair_groups: list[int] = field(default_factory=list)
+    #: DataLoader worker processes decoding streamed images (0: in this process).
+    num_workers: int = 0
 
 
 @dataclass
@@ -221,14 +225,15 @@ class _Monitor:
 def train_gan(
     G: torch.nn.Module,
     D: torch.nn.Module,
-    images: torch.Tensor,
+    images: torch.Tensor | WorkingImages,
     y: torch.Tensor,
     group: torch.Tensor,
     critics: FrozenCritics,
     settings: GANSettings,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``G`` and ``D`` (possibly DDP-wrapped) on real ``images`` in ``[0, 1]``.
+    """Train ``G`` and ``D`` (possibly DDP-wrapped) on real ``images`` in ``[0, 1]`` (a tensor, or
+    :class:`~fairaudit_cafgan.data.WorkingImages` that streamed folders decode per batch).
 
     The critic steps on every batch and the generator on every ``n_critic``-th batch.
     Training stops after ``max_epochs`` epochs or, when ``n_steps`` is set, after that
@@ -236,16 +241,17 @@ def train_gan(
     """
     import torch
 
+    from fairaudit_cafgan.data import image_dataset
+
     dev = settings.device
     batch = max(2, min(settings.batch_size, len(images)))
-    loader = make_loader(
-        images,
-        y.long(),
-        group.long(),
+    loader = make_dataset_loader(
+        image_dataset(images, y.long(), group.long()),
         batch_size=batch,
         shuffle=True,
         seed=settings.seed,
         drop_last=True,
+        num_workers=settings.num_workers,
     )
     opt_g = torch.optim.Adam(G.parameters(), lr=settings.lr_g, betas=settings.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=settings.lr_d, betas=settings.betas)

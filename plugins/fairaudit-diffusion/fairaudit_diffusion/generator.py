@@ -238,7 +238,7 @@ class DiffusionCounterfactuals(BaseGenerator):
     def fit(self, dataset: AuditDataset) -> Self:
         """Fine-tune the UNet on ``dataset.images`` with captions from its metadata."""
         from fairaudit_diffusion.finetune import TrainConfig, finetune
-        from fairaudit_diffusion.images import to_model_space
+        from fairaudit_diffusion.images import latent_posterior
         from fairaudit_diffusion.pipeline import load_components
 
         self._check_params()
@@ -258,11 +258,8 @@ class DiffusionCounterfactuals(BaseGenerator):
             )
         meta = metadata_frame(dataset.y, dataset.sensitive, dataset.extras)
         captioner = self._captioner(meta, dataset.meta)
-        images = np.asarray(dataset.images, dtype=np.float32)
-        pixels = to_model_space(images, resolution)
-        latent_mean, latent_std = (
-            t.cpu() for t in components.latent_distribution(pixels, self.batch_size)
-        )
+        # block by block: a streamed folder is never decoded whole, nor the split held in pixel space
+        latent_mean, latent_std = latent_posterior(components, dataset.images, resolution, self.batch_size)
         full_captions = captioner.captions(meta)
         eval_rows = np.arange(min(len(meta), _EVAL_ROWS))
         eval_loss = self._eval_loss_fn(
@@ -296,11 +293,11 @@ class DiffusionCounterfactuals(BaseGenerator):
         self.captioner_ = captioner
         self.field_values_ = field_values(meta, captioner.fields)
         self.resolution_ = resolution
-        self.image_shape_ = tuple(int(s) for s in images.shape[1:])
+        self.image_shape_ = tuple(int(s) for s in dataset.images.shape[1:])
         self.device_ = device
         self.checkpoint_ = self._save_weights()
         self.report_rows_ = self._report_rows(meta)
-        self.report_images_ = images[self.report_rows_]
+        self.report_images_ = np.asarray(dataset.images[self.report_rows_], dtype=np.float32)
         self.report_metadata_ = meta.iloc[self.report_rows_].reset_index(drop=True)
         return self
 
@@ -427,6 +424,17 @@ class DiffusionCounterfactuals(BaseGenerator):
         channels, height, width = shape or self.image_shape_
         return from_model_space(pixels, (height, width), channels=1 if channels == 1 else 3)
 
+    def _decode_to_output(self, latents: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
+        """Decoded images of ``shape``, one block at a time (never the whole set in pixel space)."""
+        from fairaudit_diffusion.images import chunk_rows
+
+        rows = chunk_rows(self.batch_size)
+        parts = [
+            self._to_output(self.components_.decode(latents[start : start + rows], self.batch_size), shape)
+            for start in range(0, len(latents), rows)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, *shape), np.float32)
+
     def generate(self, y: np.ndarray, sensitive_features: pd.DataFrame) -> np.ndarray:
         """One image per row, sampled from the caption of its label and groups.
 
@@ -476,15 +484,14 @@ class DiffusionCounterfactuals(BaseGenerator):
         import torch
 
         from fairaudit_diffusion.editing import ddim_plan, edit_latents, edit_mask
-        from fairaudit_diffusion.images import to_model_space
+        from fairaudit_diffusion.images import latent_posterior
 
         self._check_fitted()
         arr = np.asarray(images, dtype=np.float32)
         if arr.ndim != 4 or arr.shape[1] not in (1, 3):
             raise ValueError(f"counterfactual expects images (n, 1|3, H, W), got shape {arr.shape}")
         c = self.components_
-        pixels = to_model_space(arr, self.resolution_)
-        latents = c.encode(pixels, self.batch_size)
+        latents = latent_posterior(c, arr, self.resolution_, self.batch_size)[0].to(c.device)
         prompts = resolve_edit(
             edit,
             len(arr),
@@ -518,9 +525,9 @@ class DiffusionCounterfactuals(BaseGenerator):
                     ).float()
                 )
         z_edit = torch.cat(edited) if edited else latents
-        out = self._to_output(c.decode(z_edit, self.batch_size), arr.shape[1:])
+        out = self._decode_to_output(z_edit, arr.shape[1:])
         if self.keep_residual:
-            recon = self._to_output(c.decode(latents, self.batch_size), arr.shape[1:])
+            recon = self._decode_to_output(latents, arr.shape[1:])
             out = np.clip(arr + out - recon, 0.0, 1.0).astype(np.float32)
         self.last_edit_ = prompts.info
         self._keep_examples(arr, out, sources, targets, prompts.info)

@@ -1,13 +1,21 @@
-"""Conversions between audit images and the pixel space of Stable Diffusion."""
+"""Conversions between audit images and the pixel space and latents of Stable Diffusion."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fairaudit.errors import DataError
+from fairaudit.lazy_images import iter_image_chunks
+
 if TYPE_CHECKING:
     import torch
+
+    from fairaudit_diffusion.pipeline import SDComponents
+
+#: Images converted to pixel space at a time (rounded to a multiple of the VAE batch).
+CHUNK_ROWS = 64
 
 
 def to_model_space(images: np.ndarray, resolution: int) -> torch.Tensor:
@@ -40,3 +48,31 @@ def from_model_space(pixels: torch.Tensor, size: tuple[int, int], channels: int 
     if tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
     return np.clip(x.numpy(), 0.0, 1.0).astype(np.float32)
+
+
+def chunk_rows(batch_size: int, target: int = CHUNK_ROWS) -> int:
+    """Rows per block: a multiple of ``batch_size`` near ``target`` (so the VAE sees the
+    same batches as it would on the whole array)."""
+    return max(1, batch_size) * max(1, target // max(1, batch_size))
+
+
+def latent_posterior(
+    components: SDComponents, images: Any, resolution: int, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled VAE posterior mean and std (CPU tensors) of audit images ``(n, C, H, W)``.
+
+    ``images`` may be an array, a memory map or streamed
+    :class:`~fairaudit.lazy_images.LazyImages`: they are decoded, resized and encoded one
+    block at a time, so only the posterior (mean and std, ``2 x 4 x R/8 x R/8`` floats per image,
+    1/24 of the float32 pixels at ``R``) is held, never the whole split in pixel space.
+    """
+    import torch
+
+    means, stds = [], []
+    for block in iter_image_chunks(images, chunk_rows(batch_size)):
+        mean, std = components.latent_distribution(to_model_space(block, resolution), batch_size)
+        means.append(mean.cpu())
+        stds.append(std.cpu())
+    if not means:
+        raise DataError("no images to encode (the split is empty)")
+    return torch.cat(means), torch.cat(stds)
