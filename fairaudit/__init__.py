@@ -1,9 +1,10 @@
 """fairaudit: audit and mitigate demographic bias in medical-imaging AI.
 
 Public API for users and plugin authors: the names in ``__all__``, plus the documented modules
-:mod:`fairaudit.training` (torch helpers), :mod:`fairaudit.lazy_images` (streamed images), :mod:`fairaudit.imaging` (image grids for report
-figures), :mod:`fairaudit.stats` (bootstrap CIs, permutation tests) and :mod:`fairaudit.testing`
-(conformance kit and fixtures). Everything else is internal (docs/architecture.md).
+:mod:`fairaudit.training` (torch helpers), :mod:`fairaudit.lazy_images` (streamed images),
+:mod:`fairaudit.imaging` (image grids for report figures), :mod:`fairaudit.stats` (bootstrap
+CIs, permutation tests) and :mod:`fairaudit.testing` (conformance kit and fixtures).
+Everything else is internal (docs/architecture.md).
 
 The names are imported on first use (PEP 562), so ``import fairaudit`` imports none of pandas,
 scikit-learn or torch and the command line starts in a fraction of a second.

@@ -181,13 +181,14 @@ def choose_threads(
     load: float | None = None,
 ) -> ThreadChoice:
     """Threads for torch: ``FAIRAUDIT_NUM_THREADS`` if set, else an explicit ``OMP_NUM_THREADS``,
-    else ``min(affinity, floor(quota), round(cpu_count - load))``, at least 1.
+    else ``min(affinity, floor(quota))``, at least 1.
 
     A fractional quota rounds down: 1.5 CPUs of quota run one thread at full speed, while two
-    threads would be throttled for part of every period.  ``load`` (the 1-minute load average,
-    machine-wide even in a container) against ``cpu_count`` (the machine's CPUs) gives the CPUs
-    left idle; it is read before this process starts computing, so it is others' load.  Without
-    affinity and quota the CPU count itself is the limit.
+    threads would be throttled for part of every period.  Without affinity and quota the CPU
+    count itself is the limit.  ``load`` (the 1-minute load average) is recorded, not used: the
+    thread count changes the order of floating-point sums in training, so a choice that followed
+    what else the machine was running would make an audit's numbers depend on it.  On a shared
+    machine, set ``FAIRAUDIT_NUM_THREADS`` (1 is often fastest when other jobs keep the CPUs busy).
 
     Raises
     ------
@@ -212,8 +213,6 @@ def choose_threads(
         limits.append((max(1, math.floor(quota)), "quota"))
     if not limits:
         limits.append((cpus, "cpu_count"))
-    if load is not None and load > 0:
-        limits.append((max(1, math.floor(cpus - load + 0.5)), "load"))
     threads, reason = min(limits, key=lambda item: item[0])  # ties keep the earlier, structural limit
     return ThreadChoice(threads, reason, affinity, quota, load=load)
 

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def build_result(state: RunState, arms: list[ArmResult], verdicts: list[Verdict], *, data_hash: str,
-                 environment: dict[str, Any], git: str | None, world_size: int, created: str) -> AuditResult:
+                 environment: dict[str, Any], git: str | None, world_size: int, created: str,
+                 threads: dict[str, Any] | None = None) -> AuditResult:
     """The audit's result: dataset summary, settings, arms, verdicts, warnings and provenance."""
     spec = state.spec
     device = state.context.device
@@ -32,7 +33,8 @@ def build_result(state: RunState, arms: list[ArmResult], verdicts: list[Verdict]
                     "python": environment["python"], "platform": environment["platform"],
                     "packages": environment["packages"], "plugins": state.plugins.versions(), "git": git,
                     "timings": dict(state.timings), "data_hash": data_hash, "device": device,
-                    "world_size": world_size, "descriptions": plugin_descriptions(spec, state.plugins)},
+                    "world_size": world_size, "descriptions": plugin_descriptions(spec, state.plugins),
+                    "threads": threads or {}},
         spec=spec.model_dump(mode="json"),
         spec_text=state.loaded.text,
     )

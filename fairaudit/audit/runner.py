@@ -154,6 +154,7 @@ class _Audit:
         spec = self.loaded.spec
         started = time.perf_counter()
         LOG.info("%s audit %s in %s", "resuming" if self.resumed else "starting", spec.name, self.run_dir)
+        self.manifest["torch_threads"] = _configure_threads(self.log)
         self._write_manifest()
         from fairaudit.training import seed_everything
 
@@ -237,6 +238,7 @@ class _Audit:
         state.timings["total"] = elapsed_since(started)
         env = self.manifest["environment"]
         return build_result(state, arms, verdicts, data_hash=data_hash, environment=env, git=self.manifest["git"],
+                            threads=self.manifest.get("torch_threads", {}),
                             world_size=world_size(), created=_now())
 
     def _finish(self, result: AuditResult, formats: list[str]) -> RunOutcome:
@@ -263,6 +265,19 @@ class _Audit:
 
 
 # ---------------------------------------------------------------- helpers
+def _configure_threads(log: RunLog) -> dict[str, Any]:
+    """Size torch's intra-op threads from the CPUs this process may use (``FAIRAUDIT_NUM_THREADS``
+    overrides); say it, and return it for the manifest and the provenance."""
+    from fairaudit.threads import configure_torch_threads
+
+    try:
+        choice = configure_torch_threads()
+    except ValueError as exc:  # a bad FAIRAUDIT_NUM_THREADS
+        raise FairAuditError(str(exc)) from None
+    log.say(choice.describe())
+    return choice.as_dict()
+
+
 def _now() -> str:
     return dt.datetime.now().isoformat(timespec="seconds")
 

@@ -83,6 +83,11 @@ def test_run_writes_a_complete_run_folder(tmp_path):
     assert (run_dir / "spec.yaml").read_text() == spec.read_text()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["seed"] == 3 and manifest["device"] == "cpu"
+    # the torch thread count chosen and why (tests run with FAIRAUDIT_NUM_THREADS unset: affinity or quota)
+    threads = manifest["torch_threads"]
+    assert threads["reason"] in ("affinity", "quota", "OMP_NUM_THREADS") and threads["threads"] >= 1
+    if threads["reason"] == "affinity":
+        assert threads["threads"] == len(__import__("os").sched_getaffinity(0))
     res = AuditResult.model_validate_json((run_dir / "result.json").read_text())
     base = res.arm("baseline")
     assert base is not None and base.status == "ok"
