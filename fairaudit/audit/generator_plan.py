@@ -38,8 +38,7 @@ class GeneratorPlan(ArmPlan):
 
     def label(self, evaluation: str) -> str:
         """The arm name of ``evaluation``: the plan's name for the first, ``name (evaluation)`` after."""
-        first = self.component.evaluation[0]
-        return self.name if evaluation == first else f"{self.name} ({evaluation.replace('_', ' ')})"
+        return self.component.label_of(evaluation)
 
     def run(self, state: RunState) -> list[Arm]:
         comp = self.component

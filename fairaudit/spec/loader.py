@@ -369,11 +369,16 @@ def local_plugin_files(path: str | Path) -> tuple[Path, ...]:
 
 
 def check_components(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:
-    """Stage two: each component's name exists in its family and its params validate."""
+    """Stage two: each component's name exists in its family and its params validate; then every
+    threshold names a metric result, attribute and arm the audit can produce."""
     issues: list[SpecIssue] = []
     for family, dotted, comp in loaded.spec.components():
         loc = tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
         issues += _check_one(family, loc, comp.name, comp.params, loaded.tree, str(loaded.path), plugins)
+    if not issues:  # thresholds are checked against metrics that load and validate
+        from fairaudit.spec.thresholds import threshold_issues
+
+        issues += threshold_issues(loaded, plugins)
     return issues
 
 

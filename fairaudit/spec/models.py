@@ -47,6 +47,16 @@ class GeneratorComponent(Component):
     n_synthetic: int | None = Field(None, ge=1, description="Synthetic images (default: size of train split).")
     counterfactual_factor: str = Field("device", description="Factor edited for counterfactual metrics.")
 
+    def label_of(self, evaluation: str) -> str:
+        """The arm name of ``evaluation``: the generator's arm name for the first evaluation,
+        ``name (evaluation)`` for the others."""
+        if evaluation == self.evaluation[0]:
+            return self.arm_name
+        return f"{self.arm_name} ({evaluation.replace('_', ' ')})"
+
+    def arm_names(self) -> list[str]:
+        return [self.label_of(e) for e in self.evaluation]
+
 
 class SplitSpec(StrictModel):
     test_size: float = Field(0.3, gt=0, lt=1)
@@ -128,12 +138,17 @@ class AuditSpec(StrictModel):
         unknown = sorted({a for combo in self.intersections for a in combo} - set(self.attributes))
         if unknown:
             raise ValueError(f"intersections use attributes not listed in 'attributes': {unknown}")
-        labels = [c.arm_name for c in [*self.debiasers, *self.generators]]
-        dupes = sorted({x for x in labels if labels.count(x) > 1} | ({"baseline"} & set(labels)))
+        labels = self.arm_names()
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
-            raise ValueError(f"arm names must be unique and not 'baseline'; repeated: {dupes} "
-                             "(give each a distinct 'label')")
+            raise ValueError(f"arm names must be unique and not 'baseline' (a generator's later evaluations are "
+                             f"named 'label (evaluation)'); repeated: {dupes} (give each a distinct 'label')")
         return self
+
+    def arm_names(self) -> list[str]:
+        """Every arm the audit will produce, in order: the baseline, each debiaser, each generator
+        evaluation (thresholds' ``arms`` refer to these)."""
+        return ["baseline", *(c.arm_name for c in self.debiasers), *(n for g in self.generators for n in g.arm_names())]
 
     def components(self) -> list[tuple[str, str, Component]]:
         """(family, field path, component) for every plugin the spec uses."""

@@ -343,7 +343,23 @@ def plugin_markdown(name: str, entry: Entry, family: str, heading: str = "####")
     for pname, field in model.model_fields.items():
         typ = _type_cell(field.annotation, props.get(pname, {}))
         rows.append((f"`{pname}`", typ, default_text(field), field.description or docs.get(pname, "")))
-    return [*lines, *_table(("parameter", "type", "default", "description"), rows), ""]
+    return [*lines, *_table(("parameter", "type", "default", "description"), rows), "", *_outputs_markdown(cls)]
+
+
+def _outputs_markdown(cls: type) -> list[str]:
+    """The results a metric declares with its default parameters: the names thresholds can use."""
+    if getattr(cls, "family", None) != "metrics":
+        return []
+    try:
+        outputs = cls().outputs()
+    except Exception:  # needs parameters, or declares nothing we can read
+        return []
+    if not outputs:
+        return []
+    rows = [(f"`{o.name}`", o.role, "yes" if o.headline else "", o.derived_from or "", "yes" if o.variant else "")
+            for o in outputs]
+    return ["Results (with default parameters; a threshold names one of these):", "",
+            *_table(("result", "role", "headline", "derived from", "variant"), rows), ""]
 
 
 def _is_builtin(entry: Entry) -> bool:

@@ -104,6 +104,16 @@ SPEC_CASES = [
           r"binary_spec\.yaml:1:1  a binary file, not UTF-8 text: byte 0x89 at byte offset 0"),
     _case("utf16_spec.yaml", "validate",
           r"utf16_spec\.yaml:1:1  the file is UTF-16 text .*save the spec as UTF-8"),
+    # ---- a gate that cannot judge is refused before any training
+    _case("threshold_misspelled_metric.yaml", "validate",
+          r"threshold_misspelled_metric\.yaml:7:3  thresholds\.equal_oportunity_difference  no metric of this spec "
+          r"\(group_metrics\) produces 'equal_oportunity_difference'\. Did you mean 'equal_opportunity_difference'"),
+    _case("threshold_misspelled_metric.yaml", "run", r"thresholds\.equal_oportunity_difference  no metric"),
+    _case("threshold_unknown_attribute_and_arm.yaml", "validate",
+          r":7:23  thresholds\.roc_auc\.attribute  attribute 'sexx' is not audited .*Did you mean 'sex'\?",
+          r":7:57  thresholds\.roc_auc\.arms\[1\]  arm 'advae' is not an arm of this audit \(\['baseline'\]\)"),
+    _case("arm_names_collide.yaml", "validate",
+          r"arm names must be unique .*repeated: \['g \(augment\)'\]"),
 ]
 
 DATA_CASES = [
