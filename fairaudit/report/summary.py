@@ -136,24 +136,30 @@ def largest_gaps(result: AuditResult) -> list[dict[str, Any]]:
 TASK_AUC, GROUP_AUC_FLOOR = "roc_auc", 0.6
 
 
+def _near_chance(arm: ArmResult) -> str | None:
+    """Why ``arm``'s model is near chance, or ``None``."""
+    aucs = [m for m in arm.metrics if m.metric == TASK_AUC and m.role == "value"]
+    auc = next((m for m in aucs if _ok(m)), None)
+    if auc is None:
+        return None
+    if is_finite(auc.ci_low) and is_finite(auc.ci_high) and auc.ci_low <= 0.5 <= auc.ci_high:  # type: ignore[operator]
+        return f"{arm.name}: task AUC {num(auc.value)} {ci(auc.ci_low, auc.ci_high)} includes 0.5"
+    weak = _weakest_group(aucs)
+    return None if weak is None else f"{arm.name}: AUC {num(weak[0])} in group {weak[1]} (below {GROUP_AUC_FLOOR:g})"
+
+
+def _weakest_group(aucs: list[MetricResult]) -> tuple[float, str] | None:
+    """The lowest judged group AUC below :data:`GROUP_AUC_FLOOR` and its group, if any."""
+    weak = [(float(g.value), f"{g.attribute} = {g.group}") for m in aucs for g in m.per_group  # type: ignore[arg-type]
+            if not g.too_small and is_finite(g.value) and g.value < GROUP_AUC_FLOOR]  # type: ignore[operator]
+    return min(weak) if weak else None
+
+
 def near_chance(result: AuditResult) -> list[str]:
     """Why some arm's model is near chance: its task AUC interval includes 0.5, or a group large
     enough to judge has an AUC below :data:`GROUP_AUC_FLOOR`.  Gaps between groups of a model
     that barely discriminates are not fairness findings."""
-    reasons = []
-    for arm in comparable_arms(result):
-        auc = next((m for m in arm.metrics if m.metric == TASK_AUC and m.role == "value" and _ok(m)), None)
-        if auc is None:
-            continue
-        if is_finite(auc.ci_low) and is_finite(auc.ci_high) and auc.ci_low <= 0.5 <= auc.ci_high:  # type: ignore[operator]
-            reasons.append(f"{arm.name}: task AUC {num(auc.value)} {ci(auc.ci_low, auc.ci_high)} includes 0.5")
-            continue
-        low = sorted({(g.value, f"{g.attribute} = {g.group}") for m in arm.metrics
-                      if m.metric == TASK_AUC and m.role == "value" for g in m.per_group
-                      if not g.too_small and is_finite(g.value) and g.value < GROUP_AUC_FLOOR})  # type: ignore[operator]
-        if low:
-            reasons.append(f"{arm.name}: AUC {num(low[0][0])} in group {low[0][1]} (below {GROUP_AUC_FLOOR:g})")
-    return reasons
+    return [reason for arm in comparable_arms(result) if (reason := _near_chance(arm)) is not None]
 
 
 # ---------------------------------------------------------------- mitigation comparison

@@ -139,84 +139,52 @@ def _group_metrics(
     }
     overall, overall_boot = _weighted_rates(y, s, ones), _weighted_rates(y, s, weights)
     judged = [g for g in names if (groups == g).sum() >= min_size]
-    out = []
-    for metric in ("roc_auc", "tpr", "fpr", "selection_rate"):
-        per_group = []
-        for g in names:
-            n = int((groups == g).sum())
-            low, high = _interval(boot[g][metric])
-            per_group.append(
-                GroupValue(
-                    attribute=attribute,
-                    group=g,
-                    n=n,
-                    n_pos=int(y[groups == g].sum()),
-                    value=float(point[g][metric][0]),
-                    ci_low=low,
-                    ci_high=high,
-                    too_small=n < min_size,
-                )
-            )
-        low, high = _interval(overall_boot[metric])
-        out.append(
-            MetricResult(
-                metric=metric,
-                plugin="group_metrics",
-                attribute=attribute,
-                headline=metric == "roc_auc",
-                value=float(overall[metric][0]),
-                ci_low=low,
-                ci_high=high,
-                higher_is_better=metric in ("roc_auc", "tpr"),
-                per_group=per_group,
-            )
-        )
-    worst = min(judged, key=lambda g: point[g]["roc_auc"][0])
-    low, high = _interval(np.min(np.stack([boot[g]["roc_auc"] for g in judged]), axis=0))
-    out.append(
-        MetricResult(
-            metric="worst_group_auc",
-            plugin="group_metrics",
-            attribute=attribute,
-            role="worst_group",
-            headline=True,
-            derived_from="roc_auc",
-            variant=True,
-            value=float(point[worst]["roc_auc"][0]),
-            ci_low=low,
-            ci_high=high,
-            higher_is_better=True,
-            details={"group": worst},
-        )
-    )
+    out = [_value(metric, attribute, y, groups, names, point, boot, overall, overall_boot, min_size)
+           for metric in ("roc_auc", "tpr", "fpr", "selection_rate")]
+    out.append(_worst_auc(attribute, judged, point, boot))
     too_small = len(judged) < len(names)
     for metric, key in (("equal_opportunity_difference", "tpr"), ("roc_auc_difference", "roc_auc")):
-        value = float(np.ptp([point[g][key][0] for g in judged]))
-        samples = np.ptp(np.stack([boot[g][key] for g in judged]), axis=0)
-        low, high = _interval(samples)
-        p = float(np.clip(np.mean(samples <= 0.01), 0.0005, 1.0))
-        out.append(
-            MetricResult(
-                metric=metric,
-                plugin="group_metrics",
-                attribute=attribute,
-                role="gap",
-                headline=metric == "equal_opportunity_difference",
-                derived_from="true_positive_rate" if key == "tpr" else "roc_auc",
-                value=value,
-                ci_low=low,
-                ci_high=high,
-                p_value=p,
-                higher_is_better=False,
-                status="too_small"
-                if too_small and metric == "equal_opportunity_difference"
-                else "ok",
-                notes=[f"groups below {min_size} samples excluded from the gap"]
-                if too_small
-                else [],
-            )
-        )
+        out.append(_gap(metric, key, attribute, judged, point, boot, too_small, min_size))
     return out
+
+
+def _value(metric: str, attribute: str, y: np.ndarray, groups: np.ndarray, names: list[str], point: dict,
+           boot: dict, overall: dict, overall_boot: dict, min_size: int) -> MetricResult:
+    """A per-group value (role ``value``) with its groups."""
+    per_group = []
+    for g in names:
+        n = int((groups == g).sum())
+        low, high = _interval(boot[g][metric])
+        per_group.append(GroupValue(attribute=attribute, group=g, n=n, n_pos=int(y[groups == g].sum()),
+                                    value=float(point[g][metric][0]), ci_low=low, ci_high=high,
+                                    too_small=n < min_size))
+    low, high = _interval(overall_boot[metric])
+    return MetricResult(metric=metric, plugin="group_metrics", attribute=attribute, headline=metric == "roc_auc",
+                        value=float(overall[metric][0]), ci_low=low, ci_high=high,
+                        higher_is_better=metric in ("roc_auc", "tpr"), per_group=per_group)
+
+
+def _worst_auc(attribute: str, judged: list[str], point: dict, boot: dict) -> MetricResult:
+    worst = min(judged, key=lambda g: point[g]["roc_auc"][0])
+    low, high = _interval(np.min(np.stack([boot[g]["roc_auc"] for g in judged]), axis=0))
+    return MetricResult(metric="worst_group_auc", plugin="group_metrics", attribute=attribute, role="worst_group",
+                        headline=True, derived_from="roc_auc", variant=True, value=float(point[worst]["roc_auc"][0]),
+                        ci_low=low, ci_high=high, higher_is_better=True, details={"group": worst})
+
+
+def _gap(metric: str, key: str, attribute: str, judged: list[str], point: dict, boot: dict, too_small: bool,
+         min_size: int) -> MetricResult:
+    """A max - min gap (role ``gap``) over the judged groups, with an illustrative p-value."""
+    samples = np.ptp(np.stack([boot[g][key] for g in judged]), axis=0)
+    low, high = _interval(samples)
+    return MetricResult(
+        metric=metric, plugin="group_metrics", attribute=attribute, role="gap",
+        headline=metric == "equal_opportunity_difference",
+        derived_from="true_positive_rate" if key == "tpr" else "roc_auc",
+        value=float(np.ptp([point[g][key][0] for g in judged])), ci_low=low, ci_high=high,
+        p_value=float(np.clip(np.mean(samples <= 0.01), 0.0005, 1.0)), higher_is_better=False,
+        status="too_small" if too_small and metric == "equal_opportunity_difference" else "ok",
+        notes=[f"groups below {min_size} samples excluded from the gap"] if too_small else [])
 
 
 def _curves(
