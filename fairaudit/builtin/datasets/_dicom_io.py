@@ -100,20 +100,41 @@ def open_dataset(path: Path, *, header_only: bool = False) -> Any:
 
 def check_dataset(ds: Any, frame: int | None) -> None:
     """Raise :class:`DicomError` unless ``ds`` is an image this module reads (header only)."""
-    if not any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        parts = [f"SOP class {getattr(ds.SOPClassUID, 'name', ds.SOPClassUID)!r}"] if "SOPClassUID" in ds else []
-        parts += [f"modality {ds.Modality!r}"] if "Modality" in ds else []
-        kind = ", ".join(parts)
-        raise DicomError(f"a DICOM file without pixel data{f' ({kind})' if kind else ''}: not an image")
+    _require_pixel_data(ds)
+    _require_decoder(ds)
+    _require_photometric(ds)
+    _require_frame(ds, frame)
+
+
+def _require_pixel_data(ds: Any) -> None:
+    """Refuse a DICOM without pixel data (a report, a structured document ...), naming its kind."""
+    if any(tag in ds for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        return
+    parts = [f"SOP class {getattr(ds.SOPClassUID, 'name', ds.SOPClassUID)!r}"] if "SOPClassUID" in ds else []
+    parts += [f"modality {ds.Modality!r}"] if "Modality" in ds else []
+    kind = ", ".join(parts)
+    raise DicomError(f"a DICOM file without pixel data{f' ({kind})' if kind else ''}: not an image")
+
+
+def _require_decoder(ds: Any) -> None:
+    """Refuse a compressed transfer syntax that no installed pydicom decoder reads."""
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is not None and syntax.is_compressed and not _can_decode(syntax):
         raise DicomError(f"compressed with {syntax.name} ({syntax}), which no installed DICOM decoder reads; "
                          "install pylibjpeg[all] or python-gdcm, or decompress the files first "
                          "(e.g. gdcmconv --raw IN OUT)")
+
+
+def _require_photometric(ds: Any) -> None:
+    """Refuse a ``PhotometricInterpretation`` that is neither grey nor a supported colour one."""
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     if photometric not in GREY + COLOUR:
         raise DicomError(f"PhotometricInterpretation {photometric or '(none)'!r} is not supported; "
                          f"expected one of {', '.join(GREY + COLOUR)}")
+
+
+def _require_frame(ds: Any, frame: int | None) -> None:
+    """Refuse a multi-frame file unless ``frame`` names one of its frames."""
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1 and frame is None:
         raise DicomError(f"a multi-frame DICOM ({frames} frames); set params.dicom_frame to the frame to "

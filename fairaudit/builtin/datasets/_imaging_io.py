@@ -143,6 +143,21 @@ def read_labels(path: Path, named: list[tuple[str, str]], *, target: str, positi
                        literal=[target, *sensitive])
     n_rows = len(frame)
     label = str(path)
+    frame = _filter_rows(frame, include, exclude, label)
+    # row numbers in errors are CSV lines as long as no row was filtered out
+    y = binary_target(frame[target].reset_index(drop=True), target, positive_label,
+                      label, csv_like=not (include or exclude))
+    pids = _patient_ids(frame, patient_id, label)
+    extra_arrays = {c: _extra_array(frame[c]) for c in extras or []}
+    groups = sensitive_frame(frame.reset_index(drop=True), list(sensitive), label, bins)
+    return Labels(frame=frame, y=y, sensitive=groups, patient_ids=pids, extras=extra_arrays,
+                  n_rows=n_rows)
+
+
+def _filter_rows(frame: pd.DataFrame, include: Mapping[str, Any] | None,
+                exclude: Mapping[str, Any] | None, label: str) -> pd.DataFrame:
+    """The rows whose ``include`` columns hold a listed value and whose ``exclude`` columns do
+    not (compared as text); an error when none is left."""
     for rule, keep_listed in ((include, True), (exclude, False)):
         for column, listed in (rule or {}).items():
             values = listed if isinstance(listed, list | tuple) else [listed]
@@ -151,23 +166,24 @@ def read_labels(path: Path, named: list[tuple[str, str]], *, target: str, positi
     if frame.empty:
         raise DataError(f"{label}: no row is left after the filters include="
                         f"{dict(include or {})}, exclude={dict(exclude or {})}")
-    # row numbers in errors are CSV lines as long as no row was filtered out
-    y = binary_target(frame[target].reset_index(drop=True), target, positive_label,
-                      label, csv_like=not (include or exclude))
-    if patient_id:
-        col = frame[patient_id]
-        if col.isna().any():
-            first = int(frame.index[col.isna().to_numpy()][0])
-            raise DataError(f"{label}: patient_id {patient_id!r} is missing at CSV line "
-                            f"{csv_row(first)}")
-        pids = col.astype(str).to_numpy(dtype=object)
-    else:
-        pids = np.asarray([f"R{i}" for i in frame.index], dtype=object)
-    extra_arrays = {}
-    for c in extras or []:
-        s = frame[c]
-        extra_arrays[c] = (s.to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(s)
-                           else s.astype(object).to_numpy(dtype=object))
-    groups = sensitive_frame(frame.reset_index(drop=True), list(sensitive), label, bins)
-    return Labels(frame=frame, y=y, sensitive=groups, patient_ids=pids, extras=extra_arrays,
-                  n_rows=n_rows)
+    return frame
+
+
+def _patient_ids(frame: pd.DataFrame, patient_id: str | None, label: str) -> np.ndarray:
+    """Patient of each kept row: the ``patient_id`` column (a missing cell is an error naming its
+    CSV line), else ``R<row>`` (one patient per row)."""
+    if not patient_id:
+        return np.asarray([f"R{i}" for i in frame.index], dtype=object)
+    col = frame[patient_id]
+    if col.isna().any():
+        first = int(frame.index[col.isna().to_numpy()][0])
+        raise DataError(f"{label}: patient_id {patient_id!r} is missing at CSV line "
+                        f"{csv_row(first)}")
+    return col.astype(str).to_numpy(dtype=object)
+
+
+def _extra_array(series: pd.Series) -> np.ndarray:
+    """An extra column as float64 when numeric, else as Python objects."""
+    if pd.api.types.is_numeric_dtype(series):
+        return series.to_numpy(dtype=np.float64)
+    return series.astype(object).to_numpy(dtype=object)

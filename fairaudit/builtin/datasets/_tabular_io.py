@@ -209,12 +209,32 @@ def read_table(
     :data:`DEFAULT_NA` strings as missing, as usual."""
     require_file(path)
     if fmt == "parquet":
-        try:
-            return pd.read_parquet(path, columns=columns)
-        except Exception as exc:
-            raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+        return _read_parquet(path, columns)
     if fmt == "npz":
         raise AssertionError("read NPZ files with read_npz")
+    frame, label = _read_csv(path, member=member, sep=sep, na_values=na_values, encoding=encoding,
+                             literal=bool(literal))
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if columns is not None:
+        frame = frame[list(columns)]
+    if frame.empty:
+        raise DataError(f"{label} has a header but no data rows")
+    return _default_missing_outside(frame, literal) if literal else frame
+
+
+def _read_parquet(path: Path, columns: list[str] | None) -> pd.DataFrame:
+    """A Parquet file (only ``columns`` where given); an unreadable one is a :class:`DataError`."""
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
+def _read_csv(path: Path, *, member: str | None, sep: str, na_values: list[str] | None,
+              encoding: str, literal: bool) -> tuple[pd.DataFrame, str]:
+    """The CSV as read by pandas, and its label for errors.  With ``literal`` only an empty cell
+    (or one of ``na_values``) is missing; a row with extra fields or an undecodable byte is a
+    :class:`DataError` naming where."""
     stream, label = _text_stream(path, member, encoding)
     with stream, warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -231,16 +251,15 @@ def read_table(
                             f"value holding the separator {sep!r} without quotes?") from None
         except pd.errors.ParserError as exc:
             raise DataError(f"{label}: {_parser_message(str(exc), sep)}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if columns is not None:
-        frame = frame[list(columns)]
-    if frame.empty:
-        raise DataError(f"{label} has a header but no data rows")
-    if literal:
-        keep = set(literal)
-        for column in frame.columns:
-            if column not in keep and not pd.api.types.is_numeric_dtype(frame[column]):
-                frame[column] = default_missing(frame[column])
+    return frame, label
+
+
+def _default_missing_outside(frame: pd.DataFrame, literal: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with :func:`default_missing` applied to its non-numeric columns not in ``literal``."""
+    keep = set(literal)
+    for column in frame.columns:
+        if column not in keep and not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = default_missing(frame[column])
     return frame
 
 

@@ -153,9 +153,7 @@ class TableDataset(BaseDatasetLoader):
         if fmt == "npz":
             return self._load_npz(path)
         columns = read_header(path, fmt, member=self.member, sep=self.sep, encoding=self.encoding)
-        for column, role in self._named_columns():
-            if column not in columns:
-                raise missing_column(label, column, role, columns)
+        self._require_named(columns, label)
         feature_cols = self._feature_columns(columns, label)
         wanted = list(dict.fromkeys([c for c, _ in self._named_columns()] + feature_cols))
         frame = read_table(path, fmt, member=self.member, sep=self.sep, na_values=self.na_values,
@@ -207,26 +205,36 @@ class TableDataset(BaseDatasetLoader):
 
     def _feature_columns(self, columns: list[str], label: str) -> list[str]:
         """Feature columns named by ``features`` (list, exact name, glob or prefix)."""
+        chosen = self._chosen_features(columns)
+        if not chosen and not self.embedding_column:
+            raise DataError(f"{label}: features {self.features!r} match no column; columns: "
+                            f"{', '.join(columns[:30])}")
+        return chosen
+
+    def _chosen_features(self, columns: list[str]) -> list[str]:
+        """``features`` resolved against ``columns`` (possibly none); ``None`` = every column
+        without another role (none when an ``embedding_column`` holds the features)."""
+        if isinstance(self.features, list):
+            return list(self.features)
+        used = self._role_columns()
+        if self.features is None:
+            return [] if self.embedding_column else [c for c in columns if c not in used]
+        return _match_columns(self.features, columns, used)
+
+    def _role_columns(self) -> set[str]:
+        """Target, sensitive, extra, patient and embedding columns: never default features."""
         used = {self.target, *self.sensitive, *(self.extras or [])}
         if self.patient_id:
             used.add(self.patient_id)
         if self.embedding_column:
             used.add(self.embedding_column)
-        sel = self.features
-        if isinstance(sel, list):
-            chosen = list(sel)
-        elif sel is None:
-            chosen = [] if self.embedding_column else [c for c in columns if c not in used]
-        elif sel in columns:
-            chosen = [sel]
-        elif any(ch in sel for ch in "*?["):
-            chosen = [c for c in columns if fnmatch.fnmatchcase(c, sel) and c not in used]
-        else:
-            chosen = [c for c in columns if c.startswith(sel) and c not in used]
-        if not chosen and not self.embedding_column:
-            raise DataError(f"{label}: features {sel!r} match no column; columns: "
-                            f"{', '.join(columns[:30])}")
-        return chosen
+        return used
+
+    def _require_named(self, available: list[str], label: str) -> None:
+        """Raise the ``missing_column`` error for the first named column not in ``available``."""
+        for column, role in self._named_columns():
+            if column not in available:
+                raise missing_column(label, column, role, available)
 
     def _guard(self, frame: pd.DataFrame, cols: list[str], y: np.ndarray, label: str) -> list[str]:
         """``cols`` less the columns that give the target away or identify rows when ``features``
@@ -289,31 +297,11 @@ class TableDataset(BaseDatasetLoader):
     def _load_npz(self, path: Path) -> AuditDataset:
         arrays = read_npz(path)
         label = str(path)
-        keys = list(arrays)
-        for column, role in self._named_columns():
-            if column not in arrays:
-                raise missing_column(label, column, role, keys)
-        if self.features is None:
-            raise DataError(f"{label}: name the feature array with params.features "
-                            f"(keys: {keys})")
-        if isinstance(self.features, str):
-            if self.features not in arrays:
-                raise missing_column(label, self.features, "features", keys)
-            X = np.asarray(arrays[self.features], dtype=np.float64)
-            X = X.reshape(len(X), -1)
-        else:
-            X = np.column_stack([np.asarray(arrays[k], dtype=np.float64) for k in self.features])
+        self._require_named(list(arrays), label)
+        X = self._npz_features(arrays, label)
         n = len(X)
-        one_d = {k: v for k, v in arrays.items() if v.ndim == 1 and len(v) == n}
-        for column, role in self._named_columns():
-            if column not in one_d and role != "feature":
-                raise DataError(f"{label}: array {column!r} ({role}) has shape "
-                                f"{arrays[column].shape}, expected ({n},)")
-        frame = pd.DataFrame(one_d)
-        if np.isnan(X).any():
-            rows = np.flatnonzero(np.isnan(X).any(axis=1))
-            raise DataError(f"{label}: features contain NaN in {len(rows)} row(s), first at "
-                            f"row {int(rows[0])}")
+        frame = self._npz_columns(arrays, n, label)
+        _no_nan_rows(X, label)
         y = binary_target(frame[self.target], self.target, self.positive_label, label, False)
         return AuditDataset(
             name=path.stem, X=X.astype(np.float32), y=y,
@@ -325,8 +313,50 @@ class TableDataset(BaseDatasetLoader):
                   "target": self.target, "positive_label": self.positive_label},
         )
 
+    def _npz_features(self, arrays: dict[str, np.ndarray], label: str) -> np.ndarray:
+        """The 2-D feature matrix: the ``features`` array (one row per sample, flattened), or the
+        1-D arrays it lists stacked as columns."""
+        keys = list(arrays)
+        if self.features is None:
+            raise DataError(f"{label}: name the feature array with params.features "
+                            f"(keys: {keys})")
+        if not isinstance(self.features, str):
+            return np.column_stack([np.asarray(arrays[k], dtype=np.float64) for k in self.features])
+        if self.features not in arrays:
+            raise missing_column(label, self.features, "features", keys)
+        X = np.asarray(arrays[self.features], dtype=np.float64)
+        return X.reshape(len(X), -1)
+
+    def _npz_columns(self, arrays: dict[str, np.ndarray], n: int, label: str) -> pd.DataFrame:
+        """The 1-D arrays of length ``n`` as a frame; a named array (other than a feature) of
+        another shape is an error."""
+        one_d = {k: v for k, v in arrays.items() if v.ndim == 1 and len(v) == n}
+        for column, role in self._named_columns():
+            if column not in one_d and role != "feature":
+                raise DataError(f"{label}: array {column!r} ({role}) has shape "
+                                f"{arrays[column].shape}, expected ({n},)")
+        return pd.DataFrame(one_d)
+
 
 # ---------------------------------------------------------------------- shared helpers
+def _match_columns(pattern: str, columns: list[str], used: set[str]) -> list[str]:
+    """Columns named by ``pattern``: that exact column, else those matching it as a glob (when it
+    holds ``*``, ``?`` or ``[``) or as a prefix, less the ``used`` ones."""
+    if pattern in columns:
+        return [pattern]
+    if any(ch in pattern for ch in "*?["):
+        return [c for c in columns if fnmatch.fnmatchcase(c, pattern) and c not in used]
+    return [c for c in columns if c.startswith(pattern) and c not in used]
+
+
+def _no_nan_rows(X: np.ndarray, label: str) -> None:
+    """Raise a :class:`DataError` naming how many feature rows hold NaN, and the first."""
+    if np.isnan(X).any():
+        rows = np.flatnonzero(np.isnan(X).any(axis=1))
+        raise DataError(f"{label}: features contain NaN in {len(rows)} row(s), first at "
+                        f"row {int(rows[0])}")
+
+
 def _where(position: int, csv_like: bool) -> str:
     return f"CSV line {csv_row(position)}" if csv_like else f"row {position}"
 
@@ -346,39 +376,60 @@ def binary_target(series: pd.Series, column: str, positive: Any, label: str,
                   csv_like: bool) -> np.ndarray:
     """0/1 target: 1 where ``series`` equals ``positive`` (a value or a list of values) when
     given; else the values must be 0/1 or boolean."""
+    _no_missing_target(series, column, label, csv_like)
+    values = pd.unique(series)
+    shown = sorted(map(str, values))[:10]
+    if positive is not None:
+        return _positive_hits(series, column, positive, label, shown)
+    if pd.api.types.is_bool_dtype(series) or _is_zero_one(series):
+        return series.to_numpy().astype(np.int64)
+    hint = ("; set params.positive_label to the positive class"
+            if len(values) >= 2 else "; a binary target needs both classes")
+    raise DataError(f"{label}: target {column!r} is not binary 0/1: found {len(values)} "
+                    f"value(s) {shown}{_first_not_binary(series, csv_like)}{hint}")
+
+
+def _no_missing_target(series: pd.Series, column: str, label: str, csv_like: bool) -> None:
+    """Raise a :class:`DataError` naming how many target values are missing, and the first."""
     if series.isna().any():
         first = int(np.flatnonzero(series.isna().to_numpy())[0])
         raise DataError(f"{label}: target {column!r} has {int(series.isna().sum())} missing "
                         f"value(s), first at {_where(first, csv_like)}")
-    values = pd.unique(series)
-    shown = sorted(map(str, values))[:10]
-    if positive is not None:
-        wanted = list(positive) if isinstance(positive, list | tuple) else [positive]
-        if pd.api.types.is_numeric_dtype(series) and not any(isinstance(w, str) for w in wanted):
-            hit = series.isin(wanted).to_numpy()
-        else:
-            text = series.astype(str).str.strip()
-            hit = text.isin([str(w).strip() for w in wanted]).to_numpy()
-        if not hit.any():
-            raise DataError(f"{label}: positive_label {positive!r} never occurs in target "
-                            f"{column!r}; values: {shown}")
-        return hit.astype(np.int64)
-    if pd.api.types.is_bool_dtype(series):
-        return series.to_numpy().astype(np.int64)
-    if pd.api.types.is_numeric_dtype(series) and set(np.unique(series.to_numpy())) <= {0, 1}:
-        return series.to_numpy().astype(np.int64)
-    hint = ("; set params.positive_label to the positive class"
-            if len(values) >= 2 else "; a binary target needs both classes")
-    first = ""
-    if pd.api.types.is_numeric_dtype(series):
-        other = ~series.isin([0, 1]).to_numpy()
-        if other.any() and not other.all():
-            row = int(np.flatnonzero(other)[0])
-            value = series.iloc[row]
-            value = value.item() if isinstance(value, np.generic) else value
-            first = f" (the first other than 0/1 is {value!r} at {_where(row, csv_like)})"
-    raise DataError(f"{label}: target {column!r} is not binary 0/1: found {len(values)} "
-                    f"value(s) {shown}{first}{hint}")
+
+
+def _positive_hits(series: pd.Series, column: str, positive: Any, label: str,
+                   shown: list[str]) -> np.ndarray:
+    """0/1 where ``series`` equals ``positive`` (numbers as numbers, else compared as stripped
+    text); an error when it never does."""
+    wanted = list(positive) if isinstance(positive, list | tuple) else [positive]
+    if pd.api.types.is_numeric_dtype(series) and not any(isinstance(w, str) for w in wanted):
+        hit = series.isin(wanted).to_numpy()
+    else:
+        text = series.astype(str).str.strip()
+        hit = text.isin([str(w).strip() for w in wanted]).to_numpy()
+    if not hit.any():
+        raise DataError(f"{label}: positive_label {positive!r} never occurs in target "
+                        f"{column!r}; values: {shown}")
+    return hit.astype(np.int64)
+
+
+def _is_zero_one(series: pd.Series) -> bool:
+    """``True`` for a numeric series whose values are all 0 or 1."""
+    return pd.api.types.is_numeric_dtype(series) and set(np.unique(series.to_numpy())) <= {0, 1}
+
+
+def _first_not_binary(series: pd.Series, csv_like: bool) -> str:
+    """`` (the first other than 0/1 is ... at ...)`` for a numeric target that mixes 0/1 with
+    other values; ``""`` otherwise."""
+    if not pd.api.types.is_numeric_dtype(series):
+        return ""
+    other = ~series.isin([0, 1]).to_numpy()
+    if not other.any() or other.all():
+        return ""
+    row = int(np.flatnonzero(other)[0])
+    value = series.iloc[row]
+    value = value.item() if isinstance(value, np.generic) else value
+    return f" (the first other than 0/1 is {value!r} at {_where(row, csv_like)})"
 
 
 def embedding_matrix(series: pd.Series, column: str, label: str, csv_like: bool) -> np.ndarray:

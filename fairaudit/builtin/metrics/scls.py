@@ -9,7 +9,7 @@ one that ignores it scores near 0.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,55 @@ def _ratio(counts: np.ndarray) -> np.ndarray:
     den = counts[..., 2] + counts[..., 3]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, counts[..., 3] / np.where(den > 0, den, 1), np.nan)
+
+
+class _Pairs(NamedTuple):
+    """Every (original, counterfactual) pair, pooled over the sets: the original's row, the
+    pair's cell (``2 * decision_flip + artefact_flip``) and the original's patient code."""
+
+    row: np.ndarray
+    cell: np.ndarray
+    patients: np.ndarray
+
+
+def _artefact(ctx: MetricContext, images: np.ndarray) -> np.ndarray:
+    """The artefact oracle's presence flag per image."""
+    return np.asarray(ctx.artefact_oracle(images)).reshape(-1).astype(bool)
+
+
+def _paired_sets(sets: dict[str, np.ndarray], n: int, notes: list[str]) -> dict[str, np.ndarray]:
+    """The counterfactual sets with one image per original (``n``); each other one is skipped
+    with a line in ``notes``."""
+    usable = {}
+    for key, cf in sets.items():
+        if len(cf) != n:
+            notes.append(
+                f"counterfactual set {key!r} has {len(cf)} images for {n} originals; skipped"
+            )
+            continue
+        usable[key] = np.asarray(cf)
+    return usable
+
+
+def _pair_cells(
+    ctx: MetricContext, d0: np.ndarray, a0: np.ndarray, usable: dict[str, np.ndarray], n: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, dict]]:
+    """Original row and cell (``2 * decision_flip + artefact_flip``) of every pair, pooled over
+    the ``usable`` sets, from the originals' decisions ``d0`` and artefact flags ``a0``; and each
+    set's own pair count, flip count and SCLS."""
+    rows, cells, per_factor = [], [], {}
+    for key, cf in usable.items():
+        d1 = check_scores(ctx.predict_fn(cf), n) >= ctx.threshold
+        a1 = _artefact(ctx, cf)
+        flip, art = d0 != d1, a0 != a1
+        rows.append(np.arange(n))
+        cells.append(2 * flip.astype(np.int64) + art.astype(np.int64))
+        per_factor[key] = {
+            "n_pairs": n,
+            "n_flipped": int(flip.sum()),
+            "scls": num(_ratio(np.bincount(cells[-1], minlength=4))),
+        }
+    return np.concatenate(rows), np.concatenate(cells), per_factor
 
 
 class SCLS(BaseMetric):
@@ -95,100 +144,94 @@ class SCLS(BaseMetric):
             ]
         images = np.asarray(ctx.images)
         n = len(images)
-        sets = self._selected(ctx)
         notes: list[str] = [NOTE]
-        usable = {}
-        for key, cf in sets.items():
-            if len(cf) != n:
-                notes.append(
-                    f"counterfactual set {key!r} has {len(cf)} images for {n} originals; skipped"
-                )
-                continue
-            usable[key] = np.asarray(cf)
+        usable = _paired_sets(self._selected(ctx), n, notes)
         if not usable:
             return [
                 not_applicable(
                     "scls", self.name, None, "no counterfactual set pairs with the test images"
                 )
             ]
-        s0 = check_scores(ctx.predict_fn(images), n)
-        d0 = s0 >= ctx.threshold
-        a0 = np.asarray(ctx.artefact_oracle(images)).reshape(-1).astype(bool)
-        rows, cells, per_factor = [], [], {}
-        for key, cf in usable.items():
-            d1 = check_scores(ctx.predict_fn(cf), n) >= ctx.threshold
-            a1 = np.asarray(ctx.artefact_oracle(cf)).reshape(-1).astype(bool)
-            flip, art = d0 != d1, a0 != a1
-            rows.append(np.arange(n))
-            cells.append(2 * flip.astype(np.int64) + art.astype(np.int64))
-            per_factor[key] = {
-                "n_pairs": n,
-                "n_flipped": int(flip.sum()),
-                "scls": num(_ratio(np.bincount(cells[-1], minlength=4))),
-            }
-        row = np.concatenate(rows)
-        cell = np.concatenate(cells)
-        patients = patient_codes(ctx.patient_ids, n)[row]
+        d0 = check_scores(ctx.predict_fn(images), n) >= ctx.threshold
+        a0 = _artefact(ctx, images)
+        row, cell, per_factor = _pair_cells(ctx, d0, a0, usable, n)
+        pairs = _Pairs(row, cell, patient_codes(ctx.patient_ids, n)[row])
+        details = {
+            "n_flipped": int((cell >= 2).sum()),
+            "n_pairs": len(cell),
+            "definition": DEFINITION,
+            "factors": per_factor,
+            "by_label_artefact": self._by_label_artefact(ctx, a0, pairs),
+        }
+        return [
+            self._result(ctx, cols, pairs, n, notes, details)
+            for cols in attribute_sets(ctx) or [None]  # no attribute: one overall result
+        ]
+
+    def _by_label_artefact(
+        self, ctx: MetricContext, a0: np.ndarray, pairs: _Pairs
+    ) -> dict[str, dict]:
+        """SCLS per (label, artefact in the original) cell: the "aligned" and "minority" groups."""
         y = np.asarray(ctx.y_true).reshape(-1)
         label_art = np.array(
             [f"y={int(a)},artefact={int(b)}" for a, b in zip(y, a0, strict=True)], dtype=object
         )
         cell_groups = encode_groups(label_art, "label&artefact")
-        breakdown = self._by_group(
-            ctx, cell_groups.codes[row], cell_groups.names, cell, patients, "label&artefact"
+        codes = cell_groups.codes[pairs.row]
+        _, gvs = self._by_group(
+            ctx, codes, cell_groups.names, pairs.cell, pairs.patients, "label&artefact"
         )
-        by_cell = {
+        return {
             gv.group: {
                 "n_flipped": gv.n_pos,
                 "scls": gv.value,
                 "ci_low": gv.ci_low,
                 "ci_high": gv.ci_high,
             }
-            for gv in breakdown[1]
+            for gv in gvs
         }
-        details = {
-            "n_flipped": int((cell >= 2).sum()),
-            "n_pairs": len(cell),
-            "definition": DEFINITION,
-            "factors": per_factor,
-            "by_label_artefact": by_cell,
-        }
-        out = []
-        for cols in attribute_sets(ctx) or [None]:  # no attribute: one overall result
-            groups = (
-                encode_groups(ctx.sensitive, cols)
-                if cols is not None
-                else encode_groups(np.zeros(n, dtype=np.int64), "all")
-            )
-            overall, gvs = self._by_group(
-                ctx, groups.codes[row], groups.names, cell, patients, groups.attribute
-            )
-            status = "ok" if details["n_flipped"] >= self.min_flipped else "too_small"
-            extra = (
-                []
-                if status == "ok"
-                else [
-                    f"only {details['n_flipped']} pair(s) flip the decision "
-                    f"(< min_flipped={self.min_flipped})"
-                ]
-            )
-            out.append(
-                MetricResult(
-                    metric="scls",
-                    plugin=self.name,
-                    attribute=groups.attribute if cols is not None else None,
-                    label="SCLS-like spurious-correlation latching score (proposal)",
-                    value=overall[0] if status == "ok" else None,
-                    ci_low=overall[1] if status == "ok" else None,
-                    ci_high=overall[2] if status == "ok" else None,
-                    higher_is_better=False,
-                    status=status,  # type: ignore[arg-type]
-                    per_group=gvs,
-                    notes=[*notes, f"decision: score >= {ctx.threshold:g}", *extra],
-                    details=details,
-                )
-            )
-        return out
+
+    def _result(
+        self,
+        ctx: MetricContext,
+        cols: list[str] | None,
+        pairs: _Pairs,
+        n: int,
+        notes: list[str],
+        details: dict,
+    ) -> MetricResult:
+        """The SCLS of the groups of attribute(s) ``cols`` (``None``: one group of all rows)."""
+        groups = (
+            encode_groups(ctx.sensitive, cols)
+            if cols is not None
+            else encode_groups(np.zeros(n, dtype=np.int64), "all")
+        )
+        overall, gvs = self._by_group(
+            ctx, groups.codes[pairs.row], groups.names, pairs.cell, pairs.patients, groups.attribute
+        )
+        status = "ok" if details["n_flipped"] >= self.min_flipped else "too_small"
+        extra = (
+            []
+            if status == "ok"
+            else [
+                f"only {details['n_flipped']} pair(s) flip the decision "
+                f"(< min_flipped={self.min_flipped})"
+            ]
+        )
+        return MetricResult(
+            metric="scls",
+            plugin=self.name,
+            attribute=groups.attribute if cols is not None else None,
+            label="SCLS-like spurious-correlation latching score (proposal)",
+            value=overall[0] if status == "ok" else None,
+            ci_low=overall[1] if status == "ok" else None,
+            ci_high=overall[2] if status == "ok" else None,
+            higher_is_better=False,
+            status=status,  # type: ignore[arg-type]
+            per_group=gvs,
+            notes=[*notes, f"decision: score >= {ctx.threshold:g}", *extra],
+            details=details,
+        )
 
     def _by_group(
         self,
