@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
@@ -237,9 +238,13 @@ class MetricContext:
     val_y_true: np.ndarray | None = None
     val_y_score: np.ndarray | None = None
     images: np.ndarray | None = None
+    #: Counterfactual image sets of the test images: ``"oracle:<factor>"`` (rendered exactly by the
+    #: dataset) and a generator's own sets (keyed by the factor it flipped).
     counterfactuals: dict[str, np.ndarray] = field(default_factory=dict)
-    predict_fn: Any = None
-    artefact_oracle: Any = None
+    #: The arm's classifier: images -> positive-class scores.
+    predict_fn: Callable[[np.ndarray], np.ndarray] | None = None
+    #: Whether each image shows the dataset's artefact (e.g. a support device): images -> 0/1.
+    artefact_oracle: Callable[[np.ndarray], np.ndarray] | None = None
     context: RunContext = field(default_factory=RunContext)
 
 
