@@ -40,6 +40,10 @@ def validate(spec: Path = typer.Argument(..., help="Audit spec (YAML).")) -> Non
     for failure in plugins.failures:
         console.print(f"[yellow]warning:[/] plugin {failure.name!r} failed to load: {failure.error}")
     s = loaded.spec
+    if loader.provides_scores:  # given scores: no model, no mitigations
+        console.print(f"[green]ok[/] {spec}: dataset {s.dataset.name!r} (given scores, no model is trained), "
+                      f"{len(s.metrics)} metric plugin(s), attributes {s.attributes}")
+        return
     console.print(f"[green]ok[/] {spec}: dataset {s.dataset.name!r}, model {s.model.name!r}, "
                   f"{len(s.debiasers)} debiaser(s), {len(s.generators)} generator(s), "
                   f"{len(s.metrics)} metric plugin(s), attributes {s.attributes}")
