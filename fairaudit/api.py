@@ -99,7 +99,7 @@ def _run_dict(spec: dict[str, Any], folder: Path, output: Path, *, base_dir: Pat
 
 def _located(outcome: RunOutcome) -> AuditResult:
     """The outcome's result, knowing its run folder (``result.run_dir``)."""
-    outcome.result._run_dir = outcome.run_dir
+    outcome.result._run_dir = outcome.run_dir.resolve()
     return outcome.result
 
 
