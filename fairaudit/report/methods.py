@@ -214,11 +214,13 @@ def limitations(result: AuditResult) -> list[dict[str, str]]:
         )
     out.append(
         {
-            "title": "One held-out split",
+            "title": "One test set" if result.settings.split.get("given") else "One held-out split",
             "text": (
-                "All estimates come from one held-out test split of the same source as the "
-                "training data. "
-                "Confidence intervals cover sampling variation of that split, not a shift to "
+                ("All estimates come from the one test set the scores were given for. "
+                 if result.settings.split.get("given") else
+                 "All estimates come from one held-out test split of the same source as the "
+                 "training data. ")
+                + "Confidence intervals cover sampling variation of that split, not a shift to "
                 "another hospital, "
                 "scanner or population; external validation is needed before clinical conclusions."
             ),
