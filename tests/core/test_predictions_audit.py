@@ -328,3 +328,23 @@ def test_notebook_api_imports_no_torch(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "torch imported: False" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_fields_that_train_are_refused_with_other_problems_at_once(tmp_path: Path) -> None:
+    spec = tmp_path / "both.yaml"
+    spec.write_text(textwrap.dedent("""\
+        name: both
+        seed: forty
+        dataset:
+          name: predictions
+          params: {path: preds.csv, target: y, score: score, sensitive: [sex]}
+        attributes: [sex]
+        model: logistic
+        generators: [cafgan]
+        """))
+    outcome = cli("validate", spec)
+    assert outcome.exit_code == 4
+    lines = [" ".join(line.split()) for line in outcome.output.splitlines()]
+    assert any("both.yaml:2:1 seed Input should be a valid integer" in line for line in lines), outcome.output
+    assert any("both.yaml:7:1 model dataset 'predictions' gives a model's scores" in line for line in lines)
+    assert any("both.yaml:8:1 generators dataset 'predictions' gives a model's scores" in line for line in lines)
