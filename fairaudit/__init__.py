@@ -6,6 +6,9 @@ Public API for users and plugin authors: the names in ``__all__``, plus the docu
 CIs, permutation tests) and :mod:`fairaudit.testing` (conformance kit and fixtures).
 Everything else is internal (docs/architecture.md).
 
+In a notebook: ``fairaudit.audit_predictions(df, target=..., score=..., sensitive=[...])`` audits
+a model's scores; ``fairaudit.run(spec)`` runs any spec (a dict or a YAML file).
+
 The names are imported on first use (PEP 562), so ``import fairaudit`` imports none of pandas,
 scikit-learn or torch and the command line starts in a fraction of a second.
 """
@@ -44,8 +47,10 @@ _EXPORTS: dict[str, str] = {
     "SpecError": "fairaudit.errors",
     "StatsConfig": "fairaudit.base",
     "TrainingError": "fairaudit.errors",
+    "audit_predictions": "fairaudit.api",
     "hookimpl": "fairaudit.hookspecs",
     "load_plugins": "fairaudit.plugins",
+    "run": "fairaudit.api",
     "run_audit": "fairaudit.audit.runner",
     "validate_params": "fairaudit.params",
 }
@@ -76,13 +81,16 @@ __all__ = [
     "StatsConfig",
     "TrainingError",
     "__version__",
+    "audit_predictions",
     "hookimpl",
     "load_plugins",
+    "run",
     "run_audit",
     "validate_params",
 ]
 
 if TYPE_CHECKING:
+    from fairaudit.api import audit_predictions, run
     from fairaudit.audit.runner import run_audit
     from fairaudit.base import (
         BaseDatasetLoader,

@@ -111,6 +111,9 @@ class BaseDatasetLoader(Plugin):
     """Loads an :class:`~fairaudit.data.AuditDataset`."""
 
     family = "datasets"
+    #: The loaded dataset holds a model's scores (``AuditDataset.scores``): the audit trains no
+    #: model and splits nothing; a spec with ``model:``, ``split:``, debiasers or generators is refused.
+    provides_scores: ClassVar[bool] = False
 
     @abc.abstractmethod
     def load(self) -> AuditDataset:

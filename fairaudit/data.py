@@ -17,7 +17,7 @@ CounterfactualOracle = Callable[[np.ndarray, str], np.ndarray]
 
 @dataclass
 class AuditDataset:
-    """Features or images, a binary target, sensitive attributes and patient ids.
+    """Features, images or a model's scores, a binary target, sensitive attributes and patient ids.
 
     Parameters
     ----------
@@ -43,6 +43,9 @@ class AuditDataset:
         Optional counterfactual oracle, see :data:`CounterfactualOracle`.
     index:
         Row ids in the originally loaded dataset (kept through :meth:`subset`).
+    scores:
+        Scores a model already gave each row (``arm name -> (n,)`` floats in ``[0, 1]``), for
+        an audit of existing predictions (modality ``"scores"``: no model is trained); or ``None``.
     """
 
     name: str
@@ -56,6 +59,7 @@ class AuditDataset:
     meta: dict[str, Any] = field(default_factory=dict)
     oracle: CounterfactualOracle | None = None
     index: np.ndarray | None = None
+    scores: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.y = np.asarray(self.y)
@@ -64,8 +68,10 @@ class AuditDataset:
         n = len(self.y)
         if self.index is None:
             self.index = np.arange(n)
-        if self.X is None and self.images is None:
-            raise DataError(f"dataset {self.name!r}: neither features (X) nor images were given")
+        if self.scores is not None:
+            self.scores = {str(k): np.asarray(v, dtype=np.float64).reshape(-1) for k, v in self.scores.items()}
+        if self.X is None and self.images is None and not self.scores:
+            raise DataError(f"dataset {self.name!r}: neither features (X), images nor scores were given")
         lengths: dict[str, int] = {
             "y": n,
             "sensitive": len(self.sensitive),
@@ -76,6 +82,7 @@ class AuditDataset:
             if arr is not None:
                 lengths[label] = len(arr)
         lengths.update({f"extras[{k}]": len(v) for k, v in self.extras.items()})
+        lengths.update({f"scores[{k}]": len(v) for k, v in (self.scores or {}).items()})
         if len(set(lengths.values())) > 1:
             detail = ", ".join(f"{k}={v}" for k, v in lengths.items())
             raise DataError(f"dataset {self.name!r}: lengths differ ({detail})")
@@ -87,14 +94,19 @@ class AuditDataset:
 
     @property
     def modality(self) -> str:
-        """``"images"`` when images are present, else ``"features"``."""
-        return "images" if self.images is not None else "features"
+        """``"images"`` when images are present, else ``"features"`` when features are, else
+        ``"scores"`` (a model's scores only)."""
+        if self.images is not None:
+            return "images"
+        return "features" if self.X is not None else "scores"
 
     @property
     def inputs(self) -> np.ndarray:
         """What a downstream model consumes: images if present, else features."""
         data = self.images if self.images is not None else self.X
-        assert data is not None
+        if data is None:
+            raise DataError(f"dataset {self.name!r} holds a model's scores only: there are no inputs "
+                            "to train or run a model on")
         return data
 
     @property
@@ -130,6 +142,7 @@ class AuditDataset:
             masks=take(self.masks),
             extras={k: v[rows] for k, v in self.extras.items()},
             index=self.index[rows],
+            scores=None if self.scores is None else {k: v[rows] for k, v in self.scores.items()},
         )
 
     def counterfactual(self, factor: str, rows: np.ndarray | None = None) -> np.ndarray:
@@ -147,7 +160,7 @@ class AuditDataset:
             "n_patients": len(np.unique(self.patient_ids)),
             "prevalence": float(np.mean(self.y)),
             "modality": self.modality,
-            "shape": list(self.inputs.shape[1:]),
+            "shape": [] if self.modality == "scores" else list(self.inputs.shape[1:]),
             "groups": {},
         }
         for col in self.attributes:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 RESULT_SCHEMA_VERSION = 2
+#: The group of :meth:`AuditResult.to_frame` rows that hold a value over every group.
+ALL_GROUPS = "(all)"
 
 #: What a result *is*, declared by the metric that emits it; the report dispatches on it.
 #:
@@ -184,6 +186,9 @@ class Settings(_Model):
     split: dict[str, Any] = Field(default_factory=dict)
     thresholds: dict[str, dict[str, Any]] = Field(default_factory=dict)
     multiple_testing: str | None = None
+    #: The arm every other arm's paired change (``versus_baseline``) is measured from: the
+    #: baseline, or the first model of an audit of given scores.
+    reference_arm: str = "baseline"
 
 
 class Provenance(_Model):
@@ -208,10 +213,11 @@ class Provenance(_Model):
 
 
 class ArmResult(_Model):
-    """The baseline, or one mitigation (debiaser or generator), evaluated on the test split."""
+    """The baseline, one mitigation (debiaser or generator), or one model's given scores
+    (``predictions``), evaluated on the test split."""
 
     name: str
-    kind: Literal["baseline", "debiaser", "generator"]
+    kind: Literal["baseline", "debiaser", "generator", "predictions"]
     plugin: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     status: Literal["ok", "failed"] = "ok"
@@ -222,8 +228,8 @@ class ArmResult(_Model):
     artefacts: dict[str, str] = Field(default_factory=dict)
     #: Content the arm's plugin added (tables, text, images, curves).
     blocks: list[Block] = Field(default_factory=list)
-    #: Change from the baseline (this arm minus the baseline) with paired-bootstrap CIs: results
-    #: of role ``change`` from every metric that offers paired changes.
+    #: Change from the reference arm (``Settings.reference_arm``: this arm minus the reference)
+    #: with paired-bootstrap CIs: results of role ``change`` from every metric that offers them.
     versus_baseline: list[MetricResult] = Field(default_factory=list)
 
     def metric(self, metric: str, attribute: str | None = None) -> MetricResult | None:
@@ -251,9 +257,57 @@ class AuditResult(_Model):
     spec: dict[str, Any] = Field(default_factory=dict)
     #: The spec exactly as given (shown in the report's appendix).
     spec_text: str = ""
+    _run_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run folder this result was written to, when it came from a run in this process."""
+        return self._run_dir
 
     def arm(self, name: str) -> ArmResult | None:
         return next((a for a in self.arms if a.name == name), None)
+
+    def reference(self) -> ArmResult | None:
+        """The arm every other arm is compared with (``settings.reference_arm``), if it finished."""
+        found = self.arm(self.settings.reference_arm)
+        return found if found is not None and found.status == "ok" else None
+
+    def to_frame(self) -> Any:
+        """Every number of the result as a pandas DataFrame: one row per arm × metric × attribute ×
+        group, with group ``"(all)"`` for the value over every group (a gap, a ratio, an overall
+        rate) and for an arm's paired change from the reference arm (role ``change``).  Columns:
+        arm, metric, attribute, group, value, ci_low, ci_high, n, role.  Curves (role ``curve``)
+        keep their points in result.json only."""
+        import pandas as pd
+
+        rows: list[dict[str, Any]] = []
+        for arm in self.arms:
+            for m in [*arm.metrics, *arm.versus_baseline]:
+                if m.role == "curve":
+                    continue
+                n = sum(g.n for g in m.per_group) if m.per_group else None
+                rows.append({"arm": arm.name, "metric": m.metric, "attribute": m.attribute, "group": ALL_GROUPS,
+                             "value": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high, "n": n, "role": m.role})
+                rows += [{"arm": arm.name, "metric": m.metric, "attribute": g.attribute, "group": g.group,
+                          "value": g.value, "ci_low": g.ci_low, "ci_high": g.ci_high, "n": g.n, "role": m.role}
+                         for g in m.per_group]
+        columns = ["arm", "metric", "attribute", "group", "value", "ci_low", "ci_high", "n", "role"]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["n"] = frame["n"].astype("Int64")
+        for column in ("value", "ci_low", "ci_high"):
+            frame[column] = frame[column].astype("float64")
+        return frame
+
+    def write_report(self, folder: str | Path,
+                     formats: tuple[str, ...] | list[str] = ("html", "pdf")) -> dict[str, Path]:
+        """Render the report of this result into ``folder`` (``report.html``, ``report.pdf``,
+        ``figures/``), with the installed plugins' report sections; returns the files by format."""
+        from fairaudit.plugins import load_plugins
+        from fairaudit.report import write_reports
+
+        plugins = load_plugins()
+        sections = [plugins.report_sections.create(name) for name in plugins.report_sections.names()]
+        return write_reports(self, Path(folder), formats=tuple(formats), plugin_sections=sections)
 
 
 def read_result(source: str | Path) -> AuditResult:

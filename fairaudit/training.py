@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -70,13 +71,15 @@ def resolve_device(requested: str = "auto", *, on_missing_cuda: str = "warn") ->
     return requested
 
 
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA)."""
-    import torch
-
+def seed_everything(seed: int, *, with_torch: bool = True) -> None:
+    """Seed python, numpy and torch (CPU and CUDA); ``with_torch=False`` leaves torch alone (and
+    unimported) for work that never uses it, such as an audit of given scores."""
     random.seed(seed)
     np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
+    if with_torch:
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def torch_generator(seed: int) -> torch.Generator:
@@ -89,21 +92,26 @@ def torch_generator(seed: int) -> torch.Generator:
 
 # ---------------------------------------------------------------- distributed
 def is_distributed() -> bool:
-    import torch.distributed as dist
-
-    return dist.is_available() and dist.is_initialized()
+    """Whether a process group is initialised (never, while torch.distributed is not imported:
+    so asking does not import torch)."""
+    dist = sys.modules.get("torch.distributed")
+    return dist is not None and dist.is_available() and dist.is_initialized()
 
 
 def rank() -> int:
+    if not is_distributed():
+        return 0
     import torch.distributed as dist
 
-    return dist.get_rank() if is_distributed() else 0
+    return dist.get_rank()
 
 
 def world_size() -> int:
+    if not is_distributed():
+        return 1
     import torch.distributed as dist
 
-    return dist.get_world_size() if is_distributed() else 1
+    return dist.get_world_size()
 
 
 def is_main_process() -> bool:
@@ -115,13 +123,13 @@ def init_distributed_from_env(backend: str | None = None) -> bool:
 
     Backend: ``backend``, else ``FAIRAUDIT_DIST_BACKEND``, else NCCL with CUDA and gloo without.
     Local ranks beyond the number of GPUs share them (``LOCAL_RANK % device_count``); NCCL
-    refuses two ranks on one GPU, gloo accepts them.
+    refuses two ranks on one GPU, gloo accepts them.  torch is imported only when distributed.
     """
+    if is_distributed() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return is_distributed()
     import torch
     import torch.distributed as dist
 
-    if is_distributed() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return is_distributed()
     backend = backend or os.environ.get("FAIRAUDIT_DIST_BACKEND") or ("nccl" if torch.cuda.is_available() else "gloo")
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())

@@ -1,6 +1,7 @@
 """Arms and arm plans.
 
-An *arm plan* is one entry of the audit: the baseline, a debiaser, or a generator.  Running it
+An *arm plan* is one entry of the audit: the baseline, a debiaser, a generator, or the given
+scores of one model (:mod:`~fairaudit.audit.predictions_plan`).  Running it
 (:meth:`ArmPlan.run`) trains what it needs and returns one or more :class:`Arm` (a generator
 yields one arm per evaluation): the arm's result record plus what its metrics read.
 """
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from fairaudit.audit.state import RunState
 
 LOG = logging.getLogger("fairaudit")
-Kind = Literal["baseline", "debiaser", "generator"]
+Kind = Literal["baseline", "debiaser", "generator", "predictions"]
 
 
 @dataclass
@@ -55,6 +56,8 @@ class ArmPlan(abc.ABC):
     fatal: ClassVar[bool] = False
     #: The plugin family of ``component``.
     family: ClassVar[str]
+    #: Running the plan may use torch (seeded before it runs); given scores never do.
+    needs_torch: ClassVar[bool] = True
 
     @property
     def name(self) -> str:
@@ -77,11 +80,11 @@ class ArmPlan(abc.ABC):
                          error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
 
 
-def seed_arm(seed: int, index: int) -> None:
+def seed_arm(seed: int, index: int, *, with_torch: bool = True) -> None:
     """Seed the global generators for arm ``index``, so a resumed arm draws what it would have."""
     from fairaudit.training import seed_everything
 
-    seed_everything(seed + 1000 * index)
+    seed_everything(seed + 1000 * index, with_torch=with_torch)
 
 
 def json_safe(obj: Any) -> Any:

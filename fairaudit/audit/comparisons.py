@@ -1,4 +1,5 @@
-"""Each arm's change from the baseline, with paired-bootstrap intervals, for the results.
+"""Each arm's change from the reference arm (the baseline, or the first model of an audit of given
+scores), with paired-bootstrap intervals, for the results.
 
 The runner keeps every arm's test scores (the resume store saves them beside the arm's results,
 so that a resumed audit can still pair an arm finished earlier); once all arms are done,
@@ -25,11 +26,13 @@ def attach_paired_changes(
     spec: AuditSpec,
     metrics: Sequence[BaseMetric],
     stats: StatsConfig,
+    reference: str = "baseline",
 ) -> list[str]:
-    """Fill ``versus_baseline`` of every scored arm from each metric that offers paired changes
-    (:meth:`~fairaudit.base.BaseMetric.paired_changes`); returns warnings for the report (a
-    failing metric is a warning too: it never costs the arms already trained)."""
-    base = next((a for a in arms if a.name == "baseline" and a.status == "ok"), None)
+    """Fill ``versus_baseline`` of every scored arm with its change from the ``reference`` arm,
+    from each metric that offers paired changes (:meth:`~fairaudit.base.BaseMetric.paired_changes`);
+    returns warnings for the report (a failing metric is a warning too: it never costs the arms
+    already trained)."""
+    base = next((a for a in arms if a.name == reference and a.status == "ok"), None)
     offering = [m for m in metrics if m.offers_paired_changes()]
     if base is None or not offering:
         return []
@@ -37,22 +40,22 @@ def attach_paired_changes(
     scored = [a for a in arms if a.status == "ok" and any(r.plugin in producers and r.status == "ok"
                                                            for r in a.metrics)]
     warnings = [
-        f"arm {a.name!r}: no saved test scores (finished by an earlier version?); its change from the "
-        "baseline has no paired interval"
+        f"arm {a.name!r}: no saved test scores (finished by an earlier version?); its change from "
+        f"{reference!r} has no paired interval"
         for a in scored if a.name not in scores
     ]
     paired = {a.name: scores[a.name] for a in scored if a.name in scores}
-    if "baseline" not in paired or len(paired) < 2:
+    if reference not in paired or len(paired) < 2:
         return warnings
     ctx = PairedContext(
         y_true=test.y, scores=paired, sensitive=test.sensitive, patient_ids=test.patient_ids,
-        reference="baseline", threshold=spec.decision_threshold, attributes=list(spec.attributes),
+        reference=reference, threshold=spec.decision_threshold, attributes=list(spec.attributes),
         intersections=[list(c) for c in spec.intersections], stats=stats)
     for metric in offering:
         try:
             changes = metric.paired_changes(ctx)
         except (ValueError, FloatingPointError) as exc:
-            warnings.append(f"paired changes from the baseline ({metric.name}) not computed: {exc}")
+            warnings.append(f"paired changes from {reference!r} ({metric.name}) not computed: {exc}")
             continue
         for arm in arms:
             arm.versus_baseline += changes.get(arm.name, [])

@@ -3,13 +3,14 @@ and the views of a split that arms and metrics use (probe features, editor metad
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from fairaudit.audit.splits import Splits, split_dataset
+from fairaudit.audit.splits import Splits, scores_splits, split_dataset
 from fairaudit.data import AuditDataset
 from fairaudit.errors import DataError
 from fairaudit.spec.models import AuditSpec
@@ -21,12 +22,17 @@ if TYPE_CHECKING:
 
 
 def load_and_split(loader: BaseDatasetLoader, spec: AuditSpec, log: RunLog) -> tuple[AuditDataset, Splits]:
-    """Load the dataset, check and prepare its attributes, split it by patient."""
+    """Load the dataset, check and prepare its attributes, split it by patient (a dataset of given
+    scores: its validation rows apart, every other row is test data)."""
     log.say(f"loading dataset {spec.dataset.name!r}")
     # e.g. missing group values, mixed bit depths: into the report too
     raw = log.keeping_warnings(lambda: log.timed("load_data", loader.load), categories=(UserWarning, RuntimeWarning))
     dataset, notes = prepare_dataset(raw, spec)
     log.warnings.extend(notes)
+    if dataset.scores is not None:  # given scores: nothing to train, every row but validation is test
+        splits, notes = scores_splits(dataset, dataset.meta.get("val_rows", []))
+        log.warnings.extend(notes)
+        return dataset, splits
     split = spec.split
     stratify = [a for a in split.stratify if a in dataset.sensitive.columns]
     splits = log.keeping_warnings(
@@ -54,11 +60,7 @@ def prepare_dataset(dataset: AuditDataset, spec: AuditSpec) -> tuple[AuditDatase
             sensitive[attr] = col.astype("object").where(col.notna(), "(missing)")
         warnings_out += _group_size_notes(attr, sensitive[attr].astype(str).value_counts(),
                                           spec.statistics.min_group_size)
-    prepared = AuditDataset(
-        name=dataset.name, y=dataset.y, sensitive=sensitive, patient_ids=dataset.patient_ids,
-        X=dataset.X, images=dataset.images, masks=dataset.masks, extras=dataset.extras,
-        meta=dataset.meta, oracle=dataset.oracle, index=dataset.index,
-    )
+    prepared = dataclasses.replace(dataset, sensitive=sensitive)
     y_values = set(np.unique(prepared.y).tolist())
     if not y_values <= {0, 1}:
         raise DataError(f"dataset {dataset.name!r}: the target must be binary 0/1, found values "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fairaudit.audit.predictions_plan import reference_arm
 from fairaudit.plugins import PluginSet
 from fairaudit.results import ArmResult, AuditResult, Verdict
 from fairaudit.spec.models import AuditSpec
@@ -27,7 +28,8 @@ def build_result(state: RunState, arms: list[ArmResult], verdicts: list[Verdict]
                  "params": dict(spec.dataset.params),
                  "summary": {k: v.summary() for k, v in state.splits.items()},
                  "hash": data_hash},
-        settings=result_settings(spec, state.stats, device),
+        settings=result_settings(spec, state.stats, device, reference_arm=reference_arm(state.dataset),
+                                 given_split=given_split(state)),
         arms=arms, verdicts=verdicts, warnings=list(state.warnings),
         provenance={"fairaudit_version": environment["packages"]["fairaudit"],
                     "python": environment["python"], "platform": environment["platform"],
@@ -38,6 +40,16 @@ def build_result(state: RunState, arms: list[ArmResult], verdicts: list[Verdict]
         spec=spec.model_dump(mode="json"),
         spec_text=state.loaded.text,
     )
+
+
+def given_split(state: RunState) -> dict[str, Any] | None:
+    """How the rows of an audit of given scores were used (``None`` for an audit that trains)."""
+    meta = state.dataset.meta
+    if state.dataset.scores is None:
+        return None
+    val = state.splits.val
+    return {"given": True, "split_column": meta.get("split_column"), "val_value": meta.get("val_value"),
+            "n_test": len(state.splits.test), "n_val": len(val) if val is not None else 0}
 
 
 def plugin_descriptions(spec: AuditSpec, plugins: PluginSet) -> dict[str, str]:

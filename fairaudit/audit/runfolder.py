@@ -67,11 +67,16 @@ def git_hash(path: Path) -> str | None:
 
 
 def data_hash(dataset: AuditDataset) -> str:
-    """SHA-256 (first 16 hex digits) of the inputs, labels and attributes."""
+    """SHA-256 (first 16 hex digits) of the inputs (or given scores), labels and attributes."""
     h = hashlib.sha256()
     from fairaudit.outofcore import update_hash
 
-    update_hash(h, dataset.inputs)  # chunk by chunk for memory-mapped inputs; same digest
+    if dataset.modality == "scores":
+        for name, scores in (dataset.scores or {}).items():
+            h.update(name.encode("utf-8", "surrogatepass") + b"\0")
+            h.update(np.ascontiguousarray(scores, dtype=np.float64).tobytes())
+    else:
+        update_hash(h, dataset.inputs)  # chunk by chunk for memory-mapped inputs; same digest
     h.update(np.ascontiguousarray(dataset.y).tobytes())
     h.update(dataset.sensitive.astype(str).to_csv(index=False).encode())
     return h.hexdigest()[:16]

@@ -24,10 +24,12 @@ import numpy as np
 
 from fairaudit import atomic
 from fairaudit.audit import comparisons, runfolder
-from fairaudit.audit.arm import ArmPlan, json_safe, seed_arm
+from fairaudit.audit.arm import Arm, ArmPlan, json_safe, seed_arm
 from fairaudit.audit.fingerprint import arm_fingerprint
 from fairaudit.audit.metrics_stage import Metrics, compute_metrics, create_metrics
 from fairaudit.audit.plans import plan_arms
+from fairaudit.audit.predictions_file import write_predictions
+from fairaudit.audit.predictions_plan import provides_scores, reference_arm
 from fairaudit.audit.recording import RunLog, Say, elapsed_since, quiet
 from fairaudit.audit.result_builder import build_result
 from fairaudit.audit.resume import ResumeStore
@@ -36,7 +38,7 @@ from fairaudit.audit.verdicts import adjust_p_values, judge_all
 from fairaudit.errors import DataError, ExitCode, FairAuditError, RunInterrupted, SpecError
 from fairaudit.plugins import PluginSet, load_plugins
 from fairaudit.results import ArmResult, AuditResult
-from fairaudit.spec.loader import LoadedSpec, check_components, load_spec, local_plugin_files
+from fairaudit.spec.loader import LoadedSpec, check_components, declared_plugins, load_spec, local_plugin_files
 
 LOG = logging.getLogger("fairaudit")
 Scores = dict[str, np.ndarray]
@@ -82,12 +84,15 @@ def run_audit(
     formats: list[str] | None = None,
     say: Say | None = None,
     progress: bool = True,
+    base_dir: str | Path | None = None,
 ) -> RunOutcome:
     """Run the audit described by ``spec_path`` (or resume the run folder ``resume``).
 
     ``say`` receives the console lines; ``progress`` is the run's one progress switch (set in
-    every plugin's :class:`~fairaudit.base.RunContext`).  SIGTERM is handled like Ctrl-C: the
-    manifest says ``interrupted`` and :class:`~fairaudit.errors.RunInterrupted` is raised.
+    every plugin's :class:`~fairaudit.base.RunContext`).  ``base_dir`` is the folder relative
+    paths of the spec (data, ``plugins:``) resolve against (default: the spec's folder).
+    SIGTERM is handled like Ctrl-C: the manifest says ``interrupted`` and
+    :class:`~fairaudit.errors.RunInterrupted` is raised.
     """
     say = say or quiet
     previous: dict[str, Any] | None = None
@@ -95,8 +100,13 @@ def run_audit(
     if run_dir is not None:
         loaded, plugins, previous = reopen_run(run_dir, say)
     elif spec_path is not None:
-        plugins = load_plugins(local_files=local_plugin_files(spec_path))
+        files = local_plugin_files(spec_path)
+        if base_dir is not None:
+            files = tuple((Path(base_dir) / p).resolve() for p in (declared_plugins(spec_path) or []))
+        plugins = load_plugins(local_files=files)
         loaded = load_spec(spec_path, plugins=plugins)  # every problem at once, plugin parameters included
+        if base_dir is not None:
+            loaded.path = Path(base_dir) / Path(spec_path).name
     else:
         raise FairAuditError("give a spec file, or a run folder to resume")
     with _distributed() as main:
@@ -154,11 +164,13 @@ class _Audit:
         spec = self.loaded.spec
         started = time.perf_counter()
         LOG.info("%s audit %s in %s", "resuming" if self.resumed else "starting", spec.name, self.run_dir)
-        self.manifest["torch_threads"] = _configure_threads(self.log)
+        trains = not provides_scores(spec, self.plugins)  # given scores: no torch at all
+        if trains:
+            self.manifest["torch_threads"] = _configure_threads(self.log)
         self._write_manifest()
         from fairaudit.training import seed_everything
 
-        seed_everything(spec.seed)
+        seed_everything(spec.seed, with_torch=trains)
         state = RunState.open(self.loaded, self.plugins, self.run_dir, self.log, progress=self.progress)
         data_hash = runfolder.data_hash(state.dataset)
         _check_same_data(self.previous, data_hash, self.run_dir, spec.dataset.name)
@@ -171,7 +183,7 @@ class _Audit:
         return self._finish(result, formats or list(spec.report.formats))
 
     def _all_arms(self, state: RunState, metrics: Metrics, data_hash: str) -> tuple[list[ArmResult], Scores]:
-        plans = plan_arms(state.spec)
+        plans = plan_arms(state.spec, state.dataset)
         store = ResumeStore(self.run_dir, len(state.splits.test))
         arms: list[ArmResult] = []
         scores: Scores = {}
@@ -182,13 +194,21 @@ class _Audit:
             if kept is not None:
                 done, done_scores = kept
             else:
-                done, done_scores = self._computed(state, plan, metrics)
+                done, done_scores, ran = self._computed(state, plan, metrics)
                 if self.writes:  # scores first: an arm file on disk means the arm is complete
+                    self._write_predictions(state, ran)
                     store.save(plan, fingerprint, done, done_scores)
             arms += done
             scores.update(done_scores)
         state.position = ""
         return arms, scores
+
+    def _write_predictions(self, state: RunState, arms: list[Arm]) -> None:
+        """Each scored arm's row-level predictions (``arms/<arm>.predictions.parquet``)."""
+        for arm in arms:
+            if arm.scores_test is not None:
+                state.log.timed(f"{arm.result.name}.predictions_file", lambda a=arm: write_predictions(
+                    self.run_dir, a, state.splits, state.spec.decision_threshold))
 
     def _kept(self, state: RunState, store: ResumeStore, plan: ArmPlan,
               fingerprint: dict[str, Any]) -> tuple[list[ArmResult], Scores] | None:
@@ -204,9 +224,11 @@ class _Audit:
             state.timings.update(r.timings)
         return found.results, found.scores
 
-    def _computed(self, state: RunState, plan: ArmPlan, metrics: Metrics) -> tuple[list[ArmResult], Scores]:
-        """Run the plan and every metric on its arms; a failure is recorded (unless fatal)."""
-        seed_arm(state.spec.seed, plan.index)
+    def _computed(self, state: RunState, plan: ArmPlan,
+                  metrics: Metrics) -> tuple[list[ArmResult], Scores, list[Arm]]:
+        """Run the plan and every metric on its arms: their results, test scores and the arms
+        themselves; a failure is recorded (unless fatal)."""
+        seed_arm(state.spec.seed, plan.index, with_torch=plan.needs_torch)
         try:
             arms = plan.run(state)
             for arm in arms:
@@ -219,10 +241,11 @@ class _Audit:
             state.say_arm(plan.name, f"FAILED: {type(exc).__name__}: {exc} (recorded; the audit goes on)")
             failed = plan.failed(exc)
             failed.timings = state.log.timings_of(plan.name)
-            return [failed], {}
+            return [failed], {}, []
         for arm in arms:
             arm.result.timings = state.log.timings_of(arm.result.name)
-        return [a.result for a in arms], {a.result.name: a.scores_test for a in arms if a.scores_test is not None}
+        scores = {a.result.name: a.scores_test for a in arms if a.scores_test is not None}
+        return [a.result for a in arms], scores, arms
 
     def _judge(self, state: RunState, arms: list[ArmResult], scores: Scores, metrics: Metrics, data_hash: str,
                started: float) -> AuditResult:
@@ -230,9 +253,10 @@ class _Audit:
         from fairaudit.training import world_size
 
         spec = state.spec
-        state.log.say("pairing every arm's change from the baseline (paired bootstrap)")
+        reference = reference_arm(state.dataset)
+        state.log.say(f"pairing every arm's change from {reference!r} (paired bootstrap)")
         state.warnings.extend(state.log.timed("paired_changes", lambda: comparisons.attach_paired_changes(
-            arms, scores, state.splits.test, spec, [m for _, m in metrics], state.stats)))
+            arms, scores, state.splits.test, spec, [m for _, m in metrics], state.stats, reference=reference)))
         adjust_p_values(arms, method=state.stats.multiple_testing)
         verdicts = judge_all(arms, spec.thresholds)
         state.timings["total"] = elapsed_since(started)

@@ -14,15 +14,36 @@ from fairaudit.errors import DataError
 
 @dataclass
 class Splits:
-    train: AuditDataset
+    """Train, validation and test subsets; an audit of given scores has no training split."""
+
+    train: AuditDataset | None
     val: AuditDataset | None
     test: AuditDataset
 
     def items(self) -> list[tuple[str, AuditDataset]]:
-        out = [("train", self.train), ("test", self.test)]
-        if self.val is not None:
-            out.insert(1, ("val", self.val))
-        return out
+        named = [("train", self.train), ("val", self.val), ("test", self.test)]
+        return [(name, split) for name, split in named if split is not None]
+
+
+def scores_splits(dataset: AuditDataset, val_rows: np.ndarray) -> tuple[Splits, list[str]]:
+    """The splits of a dataset of given scores: ``val_rows`` (positions) only fix operating
+    points, every other row is test data; no training split.  Warns when a patient has rows on
+    both sides (the operating point then saw some of the test patients)."""
+    is_val = np.zeros(len(dataset), dtype=bool)
+    is_val[np.asarray(val_rows, dtype=np.int64)] = True
+    test = dataset.subset(np.flatnonzero(~is_val))
+    val = dataset.subset(np.flatnonzero(is_val)) if is_val.any() else None
+    notes: list[str] = []
+    if val is not None:
+        shared = np.intersect1d(val.patient_ids.astype(str), test.patient_ids.astype(str))
+        if len(shared):
+            notes.append(f"{len(shared)} patient(s) have rows among both the validation rows and the test rows "
+                         f"(e.g. {', '.join(map(repr, shared[:3].tolist()))}): operating points fixed on the "
+                         "validation rows saw some test patients")
+        if len(np.unique(val.y)) < 2:
+            notes.append("the validation rows hold a single class: operating points that need both "
+                         "(sensitivity at fixed specificity) cannot be fixed")
+    return Splits(train=None, val=val, test=test), notes
 
 
 def _patient_strata(dataset: AuditDataset, stratify: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -50,14 +50,17 @@ class RunState:
     @classmethod
     def open(cls, loaded: LoadedSpec, plugins: PluginSet, run_dir: Path, log: RunLog, *,
              progress: bool = True) -> RunState:
-        """Resolve the device, load the dataset and split it: the state every arm starts from."""
+        """Resolve the device, load the dataset and split it: the state every arm starts from.
+        An audit of given scores runs no model: its device is the CPU (and torch stays unimported)."""
+        from fairaudit.audit.predictions_plan import provides_scores
         from fairaudit.training import resolve_device
 
         spec = loaded.spec
         context = RunContext(device="cpu", seed=spec.seed, work_dir=run_dir, progress=progress,
                              mixed_precision=spec.mixed_precision)
-        context.device = log.keeping_warnings(
-            lambda: resolve_device(spec.device, on_missing_cuda=spec.on_missing_cuda))
+        if not provides_scores(spec, plugins):
+            context.device = log.keeping_warnings(
+                lambda: resolve_device(spec.device, on_missing_cuda=spec.on_missing_cuda))
         loader = create(plugins, context, "datasets", spec.dataset).resolve(loaded.base_dir)
         dataset, splits = load_and_split(loader, spec, log)
         return cls(loaded, plugins, run_dir, context, stats_config(spec), log, dataset, splits)

@@ -40,6 +40,10 @@ def validate(spec: Path = typer.Argument(..., help="Audit spec (YAML).")) -> Non
     for failure in plugins.failures:
         console.print(f"[yellow]warning:[/] plugin {failure.name!r} failed to load: {failure.error}")
     s = loaded.spec
+    if loader.provides_scores:  # given scores: no model, no mitigations
+        console.print(f"[green]ok[/] {spec}: dataset {s.dataset.name!r} (given scores, no model is trained), "
+                      f"{len(s.metrics)} metric plugin(s), attributes {s.attributes}")
+        return
     console.print(f"[green]ok[/] {spec}: dataset {s.dataset.name!r}, model {s.model.name!r}, "
                   f"{len(s.debiasers)} debiaser(s), {len(s.generators)} generator(s), "
                   f"{len(s.metrics)} metric plugin(s), attributes {s.attributes}")
@@ -48,13 +52,13 @@ def validate(spec: Path = typer.Argument(..., help="Audit spec (YAML).")) -> Non
 def _param_at_fault(params: dict[str, Any], problem: str) -> tuple[Any, ...]:
     """The dataset parameter a data problem is about, for its line in the spec: a value quoted in
     the message (``no column 'sexx'``) first, else a path the message names; ``()`` if none."""
-    quoted: list[tuple[int, tuple[Any, ...]]] = []
-    paths: list[tuple[int, tuple[Any, ...]]] = []
+    quoted: list[tuple[tuple[int, int], tuple[Any, ...]]] = []
+    paths: list[tuple[tuple[int, int], tuple[Any, ...]]] = []
     for loc, text in _param_texts(params):
         if repr(text) in problem:
-            quoted.append((len(text), loc))
+            quoted.append(((len(text), -problem.index(repr(text))), loc))  # ties: the first named
         elif _names_path(text, problem):
-            paths.append((len(text), loc))
+            paths.append(((len(text), 0), loc))
     best = quoted or paths
     return max(best, key=lambda hit: hit[0])[1] if best else ()
 

@@ -18,7 +18,8 @@ CURVE_DRAWERS = {"roc_curve": (figures.roc_figure, "ROC"), "calibration_curve": 
                                                                                   "Calibration")}
 GROUPS_PER_TABLE = 4
 KEEP_ROWS = 18  # tables up to this many rows are kept on one page
-KIND_LABELS = {"baseline": "Baseline", "debiaser": "Debiaser", "generator": "Generator"}
+KIND_LABELS = {"baseline": "Baseline", "debiaser": "Debiaser", "generator": "Generator",
+               "predictions": "Given scores"}
 
 
 def is_gap(m: MetricResult) -> bool:

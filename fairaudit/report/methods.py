@@ -20,6 +20,9 @@ KIND_TEXT = {
     "trained on "
     "its synthetic images (train on synthetic) or on real plus synthetic images (augment) "
     "and evaluated on the real test split.",
+    "predictions": "Scores a model already gave, read from the data file (no model is trained or run "
+    "here), evaluated on every test row; the first score column is the reference every other one is "
+    "compared with on the same rows.",
 }
 SPLITS = ("train", "val", "test")
 
@@ -105,10 +108,13 @@ def _statistics(result: AuditResult) -> list[str]:
         stats.append(f"{num(settings.n_boot)} bootstrap resamples (patients resampled, stratified by "
                      f"group) for {_ci_level(settings)} percentile confidence intervals")
     if any(a.versus_baseline for a in result.arms):
+        given = any(a.kind == "predictions" for a in result.arms)
+        what = "model's" if given else "mitigation's"
         stats.append(
-            "Each mitigation's change from the baseline (task AUC, worst-group AUC, EOD) has a paired "
+            f"Each {what} change from {settings.reference_arm!r} (task AUC, worst-group AUC, EOD) has a paired "
             "bootstrap interval: the same patient resample scores both arms (stratified by the first "
-            "attribute), so the interval is that of the difference; it does not include retraining variation")
+            "attribute), so the interval is that of the difference"
+            + ("" if given else "; it does not include retraining variation"))
     if settings.min_group_size is not None:
         stats.append(f"Groups with fewer than {settings.min_group_size} test samples are reported but "
                      "flagged too small: they receive no verdict")
@@ -137,6 +143,12 @@ def _threshold_rows(settings: Settings) -> list[dict[str, str]]:
 def _split_text(split: dict[str, Any]) -> str:
     if not split:
         return ""
+    if split.get("given"):  # an audit of given scores: no split, rows marked 'val' fix operating points
+        text = f"none, the model's scores are given; {num(split.get('n_test'))} test rows"
+        if split.get("n_val"):
+            text += (f", and {num(split['n_val'])} rows whose {split.get('split_column')} is "
+                     f"{split.get('val_value')!r} used only to fix operating points")
+        return text
     text = f"test {split.get('test_size')}, validation {split.get('val_size')}"
     if split.get("stratify"):
         text += f", stratified by {', '.join(split['stratify'])}"
@@ -155,6 +167,7 @@ def methods(result: AuditResult) -> dict[str, Any]:
         "dataset": result.dataset.name,
         "dataset_params": _params_text(result.dataset.params or _component(result.spec.get("dataset", {}))[1]),
         "split": _split_text(settings.split or result.spec.get("split") or {}),
+        "given_scores": bool(settings.split.get("given")),
         "model": model.name if model is not None else "",
         "model_params": _params_text(model.params if model is not None else {}),
         "model_description": result.provenance.descriptions.get(model.name, "") if model is not None else "",
@@ -201,11 +214,13 @@ def limitations(result: AuditResult) -> list[dict[str, str]]:
         )
     out.append(
         {
-            "title": "One held-out split",
+            "title": "One test set" if result.settings.split.get("given") else "One held-out split",
             "text": (
-                "All estimates come from one held-out test split of the same source as the "
-                "training data. "
-                "Confidence intervals cover sampling variation of that split, not a shift to "
+                ("All estimates come from the one test set the scores were given for. "
+                 if result.settings.split.get("given") else
+                 "All estimates come from one held-out test split of the same source as the "
+                 "training data. ")
+                + "Confidence intervals cover sampling variation of that split, not a shift to "
                 "another hospital, "
                 "scanner or population; external validation is needed before clinical conclusions."
             ),

@@ -97,13 +97,13 @@ def verdicts(result: AuditResult) -> dict[str, Any]:
 
 
 def largest_gaps(result: AuditResult) -> list[dict[str, Any]]:
-    """The baseline's (or first successful arm's) clearest group gaps.
+    """The reference arm's (baseline's, or first successful arm's) clearest group gaps.
 
     Ranked by the lower end of the interval (a conservative size), so a wide interval around a
     large point estimate on a tiny group does not crowd out a well-estimated gap.
     """
-    arm = result.arm("baseline")
-    if arm is None or arm.status != "ok":
+    arm = result.reference()
+    if arm is None:
         arm = next((a for a in result.arms if a.status == "ok"), None)
     if arm is None:
         return []
@@ -305,7 +305,7 @@ EMPTY_CELL = {"value": "–", "ci": "", "delta": "", "delta_ci": "", "paired": F
 
 
 def _cell(arm: ArmResult, key: KeyMetric, ref: Estimate | None, is_ref: bool) -> dict[str, Any]:
-    """One arm's value of a key metric, with its change from the baseline (``ref``)."""
+    """One arm's value of a key metric, with its change from the reference arm (``ref``)."""
     got = key.get(arm) if arm.status == "ok" else None
     if got is None:
         return {**EMPTY_CELL, "failed": arm.status == "failed"}
@@ -345,15 +345,17 @@ def comparable_arms(result: AuditResult) -> list[ArmResult]:
 
 
 def comparison(result: AuditResult) -> dict[str, Any]:
-    """Key metrics (rows) × arms (columns, chunked), each cell with its change from the baseline;
-    no table with fewer than two finished arms (nothing to compare)."""
+    """Key metrics (rows) × arms (columns, chunked), each cell with its change from the reference
+    arm (the baseline, or the first model of given scores); no table with fewer than two finished
+    arms (nothing to compare)."""
     keys = key_metrics(result) if len(comparable_arms(result)) >= 2 else []
-    base = result.arm("baseline")
-    ref_arm = base if base is not None and base.status == "ok" else None
+    ref_arm = result.reference()
     columns = [{"arm": a.name, "kind": a.kind, "failed": a.status == "failed", "error": a.error or ""}
                for a in result.arms]
     rows = [{"label": k.label, "cells": _cells(result, k, ref_arm)} for k in keys]
     return {"chunks": _chunks(columns, rows) if rows else [], "has_baseline": ref_arm is not None,
+            "reference": result.settings.reference_arm, "given_scores": given_scores(result),
+            "reference_label": reference_label(result),
             "failed": [f"{a.name}: {a.error or 'failed'}" for a in result.arms if a.status == "failed"],
             "has_flips": any(k.plugin == "counterfactual_sensitivity" for k in keys),
             "has_paired": any(c["paired"] for r in rows for c in r["cells"])}
@@ -374,7 +376,7 @@ def _moves(base: ArmResult, arm: ArmResult, keys: list[KeyMetric]) -> list[str]:
 
 
 def _verdict_moves(result: AuditResult, base: ArmResult, arm: ArmResult) -> list[str]:
-    """Threshold outcomes that differ between the baseline and ``arm``."""
+    """Threshold outcomes that differ between the reference arm and ``arm``."""
     before = {(v.metric, v.attribute): v.outcome for v in result.verdicts if v.arm == base.name}
     out = []
     for v in (v for v in result.verdicts if v.arm == arm.name):
@@ -386,17 +388,29 @@ def _verdict_moves(result: AuditResult, base: ArmResult, arm: ArmResult) -> list
 
 
 def changes(result: AuditResult) -> list[dict[str, Any]]:
-    """Per mitigation: what moved against the baseline (key metrics and threshold outcomes)."""
-    base = result.arm("baseline")
+    """Per mitigation (or further model of given scores): what moved against the reference arm
+    (key metrics and threshold outcomes)."""
+    base = result.reference()
     keys = key_metrics(result)
-    comparable = base is not None and base.status == "ok"
+    comparable = base is not None
     out = []
-    for arm in (a for a in result.arms if a is not base):
+    for arm in (a for a in result.arms if a.name != result.settings.reference_arm):
         both = comparable and arm.status == "ok"
         out.append({"arm": arm.name, "kind": arm.kind, "failed": arm.status == "failed", "error": arm.error or "",
                     "moves": _moves(base, arm, keys) if both else [],  # type: ignore[arg-type]
                     "verdicts": _verdict_moves(result, base, arm) if both else []})  # type: ignore[arg-type]
     return out
+
+
+def reference_label(result: AuditResult) -> str:
+    """The reference arm in a sentence: "the baseline", or the first model's name."""
+    ref = result.settings.reference_arm
+    return "the baseline" if ref == "baseline" and not given_scores(result) else ref
+
+
+def given_scores(result: AuditResult) -> bool:
+    """Whether the audit read a model's scores (``predictions`` arms) instead of training one."""
+    return any(a.kind == "predictions" for a in result.arms)
 
 
 # ---------------------------------------------------------------- cross-arm figures

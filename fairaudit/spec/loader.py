@@ -14,7 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from fairaudit.errors import PluginNotFound, SpecError, SpecIssue
-from fairaudit.spec.components import raw_components
+from fairaudit.spec.components import normalise_component, raw_components
 from fairaudit.spec.models import AuditSpec
 
 if TYPE_CHECKING:
@@ -369,12 +369,17 @@ def local_plugin_files(path: str | Path) -> tuple[Path, ...]:
 
 
 def check_components(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:
-    """Stage two: each component's name exists in its family and its params validate; then every
+    """Stage two: each component's name exists in its family and its params validate; a dataset
+    of scores comes without the fields that train or split (see :func:`_scores_issues`); then every
     threshold names a metric result, attribute and arm the audit can produce."""
     issues: list[SpecIssue] = []
     for family, dotted, comp in loaded.spec.components():
         loc = tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
         issues += _check_one(family, loc, comp.name, comp.params, loaded.tree, str(loaded.path), plugins)
+    spec = loaded.spec
+    given = {f for f in spec.model_fields_set if f not in ("debiasers", "generators") or getattr(spec, f)}
+    issues += _scores_issues(spec.dataset.name, given, [m.name for m in spec.metrics], loaded.tree,
+                             str(loaded.path), plugins)
     if not issues:  # thresholds are checked against metrics that load and validate
         from fairaudit.spec.thresholds import threshold_issues
 
@@ -386,8 +391,63 @@ def _component_issues_raw(plain: Any, tree: Any, file: str, plugins: PluginSet) 
     """Best-effort plugin checks when stage one already failed (so all errors show at once)."""
     if not isinstance(plain, dict):
         return []
-    return [issue for family, loc, name, params in raw_components(plain)
-            for issue in _check_one(family, loc, name, params, tree, file, plugins)]
+    issues = [issue for family, loc, name, params in raw_components(plain)
+              for issue in _check_one(family, loc, name, params, tree, file, plugins)]
+    dataset = normalise_component(plain.get("dataset"))
+    listed = plain.get("metrics")
+    metrics = [_raw_name(m) for m in listed] if isinstance(listed, list) else []
+    given = {k for k, v in plain.items() if k not in ("debiasers", "generators") or v}
+    if isinstance(dataset, dict) and isinstance(dataset.get("name"), str):
+        issues += _scores_issues(dataset["name"], given, metrics, tree, file, plugins)
+    return issues
+
+
+def _raw_name(item: Any) -> str | None:
+    comp = normalise_component(item)
+    name = comp.get("name") if isinstance(comp, dict) else None
+    return name if isinstance(name, str) else None
+
+
+#: Spec fields an audit of given scores has no use for, and why (the message names the field).
+SCORES_REFUSE = {
+    "model": "no model is trained or run: the scores in the data are audited as given; remove `model`",
+    "split": ("nothing is split: every row is test data (mark validation rows, which only fix operating "
+              "points, with dataset.params.split_column); remove `split`"),
+    "debiasers": ("a debiaser retrains a model on its inputs, and an audit of given scores has neither; "
+                  "remove `debiasers` (several models' scores are compared with `score: {name: column}`)"),
+    "generators": ("a generator retrains a model on generated images, and an audit of given scores has "
+                   "neither; remove `generators`"),
+}
+
+
+def _scores_issues(dataset: str, given: set[str], metrics: list[str | None], tree: Any, file: str,
+                   plugins: PluginSet) -> list[SpecIssue]:
+    """A dataset that provides scores (``provides_scores``) trains nothing and splits nothing:
+    ``model``, ``split``, debiasers and generators given with it are errors at their line, and so
+    is a metric that needs a model's features or counterfactual images."""
+    try:
+        cls = plugins.registry("datasets").get(dataset)
+    except PluginNotFound:  # reported by the component checks
+        return []
+    if not getattr(cls, "provides_scores", False):
+        return []
+    issues = []
+    for name, why in SCORES_REFUSE.items():
+        if name in given:
+            line, col = position(tree, (name,))
+            issues.append(SpecIssue(file, line, col, name, f"dataset {dataset!r} gives a model's scores: {why}"))
+    for i, metric in enumerate(metrics):
+        try:
+            needs = set(getattr(plugins.registry("metrics").get(metric), "requires", ())) if metric else set()
+        except PluginNotFound:
+            continue
+        lacking = sorted(needs - {"scores"})
+        if lacking:
+            line, col = position(tree, ("metrics", i))
+            issues.append(SpecIssue(file, line, col, f"metrics[{i}]", f"metric {metric!r} needs "
+                                    f"{' and '.join(lacking)} of a model, which dataset {dataset!r} does not have "
+                                    "(scores only); remove it"))
+    return issues
 
 
 def _check_one(family: str, loc: tuple[Any, ...], name: str, params: dict[str, Any], tree: Any,

@@ -45,8 +45,10 @@ FIELD_NOTES: dict[str, str] = {
                                  "that use `fairaudit.training.MixedPrecision`; CUDA only.",
     "AuditSpec.dataset": "Dataset plugin that loads the data.",
     "AuditSpec.intersections": "Combinations of at least two `attributes` audited as intersectional groups.",
-    "AuditSpec.split": "Patient-level, stratified, seeded train/validation/test split.",
-    "AuditSpec.model": "Downstream classifier fitted on every arm.",
+    "AuditSpec.split": "Patient-level, stratified, seeded train/validation/test split (not with a dataset of "
+                       "given scores such as `predictions`: an error there).",
+    "AuditSpec.model": "Downstream classifier fitted on every arm (not with a dataset of given scores such as "
+                       "`predictions`: an error there).",
     "AuditSpec.debiasers": "Debiaser arms: each is fitted on the training split, and the downstream model is "
                            "refitted on its output.",
     "AuditSpec.generators": "Generator arms: each is fitted on the training split and evaluated as listed in "

@@ -21,15 +21,21 @@ def split_seed(spec: AuditSpec) -> int:
     return spec.split.seed if spec.split.seed is not None else spec.seed
 
 
-def result_settings(spec: AuditSpec, stats: StatsConfig, device: str) -> dict[str, Any]:
-    """The ``settings`` of ``result.json``: the statistics as run, and the audit's choices."""
+def result_settings(spec: AuditSpec, stats: StatsConfig, device: str, *, reference_arm: str = "baseline",
+                    given_split: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``settings`` of ``result.json``: the statistics as run, and the audit's choices.
+
+    An audit of given scores (``given_split``: how its rows were divided) has no model and no
+    split of the spec; ``reference_arm`` is the arm every other one is compared with."""
+    model = None if given_split is not None else {"name": spec.model.name, "params": dict(spec.model.params)}
     return {
         **dataclasses.asdict(stats),
         "attributes": list(spec.attributes),
         "intersections": [list(c) for c in spec.intersections],
         "threshold": spec.decision_threshold,
         "device": device,
-        "model": {"name": spec.model.name, "params": dict(spec.model.params)},
-        "split": spec.split.model_dump(),
+        "model": model,
+        "split": given_split if given_split is not None else spec.split.model_dump(),
+        "reference_arm": reference_arm,
         "thresholds": {k: v.model_dump(exclude_none=True) for k, v in spec.thresholds.items()},
     }

@@ -149,7 +149,31 @@ DATA_CASES = [
     _case("bins_unknown_attribute.yaml", "validate",
           r"bins_unknown_attribute\.yaml:10:7  dataset\.params\.bins\.agee  bins\['agee'\]: 'agee' is not one of "
           r"the sensitive columns \['sex', 'age'\]"),
+    _case("predictions_unknown_score_column.yaml", "validate",
+          r"predictions_unknown_score_column\.yaml:7:25  dataset\.params\.score\.new  "
+          r"\S*predictions_out_of_range\.csv: no column 'scroe' \(score of arm 'new'\)\. Did you mean 'score'\?"),
+    # ---- a dataset of given scores trains and splits nothing: each field that would, at its line
+    _case("predictions_model_given.yaml", "validate",
+          r"predictions_model_given\.yaml:6:1  model  dataset 'predictions' gives a model's scores: no model is "
+          r"trained or run: the scores in the data are audited as given; remove `model`"),
+    _case("predictions_model_given.yaml", "run",
+          r"predictions_model_given\.yaml:6:1  model  dataset 'predictions' gives a model's scores"),
+    _case("predictions_split_debiaser_probe.yaml", "validate",
+          r"The spec has 3 problem",
+          r"predictions_split_debiaser_probe\.yaml:10:1  split  dataset 'predictions' gives a model's scores: "
+          r"nothing is split: every row is test data",
+          r"predictions_split_debiaser_probe\.yaml:11:1  debiasers  dataset 'predictions' gives a model's scores: "
+          r"a debiaser retrains a model",
+          r"predictions_split_debiaser_probe\.yaml:12:26  metrics\[1\]  metric 'attribute_probe' needs features of "
+          r"a model, which dataset 'predictions' does not have \(scores only\)"),
     # ---- found when the data are loaded: the data file and the CSV line / array
+    _case("predictions_score_out_of_range.yaml", "run",
+          r"error: DataError: \S*predictions_out_of_range\.csv: score column 'score' has 2 value\(s\) outside "
+          r"\[0, 1\] \(from -0\.2 to 1\.3\), the first 1\.3 at CSV line 6; with score_kind: probability every score "
+          r"is a probability\. If the scores are logits or decision-function margins, set score_kind: logit"),
+    _case("predictions_score_missing.yaml", "run",
+          r"error: DataError: \S*predictions_missing_score\.csv: score column 'score' has 1 missing value\(s\) "
+          r"\(empty or NaN\), the first at CSV line 4"),
     _case("table_header_only.yaml", "run", r"error: DataError: \S*header_only\.csv has a header but no data rows"),
     _case("table_latin1_body.yaml", "run",
           r"error: DataError: \S*latin1_body\.csv: not valid UTF-8 text: byte 0xE9 at byte offset 75 "

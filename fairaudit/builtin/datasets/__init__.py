@@ -1,4 +1,5 @@
-"""Built-in dataset plugins: synthetic embeddings, chest X-ray phantoms, tables, image folders."""
+"""Built-in dataset plugins: synthetic embeddings, chest X-ray phantoms, tables, image folders, and
+existing predictions."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ _LOADERS = {
     "image_folder": "ImageFolderDataset",
     "image_npz": "ImageNpzDataset",
     "embeddings_npy": "EmbeddingsNpyDataset",
+    "predictions": "PredictionsDataset",
 }
 
 
