@@ -54,30 +54,36 @@ def only_run_dir(out: Path) -> Path:
 
 
 def test_a_threshold_without_a_verdict_exits_6_even_when_quiet(tmp_path):
-    """A metric that no arm produces (a counterfactual metric on a dataset without images) and a
-    threshold limited to an arm the audit does not have: the gate cannot judge them."""
+    """A declared metric that no arm produces (a counterfactual metric on a dataset without
+    images): the gate cannot judge it. (An unknown metric, attribute or arm in a threshold is
+    refused before any training: tests/bad_inputs.)"""
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC.replace("metrics: [group_metrics]", "metrics: [group_metrics, counterfactual_quality]")
                     + textwrap.dedent("""\
                         thresholds:
                           roc_auc: {min: 0.5}
                           cf_identity_l1: {max: 0.5}
-                          equal_opportunity_difference: {max: 0.5, arms: [no_such_arm]}
                         """))
     result = cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
     assert result.exit_code == ExitCode.INCOMPLETE == 6, result.output
     out = " ".join(result.output.split())
     assert "cannot judge: threshold 'cf_identity_l1' on arm 'baseline': no verdict; no such metric was computed" in out
-    assert "cannot judge: threshold 'equal_opportunity_difference': no arm was judged" in out
     verdicts = json.loads((only_run_dir(tmp_path / "out") / "result.json").read_text())["verdicts"]
     assert {(v["metric"], v["outcome"]) for v in verdicts} == {("roc_auc", "pass"), ("cf_identity_l1", "missing")}
+    spec.write_text(spec.read_text() + "  equal_opportunity_difference: {max: 0.5, arms: [no_such_arm]}\n")
+    refused = cli("run", str(spec), "-o", str(tmp_path / "out2"), "-q")
+    assert refused.exit_code == ExitCode.USAGE_ERROR, refused.output
+    assert "arm 'no_such_arm' is not an arm of this audit" in " ".join(refused.output.split())
+    assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").rglob("arms/*"))
 
 
 def test_a_failed_threshold_still_exits_1_when_something_is_also_unjudged(tmp_path):
-    spec = write_spec(tmp_path, "thresholds:\n  roc_auc: {min: 0.999}\n  not_a_metric: {max: 1}\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("metrics: [group_metrics]", "metrics: [group_metrics, counterfactual_quality]")
+                    + "thresholds:\n  roc_auc: {min: 0.999}\n  cf_identity_l1: {max: 1}\n")
     result = cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
     assert result.exit_code == ExitCode.THRESHOLDS_FAILED, result.output
-    assert "cannot judge: threshold 'not_a_metric'" in result.output
+    assert "cannot judge: threshold 'cf_identity_l1'" in result.output
 
 
 def test_report_that_fails_to_render_exits_7_and_keeps_result_json(tmp_path, monkeypatch):
