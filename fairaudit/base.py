@@ -216,6 +216,32 @@ class StatsConfig:
     seed: int = 0
 
 
+#: Prefix of an oracle set's label in results (``"oracle:device"``); a generated set's label is its factor.
+ORACLE_LABEL = "oracle:"
+
+
+@dataclass
+class CounterfactualSets:
+    """The test images' counterfactual sets, keyed by the factor flipped: ``oracle`` (rendered
+    exactly by the dataset: ground truth) and ``generated`` (the arm's generator's edits)."""
+
+    oracle: dict[str, np.ndarray] = field(default_factory=dict)
+    generated: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.oracle or self.generated)
+
+    def labelled(self) -> dict[str, np.ndarray]:
+        """Every set under its label in results: ``oracle:<factor>``, or the factor of a generated set."""
+        return {**{ORACLE_LABEL + f: v for f, v in self.oracle.items()}, **self.generated}
+
+    @classmethod
+    def from_labelled(cls, sets: dict[str, np.ndarray]) -> CounterfactualSets:
+        """The inverse of :meth:`labelled`."""
+        return cls(oracle={k.removeprefix(ORACLE_LABEL): v for k, v in sets.items() if k.startswith(ORACLE_LABEL)},
+                   generated={k: v for k, v in sets.items() if not k.startswith(ORACLE_LABEL)})
+
+
 @dataclass
 class MetricContext:
     """Everything a metric may need about one arm on the test split.
@@ -241,9 +267,8 @@ class MetricContext:
     val_y_true: np.ndarray | None = None
     val_y_score: np.ndarray | None = None
     images: np.ndarray | None = None
-    #: Counterfactual image sets of the test images: ``"oracle:<factor>"`` (rendered exactly by the
-    #: dataset) and a generator's own sets (keyed by the factor it flipped).
-    counterfactuals: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Counterfactual image sets of the test images, oracle and generated, by factor.
+    counterfactuals: CounterfactualSets = field(default_factory=CounterfactualSets)
     #: The arm's classifier: images -> positive-class scores.
     predict_fn: Callable[[np.ndarray], np.ndarray] | None = None
     #: Whether each image shows the dataset's artefact (e.g. a support device): images -> 0/1.

@@ -161,7 +161,7 @@ def counterfactual_grid(state: RunState, label: str, factor: str, cf: np.ndarray
 
     test = state.splits.test
     images = np.asarray(test.images, dtype=np.float32)
-    oracle = state.oracle_counterfactuals().get(f"oracle:{factor}")
+    oracle = state.oracle_counterfactuals().get(factor)
     attr = state.spec.attributes[0]
     groups = test.sensitive[attr].astype(str).to_numpy()
     rows, row_labels = [], []

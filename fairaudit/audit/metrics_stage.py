@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from fairaudit.audit.arm import Arm
-from fairaudit.base import BaseMetric, MetricContext
+from fairaudit.base import BaseMetric, CounterfactualSets, MetricContext
 from fairaudit.results import MetricResult
 from fairaudit.spec.models import Component
 
@@ -48,7 +48,8 @@ def metric_context(state: RunState, arm: Arm) -> MetricContext:
         stats=state.stats, features=arm.repr_test, features_train=arm.repr_train,
         y_train=arm.y_train, sensitive_train=arm.sensitive_train, extras=s.test.extras,
         val_y_true=s.val.y if s.val is not None else None, val_y_score=arm.scores_val,
-        images=s.test.images, counterfactuals={**state.oracle_counterfactuals(), **arm.counterfactuals},
+        images=s.test.images,
+        counterfactuals=CounterfactualSets(oracle=state.oracle_counterfactuals(), generated=arm.counterfactuals),
         predict_fn=arm.predict_fn, artefact_oracle=s.test.meta.get("artefact_oracle"),
         context=state.context)
 

@@ -151,7 +151,7 @@ def _render_oracles(test: AuditDataset, log: RunLog) -> dict[str, np.ndarray]:
         return out
     for factor in test.meta.get("counterfactual_factors", []):
         try:
-            out[f"oracle:{factor}"] = np.asarray(test.counterfactual(factor), dtype=np.float32)
+            out[factor] = np.asarray(test.counterfactual(factor), dtype=np.float32)
         except Exception as exc:  # an oracle that cannot flip a factor is not fatal
             log.warn(f"oracle counterfactual {factor!r} failed: {exc}")
     return out

@@ -16,6 +16,7 @@ from fairaudit.base import (
     BaseGenerator,
     BaseMetric,
     BaseModel,
+    CounterfactualSets,
     MetricContext,
     Plugin,
     StatsConfig,
@@ -166,7 +167,7 @@ def _metric_context(cls: type) -> MetricContext:
         ctx.y_true, ctx.sensitive, ctx.patient_ids = images.y, images.sensitive, images.patient_ids
         ctx.y_score = None
         ctx.images = images.images
-        ctx.counterfactuals = {"disease": images.counterfactual("disease")}
+        ctx.counterfactuals = CounterfactualSets(generated={"disease": images.counterfactual("disease")})
         ctx.predict_fn = lambda imgs: np.asarray(imgs).reshape(len(imgs), -1).mean(1)
         ctx.artefact_oracle = device_oracle
     return ctx

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from fairaudit.base import MetricContext, StatsConfig
+from fairaudit.base import CounterfactualSets, MetricContext, StatsConfig
 from fairaudit.builtin.datasets.synthetic_cxr import SyntheticCXR, device_oracle
 from fairaudit.builtin.metrics.counterfactual_quality import CounterfactualQuality, ssim_map
 from fairaudit.results import MetricResult
@@ -48,7 +48,7 @@ def _ctx(cxr: dict[str, Any], generated: dict[str, np.ndarray], **kw: Any) -> Me
         sensitive=ds.sensitive,
         patient_ids=ds.patient_ids,
         images=cxr["x"],
-        counterfactuals={**cf, **generated},
+        counterfactuals=CounterfactualSets.from_labelled({**cf, **generated}),
         predict_fn=kw.pop("predict_fn", mean_intensity),
         artefact_oracle=kw.pop("artefact_oracle", device_oracle),
         threshold=cxr["threshold"],

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairaudit.base import MetricContext, StatsConfig
+from fairaudit.base import CounterfactualSets, MetricContext, StatsConfig
 from fairaudit.builtin.metrics.scls import SCLS
 
 SIZE = 16
@@ -64,7 +64,7 @@ def _ctx(toy, predict_fn, **kw) -> MetricContext:
         sensitive=pd.DataFrame({"sex": toy["sex"]}),
         patient_ids=np.arange(len(toy["disease"])),
         images=toy["images"],
-        counterfactuals=kw.pop("cf", toy["cf"]),
+        counterfactuals=CounterfactualSets.from_labelled(kw.pop("cf", toy["cf"])),
         predict_fn=predict_fn,
         artefact_oracle=oracle,
         attributes=["sex"],

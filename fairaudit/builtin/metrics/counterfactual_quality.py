@@ -336,9 +336,7 @@ class CounterfactualQuality(BaseMetric):
     def _generator_sets(self, ctx: MetricContext, shape: tuple[int, ...], notes: list[str]) -> dict[str, np.ndarray]:
         wanted = None if self.factors is None else set(self.factors)
         out = {}
-        for key, cf in ctx.counterfactuals.items():
-            if key.startswith(ORACLE_PREFIX):
-                continue
+        for key, cf in ctx.counterfactuals.generated.items():
             if wanted is not None and key not in wanted and key.split(":")[-1] not in wanted:
                 continue
             arr = np.asarray(cf)
@@ -351,7 +349,7 @@ class CounterfactualQuality(BaseMetric):
     @staticmethod
     def _oracle(ctx: MetricContext, key: str, shape: tuple[int, ...]) -> tuple[str | None, np.ndarray | None]:
         okey = ORACLE_PREFIX + key.split(":")[-1]
-        arr = ctx.counterfactuals.get(okey)
+        arr = ctx.counterfactuals.oracle.get(key.split(":")[-1])
         if arr is None or np.shape(arr) != shape:
             return None, None
         return okey, np.asarray(arr)

@@ -15,7 +15,7 @@ import numpy as np
 
 from fairaudit.base import BaseMetric, MetricContext, MetricOutput
 from fairaudit.builtin.metrics._common import attribute_sets, not_applicable, num
-from fairaudit.builtin.metrics.counterfactual_quality import ORACLE_PREFIX, MeanTable, group_means, group_values
+from fairaudit.builtin.metrics.counterfactual_quality import MeanTable, group_means, group_values
 from fairaudit.results import MetricResult
 from fairaudit.stats.bootstrap import make_rng
 from fairaudit.stats.confusion import check_scores
@@ -58,10 +58,9 @@ class CounterfactualSensitivity(BaseMetric):
 
     def _oracle_sets(self, ctx: MetricContext, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         out = {}
-        for key, cf in ctx.counterfactuals.items():
-            if not key.startswith(ORACLE_PREFIX) or np.shape(cf) != shape:
+        for factor, cf in ctx.counterfactuals.oracle.items():
+            if np.shape(cf) != shape:
                 continue
-            factor = key[len(ORACLE_PREFIX):]
             wanted = factor in self.factors if self.factors is not None else factor != "disease"
             if wanted:
                 out[factor] = np.asarray(cf)

@@ -125,7 +125,7 @@ class SCLS(BaseMetric):
     def _selected(self, ctx: MetricContext) -> dict[str, np.ndarray]:
         """The sets named by ``factors``; by default the generator's own sets when the arm has
         any (its ``oracle:`` sets are then only the reference), else every oracle set."""
-        sets = dict(ctx.counterfactuals)
+        sets = ctx.counterfactuals.labelled()
         if self.factors is not None:
             wanted = set(self.factors)
             sets = {k: v for k, v in sets.items() if k in wanted or k.split(":")[-1] in wanted}

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fairaudit.errors import DataError
+from fairaudit import DataError
 from fairaudit.lazy_images import iter_image_chunks
 
 if TYPE_CHECKING:
