@@ -48,28 +48,29 @@ EVENT_NAMES = {
 
 
 # ---------------------------------------------------------------- single proportions
-def clopper_pearson(x: np.ndarray, n: np.ndarray, level: float) -> Limits:
+def clopper_pearson(x: np.ndarray, n: np.ndarray, level: float | np.ndarray) -> Limits:
     """Clopper–Pearson limits for ``x`` successes in ``n`` trials (real-valued counts allowed).
 
-    ``n = 0`` gives NaN limits; ``x = 0`` a lower limit of 0, ``x = n`` an upper limit of 1.
+    ``level`` may vary per element.  ``n = 0`` gives NaN limits; ``x = 0`` a lower limit of 0,
+    ``x = n`` an upper limit of 1.
     """
-    x, n = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.float64))
-    a = (1.0 - level) / 2.0
+    x, n, lv = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (x, n, level)))
+    a = (1.0 - lv) / 2.0
     lo = np.full(x.shape, np.nan)
     hi = np.full(x.shape, np.nan)
     ok = n > 0
-    ns = n[ok]
+    ns, aa = n[ok], a[ok]
     xs = np.clip(x[ok], 0.0, ns)
-    low_part = xs > 0
-    hi_part = xs < ns
-    lo_ok = np.zeros(xs.shape)
-    hi_ok = np.ones(xs.shape)
-    if low_part.any():
-        xl, nl = xs[low_part], ns[low_part]
-        lo_ok[low_part] = beta_ppf(np.full(xl.shape, a), xl, nl - xl + 1)
-    if hi_part.any():
-        xh, nh = xs[hi_part], ns[hi_part]
-        hi_ok[hi_part] = beta_ppf(np.full(xh.shape, 1 - a), xh + 1, nh - xh)
+    low_part, hi_part = xs > 0, xs < ns
+    lo_ok, hi_ok = np.zeros(xs.shape), np.ones(xs.shape)
+    # one beta-quantile call for both ends
+    q = np.concatenate([aa[low_part], 1 - aa[hi_part]])
+    pa = np.concatenate([xs[low_part], xs[hi_part] + 1])
+    pb = np.concatenate([ns[low_part] - xs[low_part] + 1, ns[hi_part] - xs[hi_part]])
+    if len(q):
+        quant = beta_ppf(q, pa, pb)
+        k = int(low_part.sum())
+        lo_ok[low_part], hi_ok[hi_part] = quant[:k], quant[k:]
     lo[ok], hi[ok] = lo_ok, hi_ok
     return lo, hi
 
@@ -255,27 +256,29 @@ def rate_estimates(
         p = np.where(n > 0, x / n, np.nan)
 
     def fn(levels: Sequence[float]) -> list[Limits]:
-        sizes = [_kg_size(n_eff, df, lv) for lv in levels]
-        return [_cp_batch(p, s, lv) for s, lv in zip(sizes, levels, strict=True)]
+        return _cp_batch(p, [_kg_size(n_eff, df, lv) for lv in levels], levels)
 
     return GroupEstimates(p, fn)
 
 
-def _cp_batch(p: np.ndarray, n_eff: np.ndarray, level: float) -> Limits:
-    """Clopper–Pearson on ``(p n_eff, n_eff)``, computed once per distinct pair."""
-    flat_p, flat_n = p.reshape(-1), n_eff.reshape(-1)
+def _cp_batch(p: np.ndarray, sizes: Sequence[np.ndarray], levels: Sequence[float]) -> list[Limits]:
+    """Clopper–Pearson on ``(p n_eff, n_eff)`` for several levels, once per distinct triple."""
+    flat_p = np.tile(p.reshape(-1), len(levels))
+    flat_n = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1) for s in sizes])
+    flat_l = np.repeat(np.asarray(levels, dtype=np.float64), p.size)
     ok = np.isfinite(flat_p)
     lo = np.full(flat_p.shape, np.nan)
     hi = np.full(flat_p.shape, np.nan)
     if ok.any():
-        pairs = np.stack([flat_p[ok], flat_n[ok]], axis=1)
-        uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
-        ul, uh = clopper_pearson(uniq[:, 0] * uniq[:, 1], uniq[:, 1], level)
+        triples = np.stack([flat_p[ok], flat_n[ok], flat_l[ok]], axis=1)
+        uniq, inv = np.unique(triples, axis=0, return_inverse=True)
+        ul, uh = clopper_pearson(uniq[:, 0] * uniq[:, 1], uniq[:, 1], uniq[:, 2])
         zero = uniq[:, 1] <= 0  # no information (e.g. a single patient): the whole range
         ul, uh = np.where(zero, 0.0, ul), np.where(zero, 1.0, uh)
         inv = inv.reshape(-1)
         lo[ok], hi[ok] = ul[inv], uh[inv]
-    return lo.reshape(p.shape), hi.reshape(p.shape)
+    lo, hi = lo.reshape(len(levels), *p.shape), hi.reshape(len(levels), *p.shape)
+    return [(lo[i], hi[i]) for i in range(len(levels))]
 
 
 # ---------------------------------------------------------------- AUC
@@ -677,6 +680,14 @@ class RateIntervals:
         self.level = ci_level
         self.alpha = 1.0 - ci_level
         self.groups = rate_estimates(self.counts, rate, clusters)
+        self._rests: dict[tuple[int, ...], tuple[GroupEstimates, GroupEstimates, np.ndarray]] = {}
+
+    def prepare(self, n_judged: int) -> None:
+        """Compute in one call the limits every interval over ``n_judged`` groups needs (speed only)."""
+        a, g = self.alpha, max(n_judged, 2)
+        m = g * (g - 1)
+        one_sided = [a / 2, a / 2 / 2, a / 2 / m, a / 2 / (2 * m), a / 2 / g, a / 2 / (2 * g)]
+        self.groups.prefetch([self.level, *(_level(x) for x in one_sided)])
 
     def per_group(self) -> Limits:
         return self.groups.limits(self.level)
@@ -696,11 +707,16 @@ class RateIntervals:
         return worst_bounds(self.groups.take(idx), self.alpha, higher_is_better)
 
     def _rest(self, idx: np.ndarray) -> tuple[GroupEstimates, GroupEstimates, np.ndarray]:
-        rest_counts = self.counts.sum(0, keepdims=True) - self.counts
-        rest_clusters = None if self.clusters is None else self.clusters.rest().take(idx)
-        rest = rate_estimates(rest_counts[idx], self.rate, rest_clusters)
-        den = self.counts[:, list(cm.RATES[self.rate].den)].sum(-1).astype(np.float64)
-        return self.groups.take(idx), rest, den[idx] / max(den.sum(), 1.0)
+        key = tuple(int(i) for i in idx)
+        if key not in self._rests:
+            rest_counts = self.counts.sum(0, keepdims=True) - self.counts
+            rest_clusters = None if self.clusters is None else self.clusters.rest().take(idx)
+            rest = rate_estimates(rest_counts[idx], self.rate, rest_clusters)
+            a, g = self.alpha, len(idx)
+            rest.prefetch([_level(a / 2), _level(a / 2 / (2 * g))])
+            den = self.counts[:, list(cm.RATES[self.rate].den)].sum(-1).astype(np.float64)
+            self._rests[key] = (self.groups.take(idx), rest, den[idx] / max(den.sum(), 1.0))
+        return self._rests[key]
 
     def to_overall(self, idx: np.ndarray) -> Bounds:
         return to_overall_bounds(*self._rest(idx), self.alpha)

@@ -97,11 +97,7 @@ def beta_ppf(q: np.ndarray, a: np.ndarray, b: np.ndarray, tol: float = 1e-13) ->
 
 def _beta_ppf_inner(q: np.ndarray, a: np.ndarray, b: np.ndarray, tol: float) -> np.ndarray:
     lo, hi = np.zeros_like(q), np.ones_like(q)
-    # start at a normal approximation of the beta quantile, kept inside (0, 1)
-    mean = a / (a + b)
-    sd = np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
-    z = np.array([z_quantile(float(v)) for v in np.clip(q, 1e-300, 1 - 1e-16)]) if q.size < 64 else _z_vec(q)
-    x = np.clip(mean + z * sd, 1e-12, 1 - 1e-12)
+    x = np.clip(_beta_start(q, a, b), 1e-300, 1 - 1e-16)
     log_norm = lgamma(a + b) - lgamma(a) - lgamma(b)
     active = np.ones(q.shape, dtype=bool)
     for _ in range(200):
@@ -119,13 +115,33 @@ def _beta_ppf_inner(q: np.ndarray, a: np.ndarray, b: np.ndarray, tol: float) -> 
         # a tiny Newton step is trusted only when the bracket is also tight: near a pole of the
         # density (a or b < 1) the step can be tiny far from the root
         tight = (ha - la <= 1e-6 * np.maximum(la, 1e-300)) | ((a[active] >= 1) & (b[active] >= 1))
-        converged = (f == 0) | (~bad & (np.abs(step) <= tol * xa) & tight) | (ha - la <= tol * np.maximum(la, 1e-300))
+        converged = (f == 0) | ((np.abs(step) <= tol * xa) & tight) | (ha - la <= tol * np.maximum(la, 1e-300))
+        new = np.where(converged & ~bad, newton, np.where(converged, xa, new))
         x[active], lo[active], hi[active] = new, la, ha
         idx = np.flatnonzero(active)
         active[idx[converged]] = False
         if not active.any():
             break
     return x
+
+
+def _beta_start(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A starting point for the beta quantile (the approximations of Numerical Recipes' ``invbetai``)."""
+    z = -_z_vec(q)  # the upper-tail normal quantile, as the mapping below expects
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # a, b >= 1: a normal quantile mapped through Abramowitz & Stegun 26.5.22
+        al = (z * z - 3.0) / 6.0
+        h = 2.0 / (1.0 / (2.0 * a - 1.0) + 1.0 / (2.0 * b - 1.0))
+        skew = 1.0 / (2.0 * b - 1.0) - 1.0 / (2.0 * a - 1.0)
+        w = z * np.sqrt(al + h) / h - skew * (al + 5.0 / 6.0 - 2.0 / (3.0 * h))
+        big = a / (a + b * np.exp(2.0 * w))
+        # otherwise: the power-law tails of the density near 0 and 1
+        t = np.exp(a * np.log(a / (a + b))) / a
+        u = np.exp(b * np.log(b / (a + b))) / b
+        tot = t + u
+        small = np.where(q < t / tot, (a * tot * q) ** (1.0 / a), 1.0 - (b * tot * (1.0 - q)) ** (1.0 / b))
+    start = np.where((a >= 1) & (b >= 1), big, small)
+    return np.where(np.isfinite(start), start, a / (a + b))
 
 
 def _z_vec(q: np.ndarray) -> np.ndarray:

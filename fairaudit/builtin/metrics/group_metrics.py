@@ -413,6 +413,7 @@ class GroupMetrics(BaseMetric):
             return out
         idx = np.flatnonzero(judge)
         excluded = self._excluded_note(attr, why)
+        iv.prepare(len(idx))
 
         def on_groups(
             agg: Callable[..., np.ndarray], method: str
@@ -457,7 +458,7 @@ class GroupMetrics(BaseMetric):
                     label=f"{label}: {what}",
                     higher_is_better=better_high,
                     notes=[explanation, note, *excluded],
-                    details={"excluded": why, **({"tested_by": names[0]} if method == "between_groups" else {})},
+                    details={"excluded": why, "tested_by": names[0]},
                 )
             )
         if hib is not None:
@@ -506,6 +507,8 @@ class GroupMetrics(BaseMetric):
         level, every = ctx.stats.ci_level, np.arange(int(judge.sum()))
         tpr = ci.RateIntervals(sub.counts, "true_positive_rate", sub.clusters, level)
         fpr = ci.RateIntervals(sub.counts, "false_positive_rate", sub.clusters, level)
+        tpr.prepare(len(every))
+        fpr.prepare(len(every))
         eo_max = ci.combine_max([tpr.gap(every, family=2), fpr.gap(every, family=2)])
         eo_mean = ci.combine_mean([r.gap(every, family=2, split_upper=2) for r in (tpr, fpr)])
         eo = {agg: equalized_odds_fn(kind, agg, "between_groups", np.nan)(sub.counts)
