@@ -10,7 +10,10 @@ Chosen by simulation (``benchmarks/bench_coverage.py``; figures in ``docs/statis
 * **Per-group AUC**: a score-type interval: the AUCs ``A`` with
   ``(Â - A)² <= z² · deff · V_HM(A)``, where ``V_HM`` is Hanley & McNeil's variance at ``A``
   (zero at 0 and 1, so the interval behaves at the boundary like Wilson's) and ``deff >= 1`` the
-  ratio of DeLong's variance (patient-clustered when needed) to ``V_HM(Â)``.
+  ratio of DeLong's variance (patient-clustered when needed; then ``t`` with ``patients − 1``
+  degrees of freedom instead of ``z``) to ``V_HM(Â)``.  The empirical AUC is skewed away from
+  the nearer boundary, so on that side (the upper limit when ``Â >= 0.5``) the limit is the
+  wider of the score limit and the logit-Wald limit ``logit(Â) ± z · SE / (Â(1 − Â))``.
 * **Gaps, ratios and worst groups** are the maximum (or minimum) of a family of simpler
   quantities (``max − min = max over ordered pairs of p_i − p_j``; ``min/max`` = the smallest
   pairwise ratio).  Each pair gets a MOVER interval (Newcombe's hybrid method, built from the
@@ -375,6 +378,12 @@ def auc_estimates_from(
     deff = np.where(np.isfinite(ratio) & (hm > 0), np.maximum(ratio, 1.0), np.where(clustered, worst, 1.0))
     df = np.where(clustered, patients - 1, np.inf)
 
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var_hat = np.maximum(np.where(np.isfinite(variance), variance, 0.0), hm)
+        logit_se = np.sqrt(var_hat) / (auc * (1 - auc))
+        logit = np.log(auc / (1 - auc))
+    inside = (auc > 0) & (auc < 1) & np.isfinite(logit_se)
+
     def fn(levels: Sequence[float]) -> list[Limits]:
         out = []
         for lv in levels:
@@ -384,7 +393,14 @@ def auc_estimates_from(
             if fin.any():
                 crit[fin] = t_quantile(a2, df[fin])
             crit[np.isfinite(df) & (df < 1)] = np.inf
-            out.append(_auc_score_limits(auc, n_pos, n_neg, crit**2 * deff))
+            lo, hi = _auc_score_limits(auc, n_pos, n_neg, crit**2 * deff)
+            # the boundary-side limit: the wider of the score and the logit-Wald limits
+            with np.errstate(invalid="ignore", over="ignore"):
+                l_lo = 1 / (1 + np.exp(-(logit - crit * logit_se)))
+                l_hi = 1 / (1 + np.exp(-(logit + crit * logit_se)))
+            hi = np.where(inside & (auc >= 0.5), np.fmax(hi, l_hi), hi)
+            lo = np.where(inside & (auc < 0.5), np.fmin(lo, l_lo), lo)
+            out.append((lo, hi))
         return out
 
     return GroupEstimates(auc, fn)
