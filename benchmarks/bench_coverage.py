@@ -219,10 +219,10 @@ def evaluate(
         tallies.setdefault(f"{prefix}{short} per group", Tally()).add(
             np.where(judged, lo, np.nan), hi, truth[short][None, :], "value"
         )
-        _family(
-            tallies, prefix, short, judged, truth[short],
-            lambda rows, idx, n=name: rate_estimator(s.counts[rows][:, idx], n, _subset_clusters(s.clusters, rows, idx)),
-        )
+        def make(rows: np.ndarray, idx: np.ndarray, n: str = name) -> ci.GroupEstimates:
+            return rate_estimator(s.counts[rows][:, idx], n, _subset_clusters(s.clusters, rows, idx))
+
+        _family(tallies, prefix, short, judged, truth[short], make)
         if not prefix:
             _to_overall(cell, s, tallies, short, name, judged)
     if prefix:
@@ -233,11 +233,12 @@ def evaluate(
     est = ci.auc_estimates_from(a_hat, var, n_pos, n_neg, patients, rows_per)
     lo, hi = est.limits(1 - ALPHA)
     tallies.setdefault("AUC per group", Tally()).add(np.where(judged, lo, np.nan), hi, truth["AUC"][None, :], "value")
-    _family(
-        tallies, prefix, "AUC", judged, truth["AUC"],
-        lambda rows, idx: ci.auc_estimates_from(*(x[rows][:, idx] for x in (a_hat, var, n_pos, n_neg, patients, rows_per))),
-        ratio=False,
-    )
+    summaries = (a_hat, var, n_pos, n_neg, patients, rows_per)
+
+    def make_auc(rows: np.ndarray, idx: np.ndarray) -> ci.GroupEstimates:
+        return ci.auc_estimates_from(*(x[rows][:, idx] for x in summaries))
+
+    _family(tallies, prefix, "AUC", judged, truth["AUC"], make_auc, ratio=False)
 
 
 def _family(
@@ -260,10 +261,12 @@ def _family(
         est = make(rows, idx)
         t = true_values[idx]
         gap = ci.gap_bounds(est, ALPHA)
-        tallies.setdefault(f"{prefix}{short} max−min gap", Tally()).add(gap.ci_low, gap.ci_high, t.max() - t.min(), "gap")
+        tally = tallies.setdefault(f"{prefix}{short} max−min gap", Tally())
+        tally.add(gap.ci_low, gap.ci_high, t.max() - t.min(), "gap")
         if ratio:
             rb = ci.ratio_bounds(est, ALPHA)
-            tallies.setdefault(f"{prefix}{short} min/max ratio", Tally()).add(rb.ci_low, rb.ci_high, t.min() / t.max(), "ratio")
+            tally = tallies.setdefault(f"{prefix}{short} min/max ratio", Tally())
+            tally.add(rb.ci_low, rb.ci_high, t.min() / t.max(), "ratio")
         hib = short != "FPR"
         wb = ci.worst_bounds(est, ALPHA, hib)
         tallies.setdefault(f"{prefix}{short} worst group", Tally()).add(
@@ -295,7 +298,8 @@ def _to_overall(cell: Cell, s: Sample, tallies: dict[str, Tally], short: str, na
         w = den[rows][:, idx] / den[rows].sum(-1, keepdims=True)
         t = truth[idx]
         d = ci.to_overall_bounds(est, rest, w, ALPHA)
-        tallies.setdefault(f"{short} gap to overall", Tally()).add(d.ci_low, d.ci_high, np.abs(t - overall).max(), "gap")
+        tally = tallies.setdefault(f"{short} gap to overall", Tally())
+        tally.add(d.ci_low, d.ci_high, np.abs(t - overall).max(), "gap")
         r = ci.to_overall_ratio_bounds(est, rest, w, ALPHA)
         ratio = np.minimum(t / overall, overall / t).min()
         tallies.setdefault(f"{short} ratio to overall", Tally()).add(r.ci_low, r.ci_high, ratio, "ratio")
@@ -311,8 +315,9 @@ def wilson_estimates(counts: np.ndarray, name: str, clusters: ci.ClusterStats | 
     x = base.value * n
     n_eff, df = ci.effective_size(x, n, name, clusters)
 
-    def fn(levels):  # noqa: ANN001, ANN202
-        return [ci.wilson(base.value * ci._kg_size(n_eff, df, lv), ci._kg_size(n_eff, df, lv), lv) for lv in levels]
+    def fn(levels: list[float]) -> list[ci.Limits]:
+        sizes = [ci.korn_graubard_size(n_eff, df, lv) for lv in levels]
+        return [ci.wilson(base.value * n_lv, n_lv, lv) for n_lv, lv in zip(sizes, levels, strict=True)]
 
     return ci.GroupEstimates(base.value, fn)
 
@@ -331,7 +336,7 @@ def bootstrap_baseline(cell: Cell, s: Sample, tallies: dict[str, Tally], n_boot:
         idx = np.flatnonzero(judged)
         if len(idx) < 2:
             continue
-        gap = boot.estimate(lambda c: np.ptp(rate(c[..., idx, :], "true_positive_rate"), axis=-1))
+        gap = boot.estimate(lambda c, idx=idx: np.ptp(rate(c[..., idx, :], "true_positive_rate"), axis=-1))
         t = truth[idx].max() - truth[idx].min()
         tallies.setdefault("TPR max−min gap [percentile bootstrap]", Tally()).add(gap.ci_low, gap.ci_high, t, "gap")
         samples = np.asarray(gap.samples)

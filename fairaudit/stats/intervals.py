@@ -195,7 +195,7 @@ def effective_size(
     return n_eff, df
 
 
-def _kg_size(n_eff: np.ndarray, df: np.ndarray, level: float) -> np.ndarray:
+def korn_graubard_size(n_eff: np.ndarray, df: np.ndarray, level: float) -> np.ndarray:
     """Korn–Graubard degrees-of-freedom correction ``n_eff (z / t_df)²`` (0 when ``df < 1``)."""
     finite = np.isfinite(df)
     if not finite.any():
@@ -259,7 +259,7 @@ def rate_estimates(
         p = np.where(n > 0, x / n, np.nan)
 
     def fn(levels: Sequence[float]) -> list[Limits]:
-        return _cp_batch(p, [_kg_size(n_eff, df, lv) for lv in levels], levels)
+        return _cp_batch(p, [korn_graubard_size(n_eff, df, lv) for lv in levels], levels)
 
     return GroupEstimates(p, fn)
 
