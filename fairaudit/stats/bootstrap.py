@@ -139,7 +139,8 @@ def bootstrap_confusion_counts(
     reps = bootstrap_key_counts(keys, 4 * n_groups, prep.design, n_boot, rng).reshape(
         n_boot, n_groups, 4
     )
-    clusters = ClusterStats.from_rows(prep.codes, cells[prep.keep], prep.design.row_patient, n_groups)
+    patients = None if prep.design.singleton else prep.design.row_patient
+    clusters = ClusterStats.from_rows(prep.codes, cells[prep.keep], patients, n_groups)
     return CountsBootstrap(counts, reps, ci_level, clusters), prep.groups
 
 

@@ -107,7 +107,8 @@ class ClusterStats:
     def from_rows(
         cls, codes: np.ndarray, cells: np.ndarray, row_patient: np.ndarray | None, n_groups: int
     ) -> ClusterStats:
-        """From each row's group code (``>= 0``), confusion cell and patient code."""
+        """From each row's group code (``>= 0``), confusion cell and patient code (``>= 0``;
+        ``None``: one row per patient)."""
         codes = np.asarray(codes, dtype=np.int64)
         cells = np.asarray(cells, dtype=np.int64)
         if row_patient is None or len(np.unique(row_patient)) == len(codes):
@@ -118,9 +119,8 @@ class ClusterStats:
             moments[:, np.arange(4), np.arange(4)] = counts
             return cls(moments, patterns, np.ones(n_groups, dtype=bool))
         # a cluster is a patient within a group (a patient whose rows span groups splits)
-        _, cluster = np.unique(
-            np.stack([codes, np.asarray(row_patient, dtype=np.int64)]), axis=1, return_inverse=True
-        )
+        patient = np.asarray(row_patient, dtype=np.int64)
+        _, cluster = np.unique(codes * (int(patient.max()) + 1) + patient, return_inverse=True)
         cluster = cluster.reshape(-1)
         n_clusters = int(cluster.max()) + 1 if len(cluster) else 0
         per = np.zeros((n_clusters, 4), dtype=np.int64)
