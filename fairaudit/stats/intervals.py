@@ -10,8 +10,8 @@ Chosen by simulation (``benchmarks/bench_coverage.py``; figures in ``docs/statis
 * **Per-group AUC**: a score-type interval: the AUCs ``A`` with
   ``(Â - A)² <= z² · deff · V_HM(A)``, where ``V_HM`` is Hanley & McNeil's variance at ``A``
   (zero at 0 and 1, so the interval behaves at the boundary like Wilson's) and ``deff >= 1`` the
-  ratio of DeLong's variance (patient-clustered when needed; then ``t`` with ``patients − 1``
-  degrees of freedom instead of ``z``) to ``V_HM(Â)``.  The empirical AUC is skewed away from
+  ratio of DeLong's variance (patient-clustered when needed; then ``t`` instead of ``z``, with
+  the smaller class's patients − 1 degrees of freedom) to ``V_HM(Â)``.  The empirical AUC is skewed away from
   the nearer boundary, so on that side (the upper limit when ``Â >= 0.5``) the limit is the
   wider of the score limit and the logit-Wald limit ``logit(Â) ± z · SE / (Â(1 − Â))``.
 * **Gaps, ratios and worst groups** are the maximum (or minimum) of a family of simpler
@@ -305,18 +305,19 @@ def _placements(y: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, np.nda
     return float(v10.mean()), v10, v01
 
 
-def auc_variance(y: np.ndarray, s: np.ndarray, patient: np.ndarray | None) -> tuple[float, float, int]:
-    """Empirical AUC, its DeLong variance (patient-clustered when patients repeat) and #patients."""
+def auc_variance(y: np.ndarray, s: np.ndarray, patient: np.ndarray | None) -> tuple[float, float, int, int]:
+    """Empirical AUC, its DeLong variance (patient-clustered when patients repeat), the number
+    of patients, and the patients of the smaller class (the degrees of freedom's source)."""
     y = np.asarray(y)
     m, n = int((y == 1).sum()), int((y == 0).sum())
     if m == 0 or n == 0:
-        return float("nan"), float("nan"), 0
+        return float("nan"), float("nan"), 0, 0
     auc, v10, v01 = _placements(y, np.asarray(s, dtype=np.float64))
     if patient is None or len(np.unique(patient)) == len(y):
         if m < 2 or n < 2:
-            return auc, float("nan"), len(y)
+            return auc, float("nan"), len(y), min(m, n)
         var = ((v10 - auc) ** 2).sum() / (m * (m - 1)) + ((v01 - auc) ** 2).sum() / (n * (n - 1))
-        return auc, float(var), len(y)
+        return auc, float(var), len(y), min(m, n)
     _, pc = np.unique(patient, return_inverse=True)
     pc = pc.reshape(-1)
     psi = np.zeros(int(pc.max()) + 1)
@@ -324,7 +325,8 @@ def auc_variance(y: np.ndarray, s: np.ndarray, patient: np.ndarray | None) -> tu
     np.add.at(psi, pc[y == 0], (v01 - auc) / n)
     c = len(psi)
     var = float((psi**2).sum() * c / (c - 1)) if c > 1 else float("nan")
-    return auc, var, c
+    smaller = min(len(np.unique(pc[y == 1])), len(np.unique(pc[y == 0])))
+    return auc, var, c, smaller
 
 
 def auc_estimates(
@@ -342,18 +344,19 @@ def auc_estimates(
     y = np.asarray(y)
     score = np.asarray(score, dtype=np.float64)
     codes = np.asarray(codes)
-    stats = np.full((5, n_groups), np.nan)  # auc, variance, positives, negatives, patients
+    stats = np.full((6, n_groups), np.nan)  # auc, variance, positives, negatives, patients, smaller class's
     rows_per_group = np.bincount(codes[codes >= 0], minlength=n_groups).astype(np.float64)
     for g in range(n_groups):
         rows = codes == g
         yg = y[rows]
         pg = None if patient is None else np.asarray(patient)[rows]
-        auc, var, c = auc_variance(yg, score[rows], pg)
-        stats[:, g] = auc, var, (yg == 1).sum(), (yg == 0).sum(), c
+        auc, var, c, smaller = auc_variance(yg, score[rows], pg)
+        stats[:, g] = auc, var, (yg == 1).sum(), (yg == 0).sum(), c, smaller
     clustered = np.isfinite(stats[4]) & (stats[4] < rows_per_group) & (patient is not None)
     return auc_estimates_from(
         stats[0] if value is None else np.asarray(value, dtype=np.float64),
         stats[1], stats[2], stats[3], np.where(clustered, stats[4], np.inf), rows_per_group,
+        np.where(clustered, stats[5], np.inf),
     )
 
 
@@ -364,11 +367,15 @@ def auc_estimates_from(
     n_neg: np.ndarray,
     patients: np.ndarray,
     rows: np.ndarray,
+    class_patients: np.ndarray | None = None,
 ) -> GroupEstimates:
     """AUC limits from per-group summaries (any leading axes): DeLong ``variance``, class sizes,
-    ``patients`` (``inf`` when every patient has one row) and ``rows``."""
-    auc, variance, n_pos, n_neg, patients, rows = np.broadcast_arrays(
-        *(np.asarray(v, dtype=np.float64) for v in (auc, variance, n_pos, n_neg, patients, rows))
+    ``patients`` (``inf`` when every patient has one row), ``rows`` and ``class_patients``, the
+    patients of the smaller class (degrees of freedom ``class_patients − 1``; default ``patients``)."""
+    if class_patients is None:
+        class_patients = patients
+    auc, variance, n_pos, n_neg, patients, rows, class_patients = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (auc, variance, n_pos, n_neg, patients, rows, class_patients))
     )
     hm = hanley_mcneil_variance(auc, n_pos, n_neg)
     clustered = np.isfinite(patients)
@@ -376,7 +383,7 @@ def auc_estimates_from(
         ratio = variance / hm
         worst = rows / np.maximum(patients, 1)
     deff = np.where(np.isfinite(ratio) & (hm > 0), np.maximum(ratio, 1.0), np.where(clustered, worst, 1.0))
-    df = np.where(clustered, patients - 1, np.inf)
+    df = np.where(clustered, class_patients - 1, np.inf)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         var_hat = np.maximum(np.where(np.isfinite(variance), variance, 0.0), hm)
