@@ -429,6 +429,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20260101)
     ap.add_argument("--no-compare", action="store_true", help="skip the candidate methods (full run)")
     ap.add_argument("--baseline-reps", type=int, default=None, help="replicates of the old bootstrap (slow)")
+    ap.add_argument("--markdown", default=None, help="also write the per-cell table (Markdown) to this file")
     args = ap.parse_args()
     reps = args.reps or (1000 if args.quick else 2000)
     compare = not args.no_compare and not args.quick
@@ -454,6 +455,9 @@ def main() -> None:
         for kind, t in extra.items():
             others[(cell.name, kind)] = t
     _report(chosen, others, compare)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(_markdown(chosen)) + "\n")
     if compare:
         print("\nExact coverage of 95% intervals for a binomial proportion, p over [0.001, 0.999]:")
         print("\n".join(exact_binomial_table()))
@@ -485,6 +489,33 @@ def _report(chosen: dict[tuple[str, str], Tally], others: dict[tuple[str, str], 
         if rows:
             print(f"-- {label}")
             print("\n".join(rows))
+
+
+COLUMNS = {
+    "TPR group": ["TPR per group"], "TPR gap": ["TPR max−min gap"], "TPR ratio": ["TPR min/max ratio"],
+    "FPR group": ["FPR per group"], "FPR gap": ["FPR max−min gap"], "FPR ratio": ["FPR min/max ratio"],
+    "AUC group": ["AUC per group"], "AUC gap": ["AUC max−min gap"],
+    "worst group": ["TPR worst group", "FPR worst group", "AUC worst group"],
+    "to overall": ["TPR gap to overall", "TPR ratio to overall", "FPR gap to overall", "FPR ratio to overall"],
+}
+
+
+def _markdown(chosen: dict[tuple[str, str], Tally]) -> list[str]:
+    """Per-cell coverage (the lowest of a column's types) and the cell's largest false-FAIL rate."""
+    lines = ["| cell | " + " | ".join(COLUMNS) + " | false FAIL max |", "|---" * (len(COLUMNS) + 2) + "|"]
+    for cell in dict.fromkeys(c for c, _ in chosen):
+        row, ff = [], 0.0
+        for kinds in COLUMNS.values():
+            ts = [(k, chosen[(cell, k)]) for k in kinds if (cell, k) in chosen and chosen[(cell, k)].n]
+            if not ts:
+                row.append("–")
+                continue
+            _, t = min(ts, key=lambda x: x[1].covered / x[1].n)
+            row.append(f"{t.covered / t.n:.3f}" + ("" if t.n >= MIN_N else f"* ({t.n})"))
+            ff = max([ff] + [x.false_fail(_kind(kk)) / x.n for kk, x in ts if x.n >= MIN_N])
+        lines.append(f"| {cell} | " + " | ".join(row) + f" | {ff:.3f} |")
+    lines.append(f"\n\\* fewer than {MIN_N} judged intervals in this cell (number in brackets): not in the minimum.")
+    return lines
 
 
 def _summary(source: dict[tuple[str, str], Tally]) -> list[str]:
