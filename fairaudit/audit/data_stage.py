@@ -81,8 +81,9 @@ def _group_size_notes(attr: str, counts: pd.Series, min_group_size: int) -> list
     if len(counts) < 2:
         raise DataError(f"attribute {attr!r} has a single group ({counts.index[0]!r}); a fairness "
                         "audit needs at least two groups")
-    return [f"attribute {attr!r}: group {group!r} has {n} row(s), below min_group_size={min_group_size}; "
-            "too small to judge" for group, n in counts.items() if n < min_group_size]
+    return [f"attribute {attr!r}: group {group!r} has {n} row(s), below min_group_size={min_group_size}: too "
+            "small to judge on row-count metrics (selection rate, accuracy, calibration); rate and AUC metrics "
+            "judge it on its events (min_group_positives)" for group, n in counts.items() if n < min_group_size]
 
 
 def probe_representation(dataset: AuditDataset) -> np.ndarray:

@@ -258,7 +258,7 @@ class _Audit:
         state.warnings.extend(state.log.timed("paired_changes", lambda: comparisons.attach_paired_changes(
             arms, scores, state.splits.test, spec, [m for _, m in metrics], state.stats, reference=reference)))
         adjust_p_values(arms, method=state.stats.multiple_testing)
-        verdicts = judge_all(arms, spec.thresholds)
+        verdicts = judge_all(arms, spec.thresholds, ci_level=state.stats.ci_level)
         state.timings["total"] = elapsed_since(started)
         env = self.manifest["environment"]
         return build_result(state, arms, verdicts, data_hash=data_hash, environment=env, git=self.manifest["git"],

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fairaudit.results import ArmResult, Verdict
+from fairaudit.results import ArmResult, MetricResult, Verdict
 
 if TYPE_CHECKING:
     from fairaudit.spec.models import Threshold
@@ -27,10 +27,34 @@ def adjust_p_values(arms: list[ArmResult], method: str = "bh") -> int:
     return len(with_p)
 
 
-def judge_all(arms: list[ArmResult], thresholds: Mapping[str, Threshold]) -> list[Verdict]:
-    """One verdict per (threshold, arm, attribute) using the CI: pass, fail, inconclusive or too small."""
-    from fairaudit.stats import judge_threshold
+def _is_overall(found: list[MetricResult]) -> bool:
+    """One value over every test sample (declared role ``value``), repeated under each attribute:
+    judge it once.  The repeats must agree."""
+    return all(m.role == "value" for m in found) and len({m.value for m in found}) == 1
 
+
+def _test_of(m: MetricResult, arm: ArmResult) -> float | None:
+    """The (adjusted when available) permutation p of "the groups differ" behind a gap or ratio."""
+    source = m
+    sibling = m.details.get("tested_by")
+    if m.p_value is None and sibling:
+        source = next((x for x in arm.metrics if x.metric == sibling and x.attribute == m.attribute), m)
+    return source.p_adjusted if source.p_adjusted is not None else source.p_value
+
+
+def judge_all(
+    arms: list[ArmResult], thresholds: Mapping[str, Threshold], ci_level: float = 0.95
+) -> list[Verdict]:
+    """One verdict per (threshold, arm, attribute): pass, fail, inconclusive or too small.
+
+    A FAIL on a gap (above ``max``) or a ratio (below ``min``) needs the interval outside the
+    threshold *and* the permutation test (BH-adjusted) rejecting equal groups at
+    ``1 − ci_level``; see :mod:`fairaudit.stats.verdict`.  An overall metric (the same value
+    under every attribute, e.g. ``roc_auc``) is judged once, with ``attribute=None``.
+    """
+    from fairaudit.stats.verdict import explain, judge_threshold
+
+    alpha = 1.0 - ci_level
     verdicts: list[Verdict] = []
     for metric_name, rule in thresholds.items():
         for arm in arms:
@@ -47,20 +71,20 @@ def judge_all(arms: list[ArmResult], thresholds: Mapping[str, Threshold]) -> lis
                                         reason="no such metric was computed for this arm; add the metric "
                                                "plugin that produces it"))
                 continue
-            for m in found:
-                too_small = m.status == "too_small"
+            once = _is_overall(found)
+            for m in found[:1] if once else found:
+                low = m.value if m.ci_low is None else m.ci_low
+                high = m.value if m.ci_high is None else m.ci_high
+                above = rule.max is not None and low is not None and low > rule.max
+                below = rule.min is not None and high is not None and high < rule.min
+                # the permutation test concerns disparity: a gap above max, a ratio below min
+                disparity = (above and m.higher_is_better is False) or (below and m.higher_is_better is True)
+                p = _test_of(m, arm) if disparity and not once else None
                 outcome = judge_threshold(m.value, m.ci_low, m.ci_high, min=rule.min, max=rule.max,
-                                          too_small=too_small)
-                verdicts.append(Verdict(arm=arm.name, metric=metric_name, attribute=m.attribute,
+                                          too_small=m.status == "too_small", p_value=p, alpha=alpha)
+                reason = explain(outcome, m.ci_low, m.ci_high, p_value=p if p is not None else _test_of(m, arm),
+                                 alpha=alpha, outside=above or below, excluded=m.details.get("excluded"))
+                verdicts.append(Verdict(arm=arm.name, metric=metric_name, attribute=None if once else m.attribute,
                                         min=rule.min, max=rule.max, value=m.value, ci_low=m.ci_low,
-                                        ci_high=m.ci_high, outcome=outcome, reason=_reason(outcome)))
+                                        ci_high=m.ci_high, outcome=outcome, reason=reason))
     return verdicts
-
-
-def _reason(outcome: str) -> str:
-    return {
-        "pass": "the whole confidence interval lies within the threshold",
-        "fail": "the whole confidence interval lies outside the threshold",
-        "inconclusive": "the confidence interval straddles the threshold",
-        "too_small": "groups too small to judge; no verdict",
-    }.get(outcome, "")

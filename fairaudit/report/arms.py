@@ -56,15 +56,21 @@ def attribute_order(result: AuditResult, metrics: Iterable[MetricResult]) -> lis
 
 
 def small_groups(arm: ArmResult) -> list[str]:
-    """``attribute=group (n=…)`` for every group flagged too small in any metric of ``arm``."""
-    seen: dict[str, str] = {}
+    """``attribute = group (n = …): why, for which metrics`` for every group some metric of ``arm``
+    could not judge (the metric's ``details["excluded"]`` reasons, e.g. "2 negatives < 5")."""
+    why: dict[tuple[str, str], dict[str, list[str]]] = {}
+    sizes: dict[tuple[str, str], int] = {}
     for m in arm.metrics:
-        for g in m.per_group:
-            if g.too_small:
-                seen.setdefault(
-                    f"{g.attribute}={g.group}", f"{g.attribute} = {g.group} (n = {g.n})"
-                )
-    return list(seen.values())
+        reasons = {str(e.get("group")): str(e.get("reason", "")) for e in m.details.get("excluded") or []
+                   if isinstance(e, dict)}
+        for g in (g for g in m.per_group if g.too_small):
+            key = (g.attribute, g.group)
+            sizes[key] = g.n
+            why.setdefault(key, {}).setdefault(reasons.get(g.group, "too small"), []).append(
+                metric_label(m.metric, m.label))
+    return [f"{a} = {grp} (n = {sizes[(a, grp)]}): " + "; ".join(f"{r} for {', '.join(dict.fromkeys(ms))}"
+                                                                    for r, ms in by_reason.items())
+            for (a, grp), by_reason in why.items()]
 
 
 def _header(name: str | None, groups: dict[str, GroupValue]) -> dict[str, Any]:

@@ -105,8 +105,13 @@ def _statistics(result: AuditResult) -> list[str]:
     settings = result.settings
     stats = []
     if settings.n_boot is not None:
-        stats.append(f"{num(settings.n_boot)} bootstrap resamples (patients resampled, stratified by "
-                     f"group) for {_ci_level(settings)} percentile confidence intervals")
+        stats.append(f"{_ci_level(settings)} confidence intervals: Clopper–Pearson for each group's rates "
+                     "(exact; an effective sample size when patients have several rows), a score interval "
+                     "on the Hanley–McNeil variance for each group's AUC, and for gaps and ratios MOVER "
+                     "intervals over every pair of groups (the upper bound the largest pairwise bound, the "
+                     "lower bound Bonferroni-adjusted), which cover a zero gap; their coverage and the "
+                     "verdicts' false-FAIL rate are measured by simulation (benchmarks/bench_coverage.py). "
+                     f"Other metrics: {num(settings.n_boot)} bootstrap resamples of patients, stratified by group")
     if any(a.versus_baseline for a in result.arms):
         given = any(a.kind == "predictions" for a in result.arms)
         what = "model's" if given else "mitigation's"
@@ -116,8 +121,12 @@ def _statistics(result: AuditResult) -> list[str]:
             "attribute), so the interval is that of the difference"
             + ("" if given else "; it does not include retraining variation"))
     if settings.min_group_size is not None:
-        stats.append(f"Groups with fewer than {settings.min_group_size} test samples are reported but "
-                     "flagged too small: they receive no verdict")
+        stats.append(f"A group is judged on a metric only with at least {settings.min_group_positives} of each "
+                     "event the metric counts (positives for TPR, negatives for FPR, both for AUC); metrics over "
+                     f"all rows need {settings.min_group_size} rows. Groups below are reported, flagged, and get "
+                     "no verdict. A FAIL needs the whole interval beyond the bound and, for a gap or ratio, the "
+                     "permutation test (adjusted across the report) rejecting equal groups; a PASS needs the "
+                     "whole interval within the bound")
     if settings.multiple_testing:
         stats.append("P-values of group gaps from permutation tests, adjusted across the whole report with "
                      "the Benjamini–Hochberg procedure" if settings.multiple_testing == "bh"
@@ -191,9 +200,9 @@ def limitations(result: AuditResult) -> list[dict[str, str]]:
             {
                 "title": "Small groups",
                 "text": (
-                    "These groups are below the minimum group size and get no verdict; their "
-                    "estimates have wide "
-                    "intervals and can change a lot with a few patients: " + "; ".join(small) + "."
+                    "These groups have too few events (positives, negatives, predictions) or rows for "
+                    "some metrics and get no verdict on those; their estimates have wide intervals and "
+                    "can change a lot with a few patients: " + "; ".join(small) + "."
                 ),
             }
         )

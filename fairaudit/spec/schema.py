@@ -63,7 +63,8 @@ FIELD_NOTES: dict[str, str] = {
     "SplitSpec.val_size": "Fraction of patients used for validation (0: none).",
     "StatisticsSpec.n_boot": "Bootstrap resamples (patients, within their group) for confidence intervals.",
     "StatisticsSpec.ci_level": "Confidence level of the intervals.",
-    "StatisticsSpec.min_group_size": "Groups with fewer rows are flagged too small to judge (no verdict).",
+    "StatisticsSpec.min_group_size": "Groups with fewer rows are too small to judge on metrics that count rows "
+    "(selection rate, accuracy, Brier, ECE): no verdict.",
     "StatisticsSpec.min_group_positives": "Fewest rows in a metric's denominator (e.g. positives for the true "
                                           "positive rate) for a group to be judged.",
     "StatisticsSpec.n_permutations": "Permutations for the p-values of group gaps.",

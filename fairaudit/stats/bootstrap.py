@@ -17,6 +17,7 @@ import numpy as np
 from fairaudit.errors import DataError
 from fairaudit.stats import confusion as cm
 from fairaudit.stats.groups import Groups, encode_groups, patient_codes
+from fairaudit.stats.intervals import ClusterStats
 from fairaudit.stats.ranking import (
     SCORE_METRICS,
     SortedScores,
@@ -93,11 +94,16 @@ def prepare(
 # ---------------------------------------------------------------- confusion counts
 @dataclass
 class CountsBootstrap:
-    """Confusion counts ``(G, 4)`` and their bootstrap replicates ``(B, G, 4)``."""
+    """Confusion counts ``(G, 4)`` and their bootstrap replicates ``(B, G, 4)``.
+
+    ``clusters`` holds what the design effect of a rate needs (patients as clusters), for the
+    intervals of :mod:`fairaudit.stats.intervals`.
+    """
 
     counts: np.ndarray
     replicates: np.ndarray
     ci_level: float = 0.95
+    clusters: ClusterStats | None = None
 
     def estimate(self, fn: Callable[[np.ndarray], np.ndarray]) -> Interval:
         """Apply ``fn`` (counts ``(..., G, 4)`` -> values) to the data and to every replicate."""
@@ -108,7 +114,8 @@ class CountsBootstrap:
 
     def subset(self, groups: np.ndarray) -> CountsBootstrap:
         """Only some groups (e.g. those large enough to judge)."""
-        return CountsBootstrap(self.counts[groups], self.replicates[:, groups], self.ci_level)
+        clusters = None if self.clusters is None else self.clusters.take(groups)
+        return CountsBootstrap(self.counts[groups], self.replicates[:, groups], self.ci_level, clusters)
 
 
 def bootstrap_confusion_counts(
@@ -132,7 +139,9 @@ def bootstrap_confusion_counts(
     reps = bootstrap_key_counts(keys, 4 * n_groups, prep.design, n_boot, rng).reshape(
         n_boot, n_groups, 4
     )
-    return CountsBootstrap(counts, reps, ci_level), prep.groups
+    patients = None if prep.design.singleton else prep.design.row_patient
+    clusters = ClusterStats.from_rows(prep.codes, cells[prep.keep], patients, n_groups)
+    return CountsBootstrap(counts, reps, ci_level, clusters), prep.groups
 
 
 @dataclass

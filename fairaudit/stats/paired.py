@@ -8,7 +8,7 @@ the baseline's value says little about that; this module answers it directly.
 Compared here: overall ROC AUC, worst-group ROC AUC (over the groups of every attribute that
 are large enough to judge) and, per attribute, the equal opportunity difference (max - min
 TPR over judged groups) at the decision threshold.  The judged groups follow the
-``group_metrics`` rules: at least ``min_group_size`` rows and ``min_group_positives``
+``group_metrics`` rules: at least ``min_group_positives``
 positives (AUC: as many positives *and* negatives).
 """
 
@@ -24,6 +24,7 @@ import pandas as pd
 from fairaudit.stats import confusion as cm
 from fairaudit.stats.bootstrap import percentile_ci
 from fairaudit.stats.groups import Groups, encode_groups, patient_codes
+from fairaudit.stats.intervals import too_few_events
 from fairaudit.stats.ranking import sort_scores, weighted_auc
 from fairaudit.stats.resample import make_design, weight_chunks
 
@@ -62,14 +63,17 @@ class _Judged:
     auc_rows: list[np.ndarray]
 
 
-def _judged(groups: Groups, y: np.ndarray, min_group_size: int, min_group_positives: int) -> _Judged:
+def _judged(groups: Groups, y: np.ndarray, min_group_positives: int) -> _Judged:
+    """The groups ``group_metrics`` judges (:func:`~fairaudit.stats.intervals.too_few_events`):
+    TPR needs ``min_group_positives`` positives, AUC as many positives and negatives."""
     codes = groups.codes
     n = np.bincount(codes[codes >= 0], minlength=groups.n_groups)
     n_pos = np.bincount(codes[codes >= 0], weights=y[codes >= 0], minlength=groups.n_groups)
-    n_neg = n - n_pos
-    big = n >= min_group_size
-    tpr = [g for g in range(groups.n_groups) if big[g] and n_pos[g] >= min_group_positives]
-    auc = [g for g in range(groups.n_groups) if big[g] and min(n_pos[g], n_neg[g]) >= min_group_positives]
+    events = {"positives": n_pos, "negatives": n - n_pos}
+    minimum = dict.fromkeys(events, min_group_positives)
+    tpr_small, _ = too_few_events(groups.names, {"positives": n_pos}, minimum)
+    auc_small, _ = too_few_events(groups.names, events, minimum)
+    tpr, auc = list(np.flatnonzero(~tpr_small)), list(np.flatnonzero(~auc_small))
     # like group_metrics: no gap and no worst group without two groups to compare
     tpr, auc = (tpr if len(tpr) >= 2 else []), (auc if len(auc) >= 2 else [])
     return _Judged(groups, tpr, auc, [np.flatnonzero(codes == g) for g in auc])
@@ -167,7 +171,6 @@ def paired_changes(
     sensitive: pd.DataFrame,
     attributes: Sequence[str | Sequence[str]],
     *,
-    min_group_size: int,
     min_group_positives: int,
     reference: str = "baseline",
     patient_ids: np.ndarray | None = None,
@@ -182,7 +185,7 @@ def paired_changes(
 
     ``attributes`` are column names or lists of columns (intersections); one with more than
     ``max_groups`` groups is skipped, as ``group_metrics`` does.  Groups are judged with the
-    caller's ``min_group_size`` and ``min_group_positives`` (no defaults: they must be the
+    caller's ``min_group_positives`` events (no default: it must be the
     audit's).  Patients are resampled (stratified by the first attribute's groups) once per
     replicate and the same resample scores every arm.  ``n_boot = 0`` gives point changes with
     NaN intervals.
@@ -190,7 +193,7 @@ def paired_changes(
     y = np.asarray(y_true).astype(np.int64)
     n = len(y)
     _check_scores(scores, reference, n)
-    judged = _judge_attributes(y, sensitive, attributes, missing, max_groups, min_group_size, min_group_positives)
+    judged = _judge_attributes(y, sensitive, attributes, missing, max_groups, min_group_positives)
     stats = {name: _ArmStatistics(y, np.asarray(s, dtype=np.float64), threshold, judged) for name, s in scores.items()}
     changes = paired_bootstrap(stats, reference=reference, n_rows=n, patient_ids=patient_ids,
                                strata=judged[0].groups.codes if judged else None, n_boot=n_boot, ci_level=ci_level,
@@ -210,11 +213,11 @@ def _check_scores(scores: Mapping[str, np.ndarray], reference: str, n: int) -> N
 
 def _judge_attributes(
     y: np.ndarray, sensitive: pd.DataFrame, attributes: Sequence[str | Sequence[str]],
-    missing: Literal["group", "drop"], max_groups: int | None, min_group_size: int, min_group_positives: int,
+    missing: Literal["group", "drop"], max_groups: int | None, min_group_positives: int,
 ) -> list[_Judged]:
     """Judged groups of every attribute set with two to ``max_groups`` groups."""
     encoded = [encode_groups(sensitive, [a] if isinstance(a, str) else list(a), missing=missing) for a in attributes]
-    return [_judged(g, y, min_group_size, min_group_positives) for g in encoded
+    return [_judged(g, y, min_group_positives) for g in encoded
             if g.n_groups >= 2 and (max_groups is None or g.n_groups <= max_groups)]
 
 

@@ -1,4 +1,21 @@
-"""Judge a declared threshold with the confidence interval in view."""
+"""Judge a declared threshold with the confidence interval in view.
+
+The rule (its error rates are measured by ``benchmarks/bench_coverage.py``):
+
+* **fail** only when the whole interval lies outside the allowed range, *and*, for a gap or a
+  ratio between groups, the report's permutation test (adjusted for multiple testing) rejects
+  equal groups at ``alpha = 1 − ci_level``;
+* **pass** only when the whole interval lies inside the allowed range;
+* **inconclusive** otherwise (the interval straddles a bound, or the interval says "above the
+  bound" while the adjusted test cannot tell the groups apart: the gap may be noise among the
+  report's many tests);
+* **too_small** when fewer than two groups have enough events to judge.
+
+The interval and the test answer different questions: the interval bounds *how large* the gap
+is; the test asks *whether there is any gap*, across all of the report's tests.  A FAIL claims
+both (a real gap, larger than allowed), so it needs both; a PASS ("smaller than allowed") can
+stand beside a significant test (a real but small gap), and the reason says so.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +36,18 @@ def judge_threshold(
     min: float | None = None,
     max: float | None = None,
     too_small: bool = False,
+    *,
+    p_value: float | None = None,
+    alpha: float = 0.05,
 ) -> Outcome:
     """``pass`` / ``fail`` / ``inconclusive`` / ``too_small`` for a threshold ``[min, max]``.
 
     * ``too_small``: the groups are too small to judge (no verdict).
     * ``pass``: the whole CI lies within the allowed range.
-    * ``fail``: the whole CI lies outside it (entirely above ``max`` or below ``min``).
-    * ``inconclusive``: the CI straddles a bound, or there is no value.
+    * ``fail``: the whole CI lies outside it (entirely above ``max`` or below ``min``) and, when
+      ``p_value`` is given (the adjusted permutation p of "the groups differ"), ``p_value < alpha``.
+    * ``inconclusive``: the CI straddles a bound, the test does not confirm a failing CI, or
+      there is no value.
 
     Without a CI (``n_boot = 0``) the point value stands in for both bounds.
     """
@@ -39,7 +61,59 @@ def judge_threshold(
     high = value if _missing(ci_high) else ci_high
     assert low is not None and high is not None
     if (max is not None and low > max) or (min is not None and high < min):
+        if p_value is not None and not p_value < alpha:
+            return "inconclusive"
         return "fail"
     if (max is None or high <= max) and (min is None or low >= min):
         return "pass"
     return "inconclusive"
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if _missing(x) else f"{x:.3g}"
+
+
+def explain(
+    outcome: str,
+    ci_low: float | None,
+    ci_high: float | None,
+    *,
+    p_value: float | None = None,
+    alpha: float = 0.05,
+    outside: bool = False,
+    excluded: list[dict[str, str]] | None = None,
+) -> str:
+    """The verdict's ``reason``: what the interval and (when there is one) the test said.
+
+    ``outside``: the whole interval lies outside the threshold (so an ``inconclusive`` came from
+    the test); ``excluded``: the groups left out and why (for ``too_small``).
+    """
+    ci = f"[{_fmt(ci_low)}, {_fmt(ci_high)}]" if not (_missing(ci_low) or _missing(ci_high)) else "(no interval)"
+    tested = p_value is not None
+    significant = tested and p_value < alpha  # type: ignore[operator]
+    p = f"adjusted permutation p = {_fmt(p_value)}"
+    if outcome == "too_small":
+        why = "; ".join(f"{e['group']!r}: {e['reason']}" for e in excluded or [])
+        return "fewer than two groups have enough events to judge; no verdict" + (f" ({why})" if why else "")
+    if outcome == "fail":
+        text = f"the whole interval {ci} lies outside the threshold"
+        return text + (f", and the groups differ ({p} < {alpha:g})" if tested else "")
+    if outcome == "pass":
+        text = f"the whole interval {ci} lies within the threshold"
+        if significant:
+            text += f"; the groups do differ ({p}), but by less than the bound allows"
+        return text
+    if outcome == "inconclusive" and outside and tested:
+        return (
+            f"the interval {ci} lies outside the threshold, but the permutation test does not "
+            f"tell the groups apart after adjusting for the report's tests ({p} >= {alpha:g}): "
+            "the gap may be noise, so no FAIL"
+        )
+    if outcome == "inconclusive":
+        if ci == "(no interval)":
+            return "no value to judge"
+        text = f"the interval {ci} straddles the threshold"
+        if significant:
+            text += f"; the groups differ ({p}) but the data cannot tell whether by more than allowed"
+        return text
+    return ""

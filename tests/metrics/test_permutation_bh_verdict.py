@@ -175,3 +175,15 @@ def test_judge_threshold_too_small_and_bounds() -> None:
     assert judge_threshold(0.01, 0.0, 0.02, max=0.05, too_small=True) == "too_small"
     with pytest.raises(ValueError):
         judge_threshold(0.1, 0.0, 0.2)
+
+
+@pytest.mark.parametrize(
+    ("p_value", "expected"),
+    [(None, "fail"), (0.01, "fail"), (0.05, "inconclusive"), (0.6, "inconclusive")],
+)
+def test_judge_threshold_fail_needs_the_test(p_value, expected) -> None:
+    """A failing interval is a FAIL only when the (adjusted) test also rejects equal groups."""
+    assert judge_threshold(0.33, 0.27, 0.72, max=0.1, p_value=p_value, alpha=0.05) == expected
+    # the test never turns a PASS or an INCONCLUSIVE into a FAIL
+    assert judge_threshold(0.02, 0.01, 0.04, max=0.05, p_value=0.0001) == "pass"
+    assert judge_threshold(0.04, 0.02, 0.07, max=0.05, p_value=0.0001) == "inconclusive"

@@ -20,6 +20,7 @@ from fairaudit.builtin.metrics._common import (
 )
 from fairaudit.results import MetricResult
 from fairaudit.stats import confusion as cm
+from fairaudit.stats import intervals as ci
 from fairaudit.stats.bootstrap import (
     CountsBootstrap,
     Interval,
@@ -145,12 +146,20 @@ class GroupMetrics(BaseMetric):
     ``demographic_parity_ratio``...), and the values equal fairlearn's.  Signed two-group
     variants follow AIF360 (``rate(others pooled) − rate(reference)``).
 
-    **Too small to judge.**  A group is too small for a metric when it has fewer than
-    ``stats.min_group_size`` rows, or fewer than ``stats.min_group_positives`` rows in the
-    metric's denominator (positives for TPR/FNR/sensitivity, negatives for FPR/TNR, predicted
-    positives for PPV, predicted negatives for NPV, each class for AUC/AP).  It is flagged
-    ``too_small`` and left out of gaps and worst-group values (a note names it); a gap gets
-    status ``"too_small"`` (no value, no verdict) only when fewer than two groups are judgeable.
+    **Intervals** come from :mod:`fairaudit.stats.intervals` (Clopper–Pearson per group, with
+    the Korn–Graubard design effect when patients have several rows; a score-type interval for
+    AUC; MOVER-based bounds for gaps, ratios and worst groups that correct the upward bias of
+    ``max − min``).  ``n_boot = 0`` switches intervals off.
+
+    **Too small to judge: one rule, on events.**  A group is judged for a metric only when it has
+    at least ``stats.min_group_positives`` of each kind of event the metric counts: positives for
+    TPR/FNR/sensitivity, negatives for FPR/TNR, predicted positives for PPV, predicted negatives
+    for NPV, positives *and* negatives for AUC/AP; for metrics over every row (selection rate,
+    accuracy, Brier, ECE) the events are rows and the minimum is ``stats.min_group_size``.
+    Other groups are flagged ``too_small`` and left out of gaps and worst-group values; each
+    result records why in ``details["excluded"]`` (``[{"group": ..., "reason": "2 negatives <
+    5"}]``) and a note.  A gap gets status ``"too_small"`` (no value, no verdict) only when
+    fewer than two groups are judgeable.
 
     Parameters
     ----------
@@ -360,7 +369,7 @@ class GroupMetrics(BaseMetric):
             ctx.y_true, ctx.scores, ctx.sensitive, attribute_sets_of(ctx.attributes, ctx.intersections),
             reference=ctx.reference, patient_ids=ctx.patient_ids, threshold=ctx.threshold,
             n_boot=st.n_boot, ci_level=st.ci_level, seed=make_rng(st.seed, "paired_changes"),
-            min_group_size=st.min_group_size, min_group_positives=st.min_group_positives,
+            min_group_positives=st.min_group_positives,
             missing=self.missing_attribute, max_groups=self.max_groups,
         )
         emitted = {o.name for o in self.outputs()}
@@ -382,15 +391,26 @@ class GroupMetrics(BaseMetric):
         )
 
     # ------------------------------------------------------------------ helpers
-    def _too_small(self, ctx: MetricContext, attr: _Attr, denominators: np.ndarray) -> np.ndarray:
+    def _too_small(
+        self, ctx: MetricContext, attr: _Attr, events: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, list[dict[str, str]]]:
+        """The groups with too few events to judge (the class docstring's rule), and why."""
         st = ctx.stats
-        return (attr.n < st.min_group_size) | (denominators < st.min_group_positives)
+        minimum = {k: st.min_group_size if k == "rows" else st.min_group_positives for k in events}
+        return ci.too_few_events(attr.groups.names, events, minimum)
 
-    def _excluded_note(self, attr: _Attr, small: np.ndarray) -> list[str]:
-        if not small.any():
+    def _excluded_note(self, attr: _Attr, why: list[dict[str, str]]) -> list[str]:
+        if not why:
             return []
-        names = [g for g, s in zip(attr.groups.names, small, strict=True) if s]
-        return [f"groups too small to judge, left out: {names}"]
+        left_out = "; ".join(f"{w['group']!r} ({w['reason']})" for w in why)
+        return [f"too few events to judge, left out: {left_out}"]
+
+    def _ci(self, ctx: MetricContext, point: object, limits: tuple | ci.Bounds) -> Interval:
+        """The point value with an interval of :mod:`fairaudit.stats.intervals` (none without resampling)."""
+        lo, hi = (limits.ci_low, limits.ci_high) if isinstance(limits, ci.Bounds) else limits
+        if ctx.stats.n_boot <= 0:
+            lo = hi = np.full(np.shape(point), np.nan)
+        return Interval(point, lo, hi)  # type: ignore[arg-type]
 
     def _result(
         self,
@@ -430,7 +450,7 @@ class GroupMetrics(BaseMetric):
         )
 
     def _too_small_gap(
-        self, metric: str, attr: _Attr, label: str, small: np.ndarray, higher_is_better: bool | None
+        self, metric: str, attr: _Attr, label: str, why: list[dict[str, str]], higher_is_better: bool | None
     ) -> MetricResult:
         return self._result(
             metric,
@@ -440,10 +460,11 @@ class GroupMetrics(BaseMetric):
             higher_is_better=higher_is_better,
             status="too_small",
             notes=[
-                "fewer than two groups large enough to judge "
-                "(min_group_size, min_group_positives); no verdict",
-                *self._excluded_note(attr, small),
+                "fewer than two groups with enough events to judge "
+                "(min_group_positives; min_group_size for rows); no verdict",
+                *self._excluded_note(attr, why),
             ],
+            details={"excluded": why},
         )
 
     def _p_value_counts(
@@ -485,13 +506,10 @@ class GroupMetrics(BaseMetric):
         label = label or spec.label
         hib = spec.higher_is_better
         den = cm.denominators(boot.counts, rate_name)
-        small = (
-            self._too_small(ctx, attr, den)
-            if spec.condition != "none"
-            else attr.n < ctx.stats.min_group_size
-        )
-        per = boot.estimate(lambda c: cm.rate(c, rate_name))
-        overall = boot.estimate(lambda c: cm.rate(c.sum(-2), rate_name))
+        small, why = self._too_small(ctx, attr, {ci.rate_events(rate_name): den})
+        iv = ci.RateIntervals(boot.counts, rate_name, boot.clusters, ctx.stats.ci_level)
+        per = self._ci(ctx, cm.rate(boot.counts, rate_name), iv.per_group())
+        overall = self._ci(ctx, cm.rate(boot.counts.sum(-2), rate_name), iv.overall())
         gv = group_values(
             attr.groups, attr.n, attr.n_pos, per.value, per.ci_low, per.ci_high, small
         )
@@ -504,16 +522,17 @@ class GroupMetrics(BaseMetric):
                 higher_is_better=hib,
                 notes=[note],
                 per_group=gv,
-                details={"denominator": [int(d) for d in den]},
+                details={"denominator": [int(d) for d in den], "excluded": why},
             )
         ]
         judge = ~small
         names = (_diff_name(metric), _ratio_name(metric))
         if judge.sum() < 2:
-            out.append(self._too_small_gap(names[0], attr, f"{label}: gap", small, False))
+            out.append(self._too_small_gap(names[0], attr, f"{label}: gap", why, False))
             return out
         idx = np.flatnonzero(judge)
-        excluded = self._excluded_note(attr, small)
+        excluded = self._excluded_note(attr, why)
+        iv.prepare(len(idx))
 
         def on_groups(
             agg: Callable[..., np.ndarray], method: str
@@ -522,7 +541,12 @@ class GroupMetrics(BaseMetric):
                 cm.rate(c[..., idx, :], rate_name), cm.rate(c.sum(-2), rate_name), method
             )
 
-        diff = boot.estimate(on_groups(cm.difference, "between_groups"))
+        diff = self._ci(ctx, on_groups(cm.difference, "between_groups")(boot.counts), iv.gap(idx))
+        bounds_of = {
+            f"{names[0]}_to_overall": iv.to_overall,
+            names[1]: iv.ratio,
+            f"{names[1]}_to_overall": iv.ratio_to_overall,
+        }
         p = self._p_value_counts(ctx, attr, y, y_pred, judge, rate_name)
         out.append(
             self._result(
@@ -533,7 +557,7 @@ class GroupMetrics(BaseMetric):
                 higher_is_better=False,
                 p_value=p,
                 notes=[UNSIGNED, note, *excluded],
-                details={"groups": [attr.groups.names[i] for i in idx]},
+                details={"groups": [attr.groups.names[i] for i in idx], "excluded": why, "tested_by": names[0]},
             )
         )
         secondary = [
@@ -549,14 +573,15 @@ class GroupMetrics(BaseMetric):
                 self._result(
                     name,
                     attr,
-                    boot.estimate(on_groups(agg, method)),
+                    self._ci(ctx, on_groups(agg, method)(boot.counts), bounds_of[name](idx)),
                     label=f"{label}: {what}",
                     higher_is_better=better_high,
                     notes=[explanation, note, *excluded],
+                    details={"excluded": why, "tested_by": names[0]},
                 )
             )
         if hib is not None:
-            est = boot.estimate(lambda c: cm.worst(cm.rate(c[..., idx, :], rate_name), hib))
+            est = self._ci(ctx, cm.worst(cm.rate(boot.counts[idx], rate_name), hib), iv.worst(idx, hib))
             worst_i = (
                 idx[int(np.nanargmin(per.value[idx]) if hib else np.nanargmax(per.value[idx]))]
                 if np.isfinite(per.value[idx]).any()
@@ -570,7 +595,7 @@ class GroupMetrics(BaseMetric):
                     label=f"{label}: worst group",
                     higher_is_better=hib,
                     notes=[note, *excluded],
-                    details={"group": None if worst_i is None else attr.groups.names[worst_i]},
+                    details={"group": None if worst_i is None else attr.groups.names[worst_i], "excluded": why},
                 )
             )
         return out
@@ -585,50 +610,61 @@ class GroupMetrics(BaseMetric):
     ) -> list[MetricResult]:
         den_p = cm.denominators(boot.counts, "true_positive_rate")
         den_n = cm.denominators(boot.counts, "false_positive_rate")
-        small = self._too_small(ctx, attr, np.minimum(den_p, den_n))
+        small, why = self._too_small(ctx, attr, {"positives": den_p, "negatives": den_n})
         judge = ~small
         label = "Equalized odds"
         if judge.sum() < 2:
-            return [self._too_small_gap("equalized_odds_difference", attr, label, small, False)]
+            return [self._too_small_gap("equalized_odds_difference", attr, label, why, False)]
         sub = boot.subset(judge)
         notes = [
             f"{UNSIGNED}, of TPR and FPR",
             attr.threshold_note,
-            *self._excluded_note(attr, small),
+            *self._excluded_note(attr, why),
         ]
         p = self._p_value_counts(ctx, attr, y, y_pred, judge, "equalized_odds")
+        # the maximum (or mean) of two gaps: lower bounds Bonferroni-split over both rates
+        level, every = ctx.stats.ci_level, np.arange(int(judge.sum()))
+        tpr = ci.RateIntervals(sub.counts, "true_positive_rate", sub.clusters, level)
+        fpr = ci.RateIntervals(sub.counts, "false_positive_rate", sub.clusters, level)
+        tpr.prepare(len(every))
+        fpr.prepare(len(every))
+        eo_max = ci.combine_max([tpr.gap(every, family=2), fpr.gap(every, family=2)])
+        eo_mean = ci.combine_mean([r.gap(every, family=2, split_upper=2) for r in (tpr, fpr)])
+        eo = {agg: equalized_odds_fn(kind, agg, "between_groups", np.nan)(sub.counts)
+              for kind, agg in (("difference", "worst_case"), ("difference", "mean"))}
         out = [
             self._result(
                 "equalized_odds_difference",
                 attr,
-                sub.estimate(
-                    equalized_odds_fn("difference", "worst_case", "between_groups", np.nan)
-                ),
+                self._ci(ctx, eo["worst_case"], eo_max),
                 label="Equalized odds difference (worst of TPR, FPR gaps)",
                 higher_is_better=False,
                 p_value=p,
                 notes=["agg='worst_case'", *notes],
+                details={"excluded": why},
             ),
             self._result(
                 "equalized_odds_difference_mean",
                 attr,
-                sub.estimate(equalized_odds_fn("difference", "mean", "between_groups", np.nan)),
+                self._ci(ctx, eo["mean"], eo_mean),
                 label="Equalized odds difference (mean of TPR, FPR gaps)",
                 higher_is_better=False,
                 notes=["agg='mean'", *notes],
+                details={"excluded": why},
             ),
         ]
         if self.ratios:
+            eo_ratio = ci.combine_min([tpr.ratio(every, family=2), fpr.ratio(every, family=2)])
+            ratio_point = equalized_odds_fn("ratio", "worst_case", "between_groups", np.nan)(sub.counts)
             out.append(
                 self._result(
                     "equalized_odds_ratio",
                     attr,
-                    sub.estimate(
-                        equalized_odds_fn("ratio", "worst_case", "between_groups", np.nan)
-                    ),
+                    self._ci(ctx, ratio_point, eo_ratio),
                     label="Equalized odds ratio (worst of TPR, FPR ratios)",
                     higher_is_better=True,
                     notes=["agg='worst_case'", RATIO, *notes[1:]],
+                    details={"excluded": why, "tested_by": "equalized_odds_difference"},
                 )
             )
         return out
@@ -649,7 +685,6 @@ class GroupMetrics(BaseMetric):
                 )
             ]
         ref = names.index(wanted) if wanted is not None else int(np.argmax(attr.n))
-        small = attr.n < ctx.stats.min_group_size
         conv = (
             f"AIF360 convention: value(all groups other than {names[ref]!r}, pooled) − "
             f"value({names[ref]!r}); signed"
@@ -699,8 +734,9 @@ class GroupMetrics(BaseMetric):
         out = []
         for metric, label, fn, rate_name in specs:
             den = cm.denominators(boot.counts, rate_name)
-            ref_small = small[ref] or den[ref] < ctx.stats.min_group_positives
-            if ref_small:
+            small, why = self._too_small(ctx, attr, {ci.rate_events(rate_name): den})
+            if small[ref]:
+                ref_why = [w for w in why if w["group"] == str(names[ref])]
                 out.append(
                     self._result(
                         metric,
@@ -709,7 +745,8 @@ class GroupMetrics(BaseMetric):
                         label=label,
                         higher_is_better=None,
                         status="too_small",
-                        notes=[conv, f"reference group {names[ref]!r} too small to judge"],
+                        notes=[conv, f"reference group {names[ref]!r} too small to judge ({ref_why[0]['reason']})"],
+                        details={"excluded": ref_why},
                     )
                 )
                 continue
@@ -749,10 +786,9 @@ class GroupMetrics(BaseMetric):
         for m in metrics:
             label, hib = SCORE_METRICS[m]
             needs_both = m in ("roc_auc", "average_precision")
-            small = self._too_small(
-                ctx, attr, np.minimum(attr.n_pos, n_neg) if needs_both else attr.n
-            )
-            per = sb.by_group(m)
+            events = {"positives": attr.n_pos, "negatives": n_neg} if needs_both else {"rows": attr.n}
+            small, why = self._too_small(ctx, attr, events)
+            est, per, overall = self._score_intervals(ctx, attr, y, score, sb, m)
             note = (
                 f"{self.ece_bins} {self.ece_strategy} bins over the pooled scores, shared by groups"
                 if m == "expected_calibration_error"
@@ -765,15 +801,37 @@ class GroupMetrics(BaseMetric):
                 self._result(
                     m,
                     attr,
-                    sb.overall_interval(m),
+                    overall,
                     label=label,
                     higher_is_better=hib,
                     notes=[note],
                     per_group=gv,
+                    details={"excluded": why},
                 )
             )
-            out += self._score_gaps(ctx, attr, sb, y, score, m, small, label, hib, note)
+            out += self._score_gaps(ctx, attr, sb, y, score, m, (small, why), label, hib, note, est)
         return out
+
+    def _score_intervals(
+        self, ctx: MetricContext, attr: _Attr, y: np.ndarray, score: np.ndarray, sb: ScoreBootstrap, m: str
+    ) -> tuple[ci.GroupEstimates, Interval, Interval]:
+        """Per-group estimates for gaps, and the per-group and overall intervals of score metric ``m``.
+
+        AUC: the score-type interval of :func:`fairaudit.stats.intervals.auc_estimates` (its
+        coverage is measured); the other score metrics keep bootstrap percentile intervals and
+        build gaps from normal limits with the bootstrap SD.
+        """
+        if m != "roc_auc":
+            per, overall = sb.by_group(m), sb.overall_interval(m)
+            return ci.wald_estimates(sb.point[m], sb.samples[m], (0.0, 1.0)), per, overall
+        kept = attr.groups.kept
+        pids = None if ctx.patient_ids is None else np.asarray(ctx.patient_ids)[kept]
+        yk, sk, codes = y[kept], score[kept], attr.groups.codes[kept]
+        est = ci.auc_estimates(yk, sk, codes, attr.groups.n_groups, pids, value=sb.point[m])
+        pooled = ci.auc_estimates(yk, sk, np.zeros(len(yk), int), 1, pids, value=np.array([sb.overall[m]]))
+        level = ctx.stats.ci_level
+        lo, hi = pooled.limits(level)
+        return est, self._ci(ctx, sb.point[m], est.limits(level)), self._ci(ctx, sb.overall[m], (lo[0], hi[0]))
 
     def _score_gaps(
         self,
@@ -783,16 +841,19 @@ class GroupMetrics(BaseMetric):
         y: np.ndarray,
         score: np.ndarray,
         m: str,
-        small: np.ndarray,
+        too_small: tuple[np.ndarray, list[dict[str, str]]],
         label: str,
         hib: bool,
         note: str,
+        est: ci.GroupEstimates,
     ) -> list[MetricResult]:
+        small, why = too_small
         judge = ~small
         if judge.sum() < 2:
-            return [self._too_small_gap(_diff_name(m), attr, f"{label}: gap", small, False)]
+            return [self._too_small_gap(_diff_name(m), attr, f"{label}: gap", why, False)]
         idx = np.flatnonzero(judge)
-        excluded = self._excluded_note(attr, small)
+        excluded = self._excluded_note(attr, why)
+        alpha = 1.0 - ctx.stats.ci_level
         p = None
         tested = (
             self.permutation_score_metrics
@@ -814,14 +875,15 @@ class GroupMetrics(BaseMetric):
             self._result(
                 _diff_name(m),
                 attr,
-                sb.gap(m, idx),
+                self._ci(ctx, cm.difference(sb.point[m][idx]), ci.gap_bounds(est.take(idx), alpha)),
                 label=f"{label}: max − min gap",
                 higher_is_better=False,
                 p_value=p,
                 notes=[UNSIGNED, note, *excluded],
+                details={"excluded": why},
             )
         ]
-        worst = sb.worst(m, hib, idx)
+        worst = self._ci(ctx, cm.worst(sb.point[m][idx], hib), ci.worst_bounds(est.take(idx), alpha, hib))
         values = sb.point[m][idx]
         worst_group = None
         if np.isfinite(values).any():
@@ -836,7 +898,7 @@ class GroupMetrics(BaseMetric):
                 label=f"{label}: worst group",
                 higher_is_better=hib,
                 notes=[note, *excluded],
-                details={"group": worst_group},
+                details={"group": worst_group, "excluded": why},
             )
         )
         return out

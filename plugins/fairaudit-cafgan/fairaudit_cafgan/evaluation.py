@@ -204,8 +204,7 @@ def _add_paired_changes(
         threshold=threshold,
         n_boot=n_boot,
         seed=seed,
-        min_group_size=1,  # every group with a positive, as this module's own EOD
-        min_group_positives=1,
+        min_group_positives=1,  # every group with a positive, as this module's own EOD
     )
     for name, found in changes.items():
         results[name]["versus"] = {"reference": reference, **{c.metric: c.interval() for c in found}}
