@@ -32,19 +32,10 @@ def attach_paired_changes(
     from each metric that offers paired changes (:meth:`~fairaudit.base.BaseMetric.paired_changes`);
     returns warnings for the report (a failing metric is a warning too: it never costs the arms
     already trained)."""
-    base = next((a for a in arms if a.name == reference and a.status == "ok"), None)
     offering = [m for m in metrics if m.offers_paired_changes()]
-    if base is None or not offering:
+    if not any(a.name == reference and a.status == "ok" for a in arms) or not offering:
         return []
-    producers = {m.name for m in offering}  # an arm they scored has test scores
-    scored = [a for a in arms if a.status == "ok" and any(r.plugin in producers and r.status == "ok"
-                                                           for r in a.metrics)]
-    warnings = [
-        f"arm {a.name!r}: no saved test scores (finished by an earlier version?); its change from "
-        f"{reference!r} has no paired interval"
-        for a in scored if a.name not in scores
-    ]
-    paired = {a.name: scores[a.name] for a in scored if a.name in scores}
+    paired, warnings = _scored(arms, scores, {m.name for m in offering}, reference)
     if reference not in paired or len(paired) < 2:
         return warnings
     ctx = PairedContext(
@@ -60,3 +51,14 @@ def attach_paired_changes(
         for arm in arms:
             arm.versus_baseline += changes.get(arm.name, [])
     return warnings
+
+
+def _scored(arms: list[ArmResult], scores: Mapping[str, np.ndarray], producers: set[str],
+            reference: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The test scores of every arm a paired-change metric scored (``producers``), and a warning
+    for each such arm whose scores were not kept (finished by an earlier version)."""
+    scored = [a.name for a in arms if a.status == "ok" and any(r.plugin in producers and r.status == "ok"
+                                                                for r in a.metrics)]
+    warnings = [f"arm {name!r}: no saved test scores (finished by an earlier version?); its change from "
+                f"{reference!r} has no paired interval" for name in scored if name not in scores]
+    return {name: scores[name] for name in scored if name in scores}, warnings

@@ -52,39 +52,41 @@ def judge_all(
     ``1 − ci_level``; see :mod:`fairaudit.stats.verdict`.  An overall metric (the same value
     under every attribute, e.g. ``roc_auc``) is judged once, with ``attribute=None``.
     """
-    from fairaudit.stats.verdict import explain, judge_threshold
-
-    alpha = 1.0 - ci_level
     verdicts: list[Verdict] = []
     for metric_name, rule in thresholds.items():
         for arm in arms:
-            if rule.arms is not None and arm.name not in rule.arms:
-                continue
-            if arm.status != "ok":
+            if arm.status != "ok" or (rule.arms is not None and arm.name not in rule.arms):
                 continue
             found = [m for m in arm.metrics if m.metric == metric_name
                      and (rule.attribute is None or m.attribute == rule.attribute)]
             if not found:
-                verdicts.append(Verdict(arm=arm.name, metric=metric_name, attribute=rule.attribute,
-                                        min=rule.min, max=rule.max, value=None, ci_low=None, ci_high=None,
-                                        outcome="missing",
-                                        reason="no such metric was computed for this arm; add the metric "
-                                               "plugin that produces it"))
+                verdicts.append(_missing_verdict(arm, metric_name, rule))
                 continue
             once = _is_overall(found)
-            for m in found[:1] if once else found:
-                low = m.value if m.ci_low is None else m.ci_low
-                high = m.value if m.ci_high is None else m.ci_high
-                above = rule.max is not None and low is not None and low > rule.max
-                below = rule.min is not None and high is not None and high < rule.min
-                # the permutation test concerns disparity: a gap above max, a ratio below min
-                disparity = (above and m.higher_is_better is False) or (below and m.higher_is_better is True)
-                p = _test_of(m, arm) if disparity and not once else None
-                outcome = judge_threshold(m.value, m.ci_low, m.ci_high, min=rule.min, max=rule.max,
-                                          too_small=m.status == "too_small", p_value=p, alpha=alpha)
-                reason = explain(outcome, m.ci_low, m.ci_high, p_value=p if p is not None else _test_of(m, arm),
-                                 alpha=alpha, outside=above or below, excluded=m.details.get("excluded"))
-                verdicts.append(Verdict(arm=arm.name, metric=metric_name, attribute=None if once else m.attribute,
-                                        min=rule.min, max=rule.max, value=m.value, ci_low=m.ci_low,
-                                        ci_high=m.ci_high, outcome=outcome, reason=reason))
+            verdicts += [_judge(arm, m, rule, 1.0 - ci_level, once) for m in (found[:1] if once else found)]
     return verdicts
+
+
+def _missing_verdict(arm: ArmResult, metric_name: str, rule: Threshold) -> Verdict:
+    return Verdict(arm=arm.name, metric=metric_name, attribute=rule.attribute, min=rule.min, max=rule.max,
+                   value=None, ci_low=None, ci_high=None, outcome="missing",
+                   reason="no such metric was computed for this arm; add the metric plugin that produces it")
+
+
+def _judge(arm: ArmResult, m: MetricResult, rule: Threshold, alpha: float, once: bool) -> Verdict:
+    """One result against one threshold (an overall value is judged once: ``attribute`` None)."""
+    from fairaudit.stats.verdict import explain, judge_threshold
+
+    low = m.value if m.ci_low is None else m.ci_low
+    high = m.value if m.ci_high is None else m.ci_high
+    above = rule.max is not None and low is not None and low > rule.max
+    below = rule.min is not None and high is not None and high < rule.min
+    # the permutation test concerns disparity: a gap above max, a ratio below min
+    disparity = (above and m.higher_is_better is False) or (below and m.higher_is_better is True)
+    p = _test_of(m, arm) if disparity and not once else None
+    outcome = judge_threshold(m.value, m.ci_low, m.ci_high, min=rule.min, max=rule.max,
+                              too_small=m.status == "too_small", p_value=p, alpha=alpha)
+    reason = explain(outcome, m.ci_low, m.ci_high, p_value=p if p is not None else _test_of(m, arm),
+                     alpha=alpha, outside=above or below, excluded=m.details.get("excluded"))
+    return Verdict(arm=arm.name, metric=m.metric, attribute=None if once else m.attribute, min=rule.min,
+                   max=rule.max, value=m.value, ci_low=m.ci_low, ci_high=m.ci_high, outcome=outcome, reason=reason)

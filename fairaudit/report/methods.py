@@ -269,31 +269,22 @@ def limitations(result: AuditResult) -> list[dict[str, str]]:
                 ),
             }
         )
+    return out + _run_caveats(result)
+
+
+def _run_caveats(result: AuditResult) -> list[dict[str, str]]:
+    """Caveats about what did not run: failed arms and thresholds without a metric."""
+    out = []
     failed = [a.name for a in result.arms if a.status == "failed"]
     if failed:
-        out.append(
-            {
-                "title": "Failed arms",
-                "text": (
-                    "These arms failed and are not compared: "
-                    + ", ".join(failed)
-                    + ". Their errors are shown "
-                    "in their chapters."
-                ),
-            }
-        )
+        out.append({"title": "Failed arms",
+                    "text": f"These arms failed and are not compared: {', '.join(failed)}. Their errors are "
+                            "shown in their chapters."})
     missing = sorted({f"{v.metric} ({v.arm})" for v in result.verdicts if v.outcome == "missing"})
     if missing:
-        out.append(
-            {
-                "title": "Thresholds without a metric",
-                "text": (
-                    "Declared thresholds could not be checked because the metric was not computed: "
-                    + ", ".join(missing)
-                    + "."
-                ),
-            }
-        )
+        out.append({"title": "Thresholds without a metric",
+                    "text": "Declared thresholds could not be checked because the metric was not computed: "
+                            f"{', '.join(missing)}."})
     return out
 
 

@@ -57,16 +57,20 @@ def judge_threshold(
         return "too_small"
     if _missing(value):
         return "inconclusive"
-    low = value if _missing(ci_low) else ci_low
-    high = value if _missing(ci_high) else ci_high
-    assert low is not None and high is not None
-    if (max is not None and low > max) or (min is not None and high < min):
-        if p_value is not None and not p_value < alpha:
-            return "inconclusive"
-        return "fail"
-    if (max is None or high <= max) and (min is None or low >= min):
-        return "pass"
-    return "inconclusive"
+    low, high = (value if _missing(ci_low) else ci_low), (value if _missing(ci_high) else ci_high)
+    if _outside(low, high, min, max):  # type: ignore[arg-type]
+        return "inconclusive" if p_value is not None and not p_value < alpha else "fail"
+    return "pass" if _inside(low, high, min, max) else "inconclusive"  # type: ignore[arg-type]
+
+
+def _outside(low: float, high: float, min: float | None, max: float | None) -> bool:
+    """The whole interval lies above ``max`` or below ``min``."""
+    return (max is not None and low > max) or (min is not None and high < min)
+
+
+def _inside(low: float, high: float, min: float | None, max: float | None) -> bool:
+    """The whole interval lies within ``[min, max]``."""
+    return (max is None or high <= max) and (min is None or low >= min)
 
 
 def _fmt(x: float | None) -> str:
@@ -89,31 +93,34 @@ def explain(
     the test); ``excluded``: the groups left out and why (for ``too_small``).
     """
     ci = f"[{_fmt(ci_low)}, {_fmt(ci_high)}]" if not (_missing(ci_low) or _missing(ci_high)) else "(no interval)"
-    tested = p_value is not None
-    significant = tested and p_value < alpha  # type: ignore[operator]
+    significant = p_value is not None and p_value < alpha
     p = f"adjusted permutation p = {_fmt(p_value)}"
     if outcome == "too_small":
         why = "; ".join(f"{e['group']!r}: {e['reason']}" for e in excluded or [])
         return "fewer than two groups have enough events to judge; no verdict" + (f" ({why})" if why else "")
     if outcome == "fail":
         text = f"the whole interval {ci} lies outside the threshold"
-        return text + (f", and the groups differ ({p} < {alpha:g})" if tested else "")
+        return text + (f", and the groups differ ({p} < {alpha:g})" if p_value is not None else "")
     if outcome == "pass":
-        text = f"the whole interval {ci} lies within the threshold"
-        if significant:
-            text += f"; the groups do differ ({p}), but by less than the bound allows"
-        return text
-    if outcome == "inconclusive" and outside and tested:
+        return f"the whole interval {ci} lies within the threshold" + (
+            f"; the groups do differ ({p}), but by less than the bound allows" if significant else "")
+    if outcome == "inconclusive":
+        return _inconclusive(ci, p, alpha, outside=outside and p_value is not None, significant=significant)
+    return ""
+
+
+def _inconclusive(ci: str, p: str, alpha: float, *, outside: bool, significant: bool) -> str:
+    """Why a verdict is inconclusive: the test did not confirm an interval beyond the bound, the
+    interval straddles the bound, or there is nothing to judge."""
+    if outside:
         return (
             f"the interval {ci} lies outside the threshold, but the permutation test does not "
             f"tell the groups apart after adjusting for the report's tests ({p} >= {alpha:g}): "
             "the gap may be noise, so no FAIL"
         )
-    if outcome == "inconclusive":
-        if ci == "(no interval)":
-            return "no value to judge"
-        text = f"the interval {ci} straddles the threshold"
-        if significant:
-            text += f"; the groups differ ({p}) but the data cannot tell whether by more than allowed"
-        return text
-    return ""
+    if ci == "(no interval)":
+        return "no value to judge"
+    text = f"the interval {ci} straddles the threshold"
+    if significant:
+        text += f"; the groups differ ({p}) but the data cannot tell whether by more than allowed"
+    return text
