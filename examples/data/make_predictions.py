@@ -7,7 +7,7 @@ a fifth of the patients, whose rows only fix operating points; ``test`` otherwis
 
 The injected bias: on positive images of women, ``model_v1``'s logit is lowered by
 :data:`WOMEN_SHIFT`, so its true positive rate (sensitivity) at 0.5 is lower for women than for
-men (0.67 against 0.91 on the test rows); ``model_v2`` keeps only a fifth of that shift (0.89
+men (0.53 against 0.91 on the test rows); ``model_v2`` keeps only a fifth of that shift (0.88
 against 0.92).
 Everything is seeded: running the script again writes the same file byte for byte.
 """
@@ -23,7 +23,7 @@ SEED = 2024
 N_PATIENTS = 800
 IMAGES_PER_PATIENT = 2
 #: Logit shift on women's positive images in model_v1 (model_v2 keeps a fifth of it).
-WOMEN_SHIFT = 1.1
+WOMEN_SHIFT = 1.4
 OUT = Path(__file__).resolve().parent / "predictions.csv"
 
 
