@@ -100,7 +100,8 @@ def _peak_numpy_bytes(fit, dataset: AuditDataset) -> int:
         tracemalloc.stop()
 
 
-@pytest.mark.parametrize("fit", [_fit_cafgan, _fit_diffusion], ids=["cafgan", "diffusion"])
+@pytest.mark.parametrize("fit", [_fit_cafgan, pytest.param(_fit_diffusion, marks=pytest.mark.slow)],
+                         ids=["cafgan", "diffusion"])
 def test_peak_memory_of_a_streamed_fit_grows_far_less_than_the_images(tmp_path, fit):
     """64 vs 192 images at 128 px (one block vs three): the images grow by 8.4 MB (float32);
     the fit's traced peak grows by less than a tenth of that (reading them whole would add at

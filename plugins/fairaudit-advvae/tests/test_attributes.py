@@ -80,6 +80,7 @@ def test_losses_are_one_at_chance():
     )
 
 
+@pytest.mark.slow  # acceptance scale: 15 s alone, 90 s beside other work on 2 cores
 def test_multiclass_race_and_continuous_age_are_removed(make_embeddings, probes):
     """Race (3 groups) and age (continuous) as adversary targets: the latent code loses them."""
     from sklearn.linear_model import LogisticRegression, RidgeCV
