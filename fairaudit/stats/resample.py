@@ -16,10 +16,20 @@ each profile is drawn is ``Multinomial(n_s, f_1/n_s, ..., f_P/n_s)`` where ``f_p
 patients of profile ``p``.  When every patient has one row the profiles are just the 4 cells of
 the group, and a resample costs one 4-category multinomial draw per group, whatever the number
 of rows: exactly the distribution of resampling rows, computed in ``O(B * G)``.
+
+Score metrics need the count of every patient in every resample.  :class:`StratumCounts` draws
+them without throwing ``n`` balls one by one: independent Poisson(lambda) counts per cell (one
+16-bit uniform and a table lookup each) have, given their total ``T``, exactly the law of ``T``
+balls thrown uniformly; completing them to the stratum size (throwing the ``m - T`` missing
+balls, or removing ``T - m`` balls chosen uniformly) therefore gives exactly
+``Multinomial(m, 1/m, ..., 1/m)``.  With ``lambda = 1 - 4 / sqrt(m)`` the completion is about
+``4 sqrt(m)`` extra balls and almost never a removal.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -28,6 +38,13 @@ import pandas as pd
 
 #: Upper bound on the elements of one chunk of row weights (memory ~ 8 bytes each).
 CHUNK_ELEMENTS = 1 << 17
+#: Poisson rate of :class:`StratumCounts` for a stratum of ``m`` cells: ``1 - margin / sqrt(m)``.
+POISSON_MARGIN = 4.0
+#: Strata with fewer cells throw their ``m`` balls directly (rate 0).
+MIN_POISSON_CELLS = 1024
+_U_BITS = 16
+#: Table entry of a bucket of 16-bit uniforms that straddles a step of the Poisson CDF.
+_AMBIGUOUS = 255
 
 
 @dataclass(frozen=True)
@@ -236,3 +253,109 @@ def permuted_patient_groups(
             )
         done += b
         yield out
+
+
+# ---------------------------------------------------------------- multinomial counts per stratum
+@functools.lru_cache(maxsize=64)
+def _poisson_table(lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson(``lam``) count of each bucket ``[j, j+1) / 2**16`` of a uniform, and the CDF.
+
+    A bucket that a CDF step cuts gets ``_AMBIGUOUS``; its cells are resolved with more bits.
+    """
+    k = np.arange(64)
+    logp = k * math.log(lam) - lam - np.array([math.lgamma(i + 1.0) for i in k])
+    cdf = np.minimum(np.cumsum(np.exp(logp)), 1.0)
+    cdf[-1] = 1.0
+    edges = np.arange((1 << _U_BITS) + 1) / float(1 << _U_BITS)
+    count = np.searchsorted(cdf, edges[:-1], side="right")
+    cut = cdf[count] < edges[1:]
+    table = np.where(cut, _AMBIGUOUS, count).astype(np.uint8)
+    return table, cdf
+
+
+_RAW64 = (np.random.PCG64, np.random.PCG64DXSM, np.random.SFC64, np.random.Philox)
+
+
+def _uniform16(rng: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` independent uniform 16-bit integers (four per raw 64-bit output when possible)."""
+    if isinstance(rng.bit_generator, _RAW64):
+        raw = rng.bit_generator.random_raw((size + 3) // 4)
+        return raw.view(np.uint16)[:size]
+    return rng.integers(0, 1 << _U_BITS, size=size, dtype=np.uint16)
+
+
+class StratumCounts:
+    """Bootstrap counts of cells grouped in contiguous strata: ``(b, n)`` uint8 per draw.
+
+    Stratum ``s`` (cells ``starts[s] : starts[s] + sizes[s]``) receives ``sizes[s]`` draws with
+    replacement among its own cells, i.e. ``Multinomial(m, 1/m, ..., 1/m)`` counts, the law of
+    :func:`weight_chunks` (different random numbers).  See the module docstring; the only
+    approximation is the float64 rounding of the Poisson CDF (about 1e-16 per cell).  A count
+    of 256 would need 256 of a stratum's draws to hit one cell (probability below 1e-500).
+    """
+
+    def __init__(self, sizes: np.ndarray, *, margin: float = POISSON_MARGIN):
+        self.sizes = np.asarray(sizes, dtype=np.int64)
+        if len(self.sizes) == 0 or self.sizes.min() < 1:
+            raise ValueError("every stratum needs at least one cell")
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
+        self.n = int(self.sizes.sum())
+        lam = [1.0 - margin / math.sqrt(m) if m >= MIN_POISSON_CELLS else 0.0 for m in self.sizes]
+        self.tables = [_poisson_table(round(x, 12)) if x > 0 else None for x in lam]
+        cdfs = [t[1] if t is not None else np.ones(64) for t in self.tables]
+        self._cdfs = np.stack(cdfs)
+
+    def draw(self, b: int, rng: np.random.Generator) -> np.ndarray:
+        """Counts of ``b`` resamples, ``(b, n)`` uint8."""
+        n = self.n
+        w = np.zeros((b, n), dtype=np.uint8)
+        u = _uniform16(rng, b * n).reshape(b, n)
+        for table, start, m in zip(self.tables, self.starts, self.sizes, strict=True):
+            if table is not None:
+                np.take(table[0], u[:, start : start + m], out=w[:, start : start + m], mode="clip")
+        self._resolve_ambiguous(w, u, rng)
+        missing = self.sizes[None, :] - np.add.reduceat(w, self.starts, axis=1, dtype=np.int64)
+        self._add(w, np.maximum(missing, 0), rng)
+        for r, s in np.argwhere(missing < 0):
+            self._remove(w[r, self.starts[s] : self.starts[s] + self.sizes[s]], int(-missing[r, s]), rng)
+        return w
+
+    def _resolve_ambiguous(self, w: np.ndarray, u: np.ndarray, rng: np.random.Generator) -> None:
+        flat = w.reshape(-1)
+        cells = np.flatnonzero(flat == _AMBIGUOUS)
+        if not len(cells):
+            return
+        stratum = np.searchsorted(self.starts, cells % self.n, side="right") - 1
+        x = (u.reshape(-1)[cells] + rng.random(len(cells))) / float(1 << _U_BITS)
+        flat[cells] = (x[:, None] >= self._cdfs[stratum]).sum(axis=1)
+
+    def _add(self, w: np.ndarray, extra: np.ndarray, rng: np.random.Generator) -> None:
+        """Throw ``extra[r, s]`` more balls uniformly into stratum ``s`` of resample ``r``."""
+        b = w.shape[0]
+        where = []
+        for s, (start, m) in enumerate(zip(self.starts, self.sizes, strict=True)):
+            k = extra[:, s]
+            total = int(k.sum())
+            if total:
+                row = np.repeat(np.arange(b, dtype=np.int64) * self.n + start, k)
+                where.append(rng.integers(0, m, size=total) + row)
+        if where:
+            np.add.at(w.reshape(-1), np.concatenate(where), np.uint8(1))
+
+    @staticmethod
+    def _remove(cells: np.ndarray, k: int, rng: np.random.Generator) -> None:
+        """Remove ``k`` of the balls in ``cells`` (a view), a uniformly random subset of them."""
+        cum = np.cumsum(cells, dtype=np.int64)
+        chosen = np.zeros(0, dtype=np.int64)
+        while len(chosen) < k:  # drawing with replacement, keeping distinct balls: a uniform k-subset
+            chosen = np.unique(np.concatenate([chosen, rng.integers(0, cum[-1], size=k - len(chosen))]))
+        np.subtract.at(cells, np.searchsorted(cum, chosen, side="right"), np.uint8(1))
+
+    def chunks(self, n_boot: int, rng: np.random.Generator, chunk: int | None = None) -> Iterator[np.ndarray]:
+        """``n_boot`` resamples in chunks of at most ``chunk`` (default: cache-sized) rows."""
+        size = chunk or max(1, CHUNK_ELEMENTS // self.n)
+        done = 0
+        while done < n_boot:
+            b = min(size, n_boot - done)
+            yield self.draw(b, rng)
+            done += b
