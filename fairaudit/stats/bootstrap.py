@@ -20,7 +20,7 @@ from fairaudit.stats.grouped_auc import GroupedAUC
 from fairaudit.stats.groups import Groups, encode_groups, patient_codes
 from fairaudit.stats.ranking import SCORE_METRICS, bin_edges, score_metric
 from fairaudit.stats.resample import (
-    CHUNK_ELEMENTS,
+    COUNT_CHUNK_CELLS,
     Design,
     StratumCounts,
     bootstrap_key_counts,
@@ -375,7 +375,7 @@ def _layout_counts(
     if n == 0:
         yield 0, np.zeros((n_boot, 0), dtype=np.uint8)
         return
-    chunk = max(1, CHUNK_ELEMENTS // n)
+    chunk = max(1, COUNT_CHUNK_CELLS // n)
     if design.singleton:
         cell_stratum = design.patient_stratum[ranked.layout]
         if not len(cell_stratum) or np.all(np.diff(cell_stratum) >= 0):

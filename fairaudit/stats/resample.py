@@ -38,6 +38,9 @@ import pandas as pd
 
 #: Upper bound on the elements of one chunk of row weights (memory ~ 8 bytes each).
 CHUNK_ELEMENTS = 1 << 17
+#: Cells (bytes) of one chunk of :class:`StratumCounts` counts: a few resamples even of a large
+#: layout, so that per-call overheads stay small against the work.
+COUNT_CHUNK_CELLS = 1 << 20
 #: Poisson rate of :class:`StratumCounts` for a stratum of ``m`` cells: ``1 - margin / sqrt(m)``.
 POISSON_MARGIN = 4.0
 #: Strata with fewer cells throw their ``m`` balls directly (rate 0).
@@ -353,7 +356,7 @@ class StratumCounts:
 
     def chunks(self, n_boot: int, rng: np.random.Generator, chunk: int | None = None) -> Iterator[np.ndarray]:
         """``n_boot`` resamples in chunks of at most ``chunk`` (default: cache-sized) rows."""
-        size = chunk or max(1, CHUNK_ELEMENTS // self.n)
+        size = chunk or max(1, COUNT_CHUNK_CELLS // self.n)
         done = 0
         while done < n_boot:
             b = min(size, n_boot - done)
