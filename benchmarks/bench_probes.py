@@ -21,9 +21,25 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 
-import numpy as np
+
+def _threads() -> int:
+    """``--threads N`` (default 1), read before numpy starts its thread pools."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if arg.startswith("--threads="):
+            return int(arg.split("=", 1)[1])
+    return 1
+
+
+THREADS = _threads()
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, str(THREADS))
+
+import numpy as np  # noqa: E402
 
 ATTRIBUTES = ("sex", "race", "age_group")
 
@@ -44,12 +60,23 @@ def make_data(n: int, dim: int, seed: int) -> tuple[np.ndarray, dict[str, np.nda
 
 
 def family(X: np.ndarray, codes: dict[str, np.ndarray], folds: object, device: str) -> dict[str, list[np.ndarray]]:
-    from fairaudit.builtin.metrics._probe_family import FamilySettings, fit_family
+    """``attribute_probe``'s family with its default settings (no shuffled baseline)."""
+    from fairaudit.builtin.metrics._probe_family import fit_family
+    from fairaudit.builtin.metrics._probing import family_settings
+    from fairaudit.builtin.metrics.attribute_probe import AttributeProbe
 
+    p = AttributeProbe()
+    settings = family_settings(p.name, list(p.probes), p.mlp_hidden, p.mlp_alpha, p.C, p.mlp_max_iter, p.max_dims,
+                               0, device)
     values = [codes[a].astype(np.float64) for a in ATTRIBUTES]
     n_classes = [int(codes[a].max()) + 1 for a in ATTRIBUTES]
-    out, _ = fit_family(X, values, n_classes, folds, FamilySettings(device=device))  # type: ignore[arg-type]
+    out, info = fit_family(X, values, n_classes, folds, settings)  # type: ignore[arg-type]
+    SECONDS.clear()
+    SECONDS.update(info["seconds"])  # type: ignore[arg-type]
     return out
+
+
+SECONDS: dict[str, float] = {}
 
 
 def peer(X: np.ndarray, codes: dict[str, np.ndarray], folds: object) -> dict[str, list[np.ndarray]]:
@@ -73,12 +100,15 @@ def peer(X: np.ndarray, codes: dict[str, np.ndarray], folds: object) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3,000 rows instead of 20,000 (under a minute)")
-    parser.add_argument("--rows", type=int, default=None, help="rows (default 20,000; quick 3,000)")
+    parser.add_argument("--quick", action="store_true", help="5,000 rows instead of 20,000 (under a minute)")
+    parser.add_argument("--rows", type=int, default=None, help="rows (default 20,000; quick 5,000)")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help="CPU threads of both sides (torch and BLAS/OpenMP; default 1: a shared machine's "
+                             "busy cores make thread teams wait, which would blur the comparison)")
     parser.add_argument("--device", default="cpu", help="torch device of the family (cpu, cuda)")
     parser.add_argument("--n-boot", type=int, default=1000)
     args = parser.parse_args()
-    n = args.rows or (3000 if args.quick else 20000)
+    n = args.rows or (5000 if args.quick else 20000)
     from fairaudit.builtin.metrics._probe_family import make_folds
     from fairaudit.stats.probes import bootstrap_family_auc
 
@@ -90,8 +120,10 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     import torch
 
+    torch.set_num_threads(args.threads)
     print(f"python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"{cores} CPU core(s); {n:,} rows x 1408, {len(ATTRIBUTES)} attributes, 5 folds")
+          f"{cores} CPU core(s), load average {os.getloadavg()[0]:.1f}; "
+          f"{n:,} rows x 1408, {len(ATTRIBUTES)} attributes, 5 folds")
     family(X[:300], {a: c[:300] for a, c in codes.items()}, make_folds(strata[:300], patients[:300], 5, 0),
            args.device)  # warm-up: torch and scikit-learn imports, thread pools
     t = time.perf_counter()
@@ -118,7 +150,8 @@ def main() -> None:
         best = max(fam, key=lambda k: members[f"fairaudit {k}"].value)
         print(f"{attr:10s} family's strongest: {best}, {strongest.value:.3f} "
               f"[{strongest.ci_low:.3f}, {strongest.ci_high:.3f}] (interval of the per-resample maximum)\n")
-    print(f"fairaudit family (linear + MLP + trees): {t_ours:.1f} s; "
+    split = ", ".join(f"{k} {v:.1f} s" for k, v in SECONDS.items())
+    print(f"fairaudit family (linear + MLP + trees): {t_ours:.1f} s ({split}); "
           f"scikit-learn linear + MLP: {t_peer:.1f} s (same folds, same rows)")
     print(f"AUC agreement (linear and MLP, every attribute): {'yes' if agree else 'NO'}")
     print(f"probe speed-up: {t_peer / t_ours:.1f}×")
