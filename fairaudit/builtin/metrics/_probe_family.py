@@ -35,7 +35,7 @@ class FamilySettings:
     members: tuple[str, ...] = MEMBERS
     C: tuple[float, ...] = (1.0,)
     alphas: tuple[float, ...] = (1e-3, 1.0)
-    hidden: int = 16
+    hidden: int = 32
     max_epochs: int = 150
     max_dims: int | None = 64
     boosting_rounds: int = 200

@@ -90,7 +90,7 @@ class AttributeProbe(BaseMetric):
         probes: list[Literal["linear", "mlp", "boosting"]] = ["linear", "mlp", "boosting"],  # noqa: B006
         cv_folds: int = 5,
         continuous_attributes: list[str] = ["age"],  # noqa: B006
-        mlp_hidden: list[int] = [16],  # noqa: B006
+        mlp_hidden: list[int] = [32],  # noqa: B006
         mlp_max_iter: int = 150,
         mlp_alpha: float | list[float] = [1e-3, 1.0],  # noqa: B006
         C: float | list[float] = 1.0,
