@@ -89,7 +89,7 @@ class AttackProbe(BaseMetric):
         probes: list[Literal["linear", "mlp", "boosting"]] = ["linear", "mlp", "boosting"],  # noqa: B006
         hidden: list[int] = [64],  # noqa: B006 - stored only
         max_iter: int = 300,
-        alpha: float | list[float] = [1e-4, 1e-2, 1.0],  # noqa: B006
+        alpha: float | list[float] = [1e-3, 1.0],  # noqa: B006
         max_train_samples: int | None = 50000,
         shuffled_baseline: bool = True,
         bias_attack: bool = True,

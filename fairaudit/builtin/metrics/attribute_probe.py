@@ -57,7 +57,7 @@ class AttributeProbe(BaseMetric):
     continuous_attributes:
         Attributes probed by regression when present (in ``sensitive`` or ``extras``).
     mlp_hidden:
-        Width of the MLP's hidden layer (one layer: ``[64]``).
+        Width of the MLP's hidden layer (one layer, e.g. ``[32]``).
     mlp_max_iter:
         Most epochs of the MLP (early stopping usually ends it sooner).
     mlp_alpha, C:
