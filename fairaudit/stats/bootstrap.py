@@ -16,21 +16,16 @@ import numpy as np
 
 from fairaudit.errors import DataError
 from fairaudit.stats import confusion as cm
+from fairaudit.stats.grouped_auc import GroupedAUC
 from fairaudit.stats.groups import Groups, encode_groups, patient_codes
 from fairaudit.stats.intervals import ClusterStats
-from fairaudit.stats.ranking import (
-    SCORE_METRICS,
-    SortedScores,
-    bin_edges,
-    score_metric,
-    sort_scores,
-)
+from fairaudit.stats.ranking import SCORE_METRICS, bin_edges, score_metric
 from fairaudit.stats.resample import (
-    CHUNK_ELEMENTS,
+    COUNT_CHUNK_CELLS,
     Design,
+    StratumCounts,
     bootstrap_key_counts,
     make_design,
-    weight_chunks,
 )
 
 
@@ -329,9 +324,11 @@ def bootstrap_score_metrics(
 ) -> ScoreBootstrap:
     """AUC, average precision, Brier score and ECE per group and overall, with bootstrap samples.
 
-    Scores are sorted once per group (and once overall); each resample only re-weights the sorted
-    rows (patient multiplicities), so nothing is re-sorted.  ECE bins are computed once on the
-    pooled scores and shared by every group (comparable bins, fixed across resamples).
+    Scores are ranked once per group (and once overall); a resample is a vector of integer
+    patient multiplicities in that fixed layout (:class:`~fairaudit.stats.resample.StratumCounts`),
+    so nothing is re-sorted, and every group's AUC and the overall AUC come from integer
+    cumulative sums (:class:`~fairaudit.stats.grouped_auc.GroupedAUC`).  ECE bins are computed
+    once on the pooled scores and shared by every group (comparable bins, fixed across resamples).
     """
     unknown = sorted(set(metrics) - set(SCORE_METRICS))
     if unknown:
@@ -347,70 +344,66 @@ def bootstrap_score_metrics(
     yk, sk = y[prep.keep], s[prep.keep]
     edges = bin_edges(sk, n_bins, bin_strategy)
     n_groups = prep.groups.n_groups
-    ss_all = sort_scores(yk, sk)
-    per_group: list[tuple[np.ndarray, SortedScores]] = []
-    for gi in range(n_groups):
-        rows = np.flatnonzero(prep.codes == gi)
-        ss = sort_scores(yk[rows], sk[rows])
-        per_group.append((rows[ss.layout], ss))
+    ranked = GroupedAUC(yk, sk, prep.codes, n_groups)
     point = {
-        m: np.array([score_metric(m, ss, None, edges)[0] for _, ss in per_group]) for m in metrics
+        m: np.array([score_metric(m, ss, None, edges)[0] for ss in ranked.per_group]) for m in metrics
     }
-    overall = {m: float(score_metric(m, ss_all, None, edges)[0]) for m in metrics}
+    overall = {m: float(score_metric(m, ranked.overall, None, edges)[0]) for m in metrics}
     samples = {m: np.empty((n_boot, n_groups)) for m in metrics}
     overall_samples = {m: np.empty(n_boot) for m in metrics}
     rng = seed if isinstance(seed, np.random.Generator) else make_rng(seed, "scores")
-    for start, group_w, overall_w in _score_weight_chunks(prep, per_group, ss_all, n_boot, rng):
-        stop = start + len(overall_w)
-        for m in metrics:
-            overall_samples[m][start:stop] = score_metric(m, ss_all, overall_w, edges)
-            for gi, (_, ss) in enumerate(per_group):
-                samples[m][start:stop, gi] = score_metric(m, ss, group_w[gi], edges)
+    others = [m for m in metrics if m != "roc_auc"]
+    bounds = list(zip(ranked.group_starts, ranked.group_starts + ranked.group_sizes, strict=True))
+    for start, w in _layout_counts(prep, ranked, n_boot, rng):
+        stop = start + len(w)
+        if "roc_auc" in metrics:
+            samples["roc_auc"][start:stop], overall_samples["roc_auc"][start:stop] = ranked.auc(w)
+        if others:
+            wf = w.astype(np.float64)
+            w_all = wf[:, ranked.overall.layout]
+            for m in others:
+                overall_samples[m][start:stop] = score_metric(m, ranked.overall, w_all, edges)
+                for gi, (ss, (a, b)) in enumerate(zip(ranked.per_group, bounds, strict=True)):
+                    samples[m][start:stop, gi] = score_metric(m, ss, wf[:, a:b], edges)
     return ScoreBootstrap(
         prep.groups.names, point, overall, samples, overall_samples, edges, ci_level
     )
 
 
-def _score_weight_chunks(
-    prep: Prepared,
-    per_group: list[tuple[np.ndarray, SortedScores]],
-    ss_all: SortedScores,
-    n_boot: int,
-    rng: np.random.Generator,
-) -> Iterator[tuple[int, list[np.ndarray], np.ndarray]]:
-    """Bootstrap weights in each group's layout and in the overall layout, chunk by chunk.
+def _layout_counts(
+    prep: Prepared, ranked: GroupedAUC, n_boot: int, rng: np.random.Generator
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first resample, counts (b, n))``: each row's bootstrap multiplicity in ``ranked.layout``.
 
-    With one row per patient and group strata, a group's resample is a multinomial over its own
-    rows, which are exchangeable: the weights are drawn directly in the group's sorted layout
-    (no gather); the overall layout is one gather from the concatenated group weights.
+    With one row per patient and strata contiguous in the layout (groups when stratified, one
+    stratum otherwise), the counts are drawn in the layout directly; otherwise per patient
+    (patients ordered by stratum) and read off for each row.
     """
-    n = ss_all.n
-    done = 0
-    if prep.design.singleton and np.array_equal(prep.design.patient_stratum, prep.codes):
-        cat_rows = (
-            np.concatenate([rows for rows, _ in per_group]) if per_group else np.zeros(0, int)
-        )
-        inverse = np.empty(n, dtype=np.int64)
-        inverse[cat_rows] = np.arange(n)
-        map_all = inverse[ss_all.layout]
-        chunk = max(1, CHUNK_ELEMENTS // max(n, 1))
-        while done < n_boot:
-            b = min(chunk, n_boot - done)
-            group_w = []
-            for _, ss in per_group:
-                m = ss.n
-                draws = rng.integers(0, m, size=(b, m)) + (np.arange(b) * m)[:, None]
-                group_w.append(
-                    np.bincount(draws.ravel(), minlength=b * m).reshape(b, m).astype(np.float64)
-                )
-            cat = np.concatenate(group_w, axis=1) if group_w else np.zeros((b, 0))
-            yield done, group_w, cat[:, map_all]
-            done += b
+    design = prep.design
+    n = ranked.n
+    if n == 0:
+        yield 0, np.zeros((n_boot, 0), dtype=np.uint8)
         return
-    for w in weight_chunks(prep.design, n_boot, rng, n_rows=n):
-        wr = w[:, prep.design.row_patient].astype(np.float64)
-        yield done, [wr[:, rows] for rows, _ in per_group], wr[:, ss_all.layout]
-        done += w.shape[0]
+    chunk = max(1, COUNT_CHUNK_CELLS // n)
+    if design.singleton:
+        cell_stratum = design.patient_stratum[ranked.layout]
+        if not len(cell_stratum) or np.all(np.diff(cell_stratum) >= 0):
+            sampler = StratumCounts(np.bincount(cell_stratum)[np.unique(cell_stratum)])
+            done = 0
+            for w in sampler.chunks(n_boot, rng, chunk):
+                yield done, w
+                done += len(w)
+            return
+    order = np.argsort(design.patient_stratum, kind="stable")
+    where = np.empty(design.n_patients, dtype=np.int64)
+    where[order] = np.arange(design.n_patients)
+    sizes = np.bincount(design.patient_stratum)
+    sampler = StratumCounts(sizes[sizes > 0])
+    cell = where[design.row_patient[ranked.layout]]
+    done = 0
+    for w in sampler.chunks(n_boot, rng, chunk):
+        yield done, np.take(w, cell, axis=1)
+        done += len(w)
 
 
 def bootstrap_auc(

@@ -93,13 +93,28 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def weighted_auc(ss: SortedScores, w: np.ndarray | None = None) -> np.ndarray:
-    """ROC AUC per row of weights ``w`` ``(b, n)`` in ``ss.layout``; NaN without both classes."""
+    """ROC AUC per row of weights ``w`` ``(b, n)`` in ``ss.layout``; NaN without both classes.
+
+    Integer weights (bootstrap counts) take an exact integer path: the same values, several
+    times faster (an int64 cumulative sum instead of a float64 one).
+    """
+    if w is not None and np.issubdtype(np.asarray(w).dtype, np.integer):
+        return _integer_auc(ss, np.atleast_2d(np.asarray(w)))
     w2 = _weights(ss, w)
     wneg, wpos = w2[:, : ss.n_neg], w2[:, ss.n_neg :]
     c = _cumsum0(wneg)
     num = np.einsum("ij,ij->i", wpos, c[:, ss.lo] + c[:, ss.hi])
     den = 2.0 * wpos.sum(1) * c[:, -1]
     return _safe_div(num, den)
+
+
+def _integer_auc(ss: SortedScores, w: np.ndarray) -> np.ndarray:
+    wneg, wpos = w[:, : ss.n_neg], w[:, ss.n_neg :]
+    c = np.zeros((w.shape[0], ss.n_neg + 1), dtype=np.int64)
+    np.cumsum(wneg, axis=1, dtype=np.int64, out=c[:, 1:])
+    num = np.einsum("ij,ij->i", wpos, np.take(c, ss.lo, axis=1) + np.take(c, ss.hi, axis=1), dtype=np.int64)
+    den = 2 * wpos.sum(axis=1, dtype=np.int64) * c[:, -1]
+    return _safe_div(num.astype(np.float64), den.astype(np.float64))
 
 
 def weighted_average_precision(ss: SortedScores, w: np.ndarray | None = None) -> np.ndarray:

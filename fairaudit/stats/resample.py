@@ -16,10 +16,20 @@ each profile is drawn is ``Multinomial(n_s, f_1/n_s, ..., f_P/n_s)`` where ``f_p
 patients of profile ``p``.  When every patient has one row the profiles are just the 4 cells of
 the group, and a resample costs one 4-category multinomial draw per group, whatever the number
 of rows: exactly the distribution of resampling rows, computed in ``O(B * G)``.
+
+Score metrics need the count of every patient in every resample.  :class:`StratumCounts` draws
+them without throwing ``n`` balls one by one: independent Poisson(lambda) counts per cell (a
+table lookup of one 16-bit uniform gives two cells' counts) have, given their total ``T``, exactly the law of ``T``
+balls thrown uniformly; completing them to the stratum size (throwing the ``m - T`` missing
+balls, or removing ``T - m`` balls chosen uniformly) therefore gives exactly
+``Multinomial(m, 1/m, ..., 1/m)``.  With ``lambda = 1 - 4 / sqrt(m)`` the completion is about
+``4 sqrt(m)`` extra balls and almost never a removal.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -28,6 +38,16 @@ import pandas as pd
 
 #: Upper bound on the elements of one chunk of row weights (memory ~ 8 bytes each).
 CHUNK_ELEMENTS = 1 << 17
+#: Cells (bytes) of one chunk of :class:`StratumCounts` counts: a few resamples even of a large
+#: layout, so that per-call overheads stay small against the work.
+COUNT_CHUNK_CELLS = 1 << 20
+#: Poisson rate of :class:`StratumCounts` for a stratum of ``m`` cells: ``1 - margin / sqrt(m)``.
+POISSON_MARGIN = 4.0
+#: Strata with fewer cells throw their ``m`` balls directly (rate 0).
+MIN_POISSON_CELLS = 1024
+_U_BITS = 16
+#: Table entry of a bucket of 16-bit uniforms that straddles a step of the joint Poisson CDF.
+_AMBIGUOUS_PAIR = 0xFFFF
 
 
 @dataclass(frozen=True)
@@ -236,3 +256,126 @@ def permuted_patient_groups(
             )
         done += b
         yield out
+
+
+# ---------------------------------------------------------------- multinomial counts per stratum
+#: Counts of ``_K`` or more have probability below 1e-17 for a rate up to 4 (the tables' range).
+_K = 32
+
+
+@functools.lru_cache(maxsize=64)
+def _pair_table(lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of *two* cells, independent Poisson(``lam``), for each bucket ``[j, j+1) / 2**16``
+    of one uniform (byte 0: first cell, byte 1: second), and the joint CDF over the outcomes
+    ``k1 * _K + k2``.  A bucket that a CDF step cuts gets ``_AMBIGUOUS_PAIR``; its cells are
+    resolved with more bits."""
+    k = np.arange(_K)
+    p = np.exp(k * math.log(lam) - lam - np.array([math.lgamma(i + 1.0) for i in k]))
+    cdf = np.minimum(np.cumsum(np.outer(p, p).ravel()), 1.0)
+    cdf[-1] = 1.0
+    edges = np.arange((1 << _U_BITS) + 1) / float(1 << _U_BITS)
+    outcome = np.searchsorted(cdf, edges[:-1], side="right")
+    cut = cdf[outcome] < edges[1:]
+    table = np.where(cut, _AMBIGUOUS_PAIR, (outcome // _K) + ((outcome % _K) << 8)).astype(np.uint16)
+    return table, cdf
+
+
+_RAW64 = (np.random.PCG64, np.random.PCG64DXSM, np.random.SFC64, np.random.Philox)
+
+
+def _uniform16(rng: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` independent uniform 16-bit integers (four per raw 64-bit output when possible)."""
+    if isinstance(rng.bit_generator, _RAW64):
+        raw = rng.bit_generator.random_raw((size + 3) // 4)
+        return raw.view(np.uint16)[:size]
+    return rng.integers(0, 1 << _U_BITS, size=size, dtype=np.uint16)
+
+
+class StratumCounts:
+    """Bootstrap counts of cells grouped in contiguous strata: ``(b, n)`` uint8 per draw.
+
+    Stratum ``s`` (cells ``starts[s] : starts[s] + sizes[s]``) receives ``sizes[s]`` draws with
+    replacement among its own cells, i.e. ``Multinomial(m, 1/m, ..., 1/m)`` counts, the law of
+    :func:`weight_chunks` (different random numbers).  See the module docstring; one 16-bit
+    uniform gives the Poisson counts of two cells, and the only approximation is the float64
+    rounding of the Poisson probabilities (about 1e-16 per cell).  A count of 256 would need 256
+    of a stratum's draws to hit one cell (probability below 1e-500).
+    """
+
+    def __init__(self, sizes: np.ndarray, *, margin: float = POISSON_MARGIN):
+        self.sizes = np.asarray(sizes, dtype=np.int64)
+        if len(self.sizes) == 0 or self.sizes.min() < 1:
+            raise ValueError("every stratum needs at least one cell")
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
+        self.n = int(self.sizes.sum())
+        lam = [1.0 - margin / math.sqrt(m) if m >= MIN_POISSON_CELLS else 0.0 for m in self.sizes]
+        if max(lam) > 4.0:
+            raise ValueError(f"Poisson rate {max(lam):.2f} above 4 (margin {margin})")
+        self.tables = [_pair_table(round(x, 12)) if x > 0 else None for x in lam]
+        self._pairs = np.array([(m + 1) // 2 if t is not None else 0 for m, t in zip(self.sizes, self.tables,
+                                                                                     strict=True)])
+        self._pair_starts = np.concatenate([[0], np.cumsum(self._pairs)[:-1]])
+
+    def draw(self, b: int, rng: np.random.Generator) -> np.ndarray:
+        """Counts of ``b`` resamples, ``(b, n)`` uint8."""
+        w = np.zeros((b, self.n), dtype=np.uint8)
+        u = _uniform16(rng, b * int(self._pairs.sum())).reshape(b, -1)
+        for table, start, m, first, pairs in zip(self.tables, self.starts, self.sizes, self._pair_starts,
+                                                 self._pairs, strict=True):
+            if table is None:
+                continue
+            bits = u[:, first : first + pairs]
+            counts = np.take(table[0], bits, mode="clip")  # (b, pairs) uint16: two cells each
+            self._resolve(counts, bits, table[1], rng)
+            w[:, start : start + m] = counts.view(np.uint8).reshape(b, 2 * pairs)[:, :m]
+        missing = self.sizes[None, :] - np.add.reduceat(w, self.starts, axis=1, dtype=np.int64)
+        self._add(w, np.maximum(missing, 0), rng)
+        for r, s in np.argwhere(missing < 0):
+            self._remove(w[r, self.starts[s] : self.starts[s] + self.sizes[s]], int(-missing[r, s]), rng)
+        return w
+
+    @staticmethod
+    def _resolve(counts: np.ndarray, bits: np.ndarray, cdf: np.ndarray, rng: np.random.Generator) -> None:
+        """Cells whose bucket a CDF step cuts: the uniform's further bits decide (float64)."""
+        flat = counts.reshape(-1)
+        cells = np.flatnonzero(flat == _AMBIGUOUS_PAIR)
+        if len(cells):
+            x = (bits.reshape(-1)[cells] + rng.random(len(cells))) / float(1 << _U_BITS)
+            outcome = np.minimum(np.searchsorted(cdf, x, side="right"), len(cdf) - 1)
+            flat[cells] = (outcome // _K) + ((outcome % _K) << 8)
+
+    def _add(self, w: np.ndarray, extra: np.ndarray, rng: np.random.Generator) -> None:
+        """Throw ``extra[r, s]`` more balls uniformly into stratum ``s`` of resample ``r``."""
+        b = w.shape[0]
+        where = []
+        for s, (start, m) in enumerate(zip(self.starts, self.sizes, strict=True)):
+            k = extra[:, s]
+            total = int(k.sum())
+            if total:
+                row = np.repeat(np.arange(b, dtype=np.int64) * self.n + start, k)
+                where.append(rng.integers(0, m, size=total) + row)
+        if where:
+            np.add.at(w.reshape(-1), np.concatenate(where), np.uint8(1))
+
+    @staticmethod
+    def _remove(cells: np.ndarray, k: int, rng: np.random.Generator) -> None:
+        """Remove ``k`` of the balls in ``cells`` (a view), a uniformly random subset of them."""
+        cum = np.cumsum(cells, dtype=np.int64)
+        chosen = np.zeros(0, dtype=np.int64)
+        while len(chosen) < k:  # drawing with replacement, keeping distinct balls: a uniform k-subset
+            chosen = np.unique(np.concatenate([chosen, rng.integers(0, cum[-1], size=k - len(chosen))]))
+        np.subtract.at(cells, np.searchsorted(cum, chosen, side="right"), np.uint8(1))
+
+    def chunks(self, n_boot: int, rng: np.random.Generator, chunk: int | None = None) -> Iterator[np.ndarray]:
+        """``n_boot`` resamples in chunks of at most ``chunk`` (default: cache-sized) rows.
+
+        The uniforms come from an SFC64 generator seeded from ``rng`` (its raw output is about
+        1.6 times as fast as PCG64's): the same ``rng`` state gives the same counts.
+        """
+        fast = np.random.Generator(np.random.SFC64(np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())))
+        size = chunk or max(1, COUNT_CHUNK_CELLS // self.n)
+        done = 0
+        while done < n_boot:
+            b = min(size, n_boot - done)
+            yield self.draw(b, fast)
+            done += b

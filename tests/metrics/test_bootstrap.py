@@ -278,3 +278,93 @@ def test_ci_agrees_with_fairlearn_bootstrap_1000_resamples() -> None:
         fl = mf.by_group_ci[k].to_numpy()
         for i in range(len(ours.groups)):
             assert abs(bound[i] - fl[i]) <= _mc_tolerance(est.samples[:, i], q, 1000, z=4.0)
+
+
+def test_grouped_auc_equals_old_formula_and_sklearn_on_explicit_resamples() -> None:
+    """Integer-count AUCs (every group and overall at once) equal, resample by resample, the
+    float weighted formula bit for bit and scikit-learn with the counts as sample weights."""
+    from sklearn.metrics import roc_auc_score
+
+    from fairaudit.stats.grouped_auc import GroupedAUC
+    from fairaudit.stats.resample import StratumCounts
+
+    y, score, _, g = binary_case(seed=21, n=700)
+    score = np.round(score, 2)  # ties within and across classes
+    enc = encode_groups(g)
+    ranked = GroupedAUC(y, score, enc.codes, enc.n_groups)
+    counts = StratumCounts(ranked.group_sizes).draw(40, np.random.default_rng(3))
+    per_group, overall = ranked.auc(counts)
+    rows_w = np.zeros((40, len(y)))
+    rows_w[:, ranked.layout] = counts  # each row's multiplicity in each resample
+    for gi in range(enc.n_groups):
+        rows = np.flatnonzero(enc.codes == gi)
+        ss = sort_scores(y[rows], score[rows])
+        assert np.array_equal(weighted_auc(ss, rows_w[:, rows][:, ss.layout]), per_group[:, gi])
+    ss = sort_scores(y, score)
+    assert np.array_equal(weighted_auc(ss, rows_w[:, ss.layout]), overall)
+    for r in range(0, 40, 7):
+        assert overall[r] == pytest.approx(roc_auc_score(y, score, sample_weight=rows_w[r]), abs=1e-12)
+        for gi in range(enc.n_groups):
+            rows = np.flatnonzero(enc.codes == gi)
+            expected = roc_auc_score(y[rows], score[rows], sample_weight=rows_w[r, rows])
+            assert per_group[r, gi] == pytest.approx(expected, abs=1e-12)
+
+
+def test_grouped_auc_overall_paths_agree_and_missing_classes_give_nan() -> None:
+    from fairaudit.stats.grouped_auc import GroupedAUC
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 400)
+    s = rng.random(400) + 0.5 * y
+    codes = rng.integers(0, 9, 400)
+    codes[codes == 8] = 7  # group 8 stays empty
+    y[codes == 7] = 1  # group 7 has no negatives
+    ranked = GroupedAUC(y, s, codes, 9)
+    w = rng.integers(0, 3, (6, 400)).astype(np.int32)
+    cross_g, cross_all = ranked.auc(w)
+    ranked._cross = None  # the overall AUC from a second cumulative sum in score order
+    perm_g, perm_all = ranked.auc(w)
+    assert np.array_equal(cross_all, perm_all) and np.array_equal(cross_g, perm_g, equal_nan=True)
+    assert np.isnan(cross_g[:, 7]).all() and np.isnan(cross_g[:, 8]).all()
+    with pytest.raises(TypeError, match="integers"):
+        ranked.auc(w.astype(float))
+
+
+@pytest.mark.parametrize("margin", [0.5, -1.0])
+def test_stratum_counts_have_the_multinomial_law(monkeypatch: pytest.MonkeyPatch, margin: float) -> None:
+    """Completed Poisson counts are exactly Multinomial(m, 1/m): chi-square over every outcome
+    of 3 balls in 3 cells, with balls added (margin > 0) or mostly removed (margin < 0)."""
+    from itertools import product
+    from math import factorial
+
+    from scipy.stats import chisquare
+
+    from fairaudit.stats import resample
+
+    monkeypatch.setattr(resample, "MIN_POISSON_CELLS", 1)
+    sampler = resample.StratumCounts(np.array([3, 5]), margin=margin)
+    draws = sampler.draw(60_000, np.random.default_rng(11)).astype(np.int64)
+    assert np.array_equal(draws[:, :3].sum(1), np.full(60_000, 3))
+    assert np.array_equal(draws[:, 3:].sum(1), np.full(60_000, 5))
+    outcomes = [c for c in product(range(4), repeat=3) if sum(c) == 3]
+    expected = np.array([factorial(3) / np.prod([factorial(k) for k in c]) / 27 for c in outcomes])
+    index = {c: i for i, c in enumerate(outcomes)}
+    observed = np.bincount([index[tuple(row)] for row in draws[:, :3]], minlength=len(outcomes))
+    assert chisquare(observed, expected * len(draws)).pvalue > 1e-4
+
+
+def test_score_bootstrap_stratified_by_group_keeps_group_sizes() -> None:
+    """The layout counts resample each group's rows within the group (sizes fixed), and an
+    unstratified bootstrap lets them vary."""
+    y, score, _, g = binary_case(seed=3, n=500)
+    enc = encode_groups(g)
+    from fairaudit.stats.bootstrap import _layout_counts, prepare
+    from fairaudit.stats.grouped_auc import GroupedAUC
+
+    for stratified in (True, False):
+        prep = prepare(enc, len(y), None, stratified)
+        ranked = GroupedAUC(y, score, prep.codes, enc.n_groups)
+        counts = np.concatenate([w for _, w in _layout_counts(prep, ranked, 200, np.random.default_rng(0))])
+        sizes = np.add.reduceat(counts.astype(np.int64), ranked.group_starts, axis=1)
+        assert np.all(sizes.sum(1) == len(y))
+        assert np.all(sizes == ranked.group_sizes) == stratified

@@ -1,4 +1,5 @@
-"""Probe targets, probe models (scikit-learn) and cross-validated out-of-fold predictions."""
+"""Probe targets, the probe family's settings and results, scikit-learn probe models (the bias
+attack and the benchmark peer), row caps."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fairaudit.base import MetricContext
+from fairaudit.base import MetricContext, MetricOutput
+from fairaudit.builtin.metrics._common import estimated_result
+from fairaudit.builtin.metrics._probe_family import MEMBERS, FamilySettings
 from fairaudit.outofcore import is_lazy, read_rows
+from fairaudit.results import MetricResult
 from fairaudit.stats.bootstrap import make_rng
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -106,6 +110,65 @@ def probe_targets(
         if t is not None:
             out.append(t)
     return out
+
+
+#: What the probe plugins emit (their ``outputs()``; every probe result carries these fields).
+PROBE_OUTPUTS: dict[str, MetricOutput] = {o.name: o for o in (
+    MetricOutput("attribute_probe_auc", "probe", headline=True),
+    MetricOutput("attribute_probe_mae", "probe"),
+    MetricOutput("attribute_probe_r2", "probe"),
+    MetricOutput("attack_probe_auc", "probe", headline=True),
+    MetricOutput("bias_attack_eod", "attack", derived_from="true_positive_rate", higher_is_better=False),
+)}
+
+
+def probe_result(estimate: object | None = None, **fields: Any) -> MetricResult:
+    """Every probe metric's :class:`MetricResult` (value and CI from ``estimate`` when given), with
+    the role its output declares."""
+    declared = PROBE_OUTPUTS[fields["metric"]].declared() if fields.get("metric") in PROBE_OUTPUTS else {}
+    fields = {**declared, **fields}
+    if estimate is None:
+        return MetricResult(**fields)
+    return estimated_result(estimate, **fields)
+
+
+def probe_missing(metric: str, plugin: str, attribute: str | None, why: str) -> MetricResult:
+    """A probe metric that could not be computed, and why."""
+    return probe_result(metric=metric, plugin=plugin, attribute=attribute, status="not_applicable", notes=[why])
+
+
+def family_settings(
+    plugin: str,
+    probes: list[str],
+    hidden: list[int] | int,
+    alpha: float | list[float],
+    C: float | list[float],
+    max_epochs: int,
+    max_dims: int | None,
+    seed: int,
+    device: str,
+) -> FamilySettings:
+    """The family's settings from a probe plugin's parameters (clear errors for old values)."""
+    unknown = sorted(set(probes) - set(MEMBERS))
+    if unknown or not probes:
+        raise ValueError(f"{plugin}: probes must be some of {list(MEMBERS)}, got {probes}")
+    widths = [hidden] if isinstance(hidden, int) else list(hidden)
+    if len(widths) != 1 or widths[0] < 1:
+        raise ValueError(
+            f"{plugin}: the probe MLP has one hidden layer; give its width, e.g. [64] (got {hidden}; "
+            "deeper scikit-learn MLP probes were replaced by the tuned, early-stopped family MLP)"
+        )
+    grid = lambda v: tuple(float(x) for x in (v if isinstance(v, list) else [v]))  # noqa: E731
+    return FamilySettings(
+        members=tuple(m for m in MEMBERS if m in probes),
+        C=grid(C),
+        alphas=grid(alpha),
+        hidden=int(widths[0]),
+        max_epochs=int(max_epochs),
+        max_dims=max_dims,
+        seed=seed,
+        device=device,
+    )
 
 
 def make_probe(

@@ -7,20 +7,26 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from fairaudit.base import BaseMetric, MetricContext, MetricOutput
-from fairaudit.builtin.metrics._common import estimated_result, not_applicable, num
+from fairaudit.builtin.metrics._common import num
+from fairaudit.builtin.metrics._probe_family import Folds, fit_family, make_folds
 from fairaudit.builtin.metrics._probing import (
+    PROBE_OUTPUTS,
     Target,
     cap_rows,
+    family_settings,
     fit_predict,
     make_probe,
+    probe_missing,
+    probe_result,
     probe_targets,
     subsample,
 )
+from fairaudit.builtin.metrics.attribute_probe import FAMILY_NOTE
 from fairaudit.results import MetricResult
 from fairaudit.stats import confusion as cm
 from fairaudit.stats.bootstrap import bootstrap_confusion_counts, make_rng
 from fairaudit.stats.groups import encode_groups, patient_codes
-from fairaudit.stats.probes import bootstrap_macro_auc, macro_auc
+from fairaudit.stats.probes import bootstrap_family_auc, macro_auc
 
 BIAS_ATTACK = (
     "label-flip bias attack (METHODS.md §1.6): labels of a random fraction of one group's "
@@ -33,11 +39,14 @@ BIAS_ATTACK = (
 class AttackProbe(BaseMetric):
     """An attacker with more capacity and more data than the probe, plus the bias-attack curve.
 
-    **Attacker.**  For each categorical attribute, an MLP (``hidden``, default 256-256) is
-    trained on the *whole training split* of the arm's representation (the debiased one for a
-    debiaser arm), i.e. more data than a cross-validated probe on the test split, and scored on
-    the test representation: ROC AUC (one-vs-rest macro for several classes) with a patient
-    bootstrap CI, and the AUC of the same attacker trained on shuffled labels.
+    **Attacker.**  For each categorical attribute, the probe family of ``attribute_probe``
+    (``probes``: linear, MLP with its L2 penalty chosen and early stopping on a fifth of the
+    training rows, gradient-boosted trees) is trained on the *whole training split* of the arm's
+    representation (the debiased one for a debiaser arm), i.e. more data than a cross-validated
+    probe on the test split, and scored on the test representation: the strongest attacker's
+    ROC AUC (one-vs-rest macro for several classes) with a patient bootstrap CI of the maximum
+    over the family, every attacker's AUC in ``details["family"]``, and the strongest AUC of
+    the same family trained on shuffled labels.
 
     **Bias attack.**  For ``bias_attribute`` (default: the first attribute) and each group in
     ``flipped_groups`` (default: every group), flip the training labels of a fraction of that
@@ -49,8 +58,11 @@ class AttackProbe(BaseMetric):
 
     Parameters
     ----------
+    probes:
+        Attackers: ``"linear"``, ``"mlp"``, ``"boosting"``.
     hidden, max_iter, alpha:
-        Attacker MLP capacity, iterations and L2 penalty.
+        Attacker MLP: hidden-layer width (one layer, ``[64]``), most epochs, and L2 penalty (a
+        list is a grid chosen on the held-out fifth).
     max_train_samples:
         Train the attacker on at most this many rows (whole patients).
     bias_attack:
@@ -58,8 +70,8 @@ class AttackProbe(BaseMetric):
     bias_attribute, flipped_groups, fractions:
         Attribute, groups whose labels are flipped, and flip fractions.
     max_dims:
-        MLPs see the top ``max_dims`` principal components of wider representations (PCA fitted
-        on the training split), for speed; ``None`` keeps every dimension.
+        The MLP and the trees see the top ``max_dims`` principal components (of the training and
+        test rows together; no labels involved); ``None`` keeps every component.
     bias_model:
         Classifier refit on the poisoned labels: ``"linear"`` (logistic regression, as the
         original experiment) or ``"mlp"`` (the attacker's architecture).
@@ -75,9 +87,10 @@ class AttackProbe(BaseMetric):
 
     def __init__(
         self,
-        hidden: list[int] = [256, 256],  # noqa: B006 - stored only
+        probes: list[Literal["linear", "mlp", "boosting"]] = ["linear", "mlp", "boosting"],  # noqa: B006
+        hidden: list[int] = [64],  # noqa: B006 - stored only
         max_iter: int = 300,
-        alpha: float = 1e-4,
+        alpha: float | list[float] = [1e-3, 1.0],  # noqa: B006
         max_train_samples: int | None = 50000,
         shuffled_baseline: bool = True,
         bias_attack: bool = True,
@@ -85,9 +98,10 @@ class AttackProbe(BaseMetric):
         flipped_groups: list[str] | None = None,
         fractions: list[float] = [0.0, 0.25, 0.5, 0.75, 1.0],  # noqa: B006
         bias_model: Literal["linear", "mlp"] = "linear",
-        max_dims: int | None = 256,
+        max_dims: int | None = 128,
         max_rows: int | None = 50_000,
     ):
+        self.probes = probes
         self.hidden = hidden
         self.max_iter = max_iter
         self.alpha = alpha
@@ -105,17 +119,17 @@ class AttackProbe(BaseMetric):
     def get_test_params(cls) -> list[dict[str, object]]:
         return [
             {"hidden": [32], "max_iter": 60, "fractions": [0.0, 1.0]},
-            {"hidden": [16], "max_iter": 30, "bias_attack": False, "shuffled_baseline": False},
+            {"probes": ["mlp", "boosting"], "hidden": [16], "max_iter": 30, "bias_attack": False,
+             "shuffled_baseline": False},
         ]
 
     def outputs(self) -> list[MetricOutput]:
-        return [MetricOutput("attack_probe_auc", "probe", headline=True),
-                MetricOutput("bias_attack_eod", "attack", derived_from="true_positive_rate", higher_is_better=False)]
+        return [PROBE_OUTPUTS[name] for name in ['attack_probe_auc', 'bias_attack_eod']]
 
     def compute(self, ctx: MetricContext) -> list[MetricResult]:
         if ctx.features is None or ctx.features_train is None or ctx.sensitive_train is None:
             return [
-                not_applicable(
+                probe_missing(
                     "attack_probe_auc",
                     self.name,
                     None,
@@ -148,7 +162,7 @@ class AttackProbe(BaseMetric):
             results += self._bias_attack(ctx, X_train, X_test)
         if not results:
             results.append(
-                not_applicable("attack_probe_auc", self.name, None, "no categorical attribute")
+                probe_missing("attack_probe_auc", self.name, None, "no categorical attribute")
             )
         for result in results:
             result.notes.extend(cap_notes)
@@ -174,11 +188,12 @@ class AttackProbe(BaseMetric):
         )
         if len(np.unique(test_codes)) < 2:
             return [
-                not_applicable(
-                    "attack_probe_auc",
-                    self.name,
-                    train.attribute,
-                    "fewer than two classes in the test split",
+                probe_result(
+                    metric="attack_probe_auc",
+                    plugin=self.name,
+                    attribute=train.attribute,
+                    status="not_applicable",
+                    notes=["fewer than two classes in the test split"],
                 )
             ]
         pid_train = np.arange(len(X_train))
@@ -187,68 +202,60 @@ class AttackProbe(BaseMetric):
         )
         rows, y_tr = train.rows[sel], train.values[sel]
         seed = int(rng.integers(2**31 - 1))
-        kw = {
-            "seed": seed,
-            "hidden": list(self.hidden),
-            "max_iter": self.max_iter,
-            "C": 1.0,
-            "alpha": self.alpha,
-            "n_train": len(rows),
-            "max_dims": self.max_dims,
-            "n_features": X_train.shape[1],
-        }
-        proba = fit_predict(
-            make_probe("mlp", train.task, **kw),
-            X_train[rows],
-            y_tr,
-            X_test[test_rows],
-            train.task,
-            len(classes),
-        )
+        settings = family_settings(self.name, list(self.probes), self.hidden, self.alpha, 1.0, self.max_iter,
+                                   self.max_dims, seed, ctx.context.device)
+        # one "fold": fit on the training split (early stopping on a fifth of it), score the test split
+        X = np.concatenate([X_train[rows], X_test[test_rows]]).astype(np.float32)
+        n_tr = len(rows)
+        fit, check = make_folds(y_tr, np.arange(n_tr), 5, seed).outer[0]
+        folds = Folds([(np.arange(n_tr), np.arange(n_tr, len(X)))], [(fit, check)])
+        values = [np.concatenate([y_tr, np.full(len(test_rows), np.nan)]).astype(np.float64)]
+        if self.shuffled_baseline:
+            values.append(np.concatenate([rng.permutation(y_tr), np.full(len(test_rows), np.nan)]))
+        preds, info = fit_family(X, values, [len(classes)] * len(values), folds, settings)
         patients = patient_codes(ctx.patient_ids, len(X_test))[test_rows]
-        auc = bootstrap_macro_auc(
+        member = {m: p[0][n_tr:] for m, p in preds.items()}
+        intervals, strongest = bootstrap_family_auc(
             test_codes,
-            proba,
+            member,
             patient_ids=patients,
             n_boot=st.n_boot,
             ci_level=st.ci_level,
             seed=make_rng(st.seed, "attack_boot", train.attribute),
         )
-        shuffled_auc = None
-        if self.shuffled_baseline:
-            sh = fit_predict(
-                make_probe("mlp", train.task, **kw),
-                X_train[rows],
-                rng.permutation(y_tr),
-                X_test[test_rows],
-                train.task,
-                len(classes),
-            )
-            shuffled_auc = num(macro_auc(test_codes, sh))
+        best = max(intervals, key=lambda m: intervals[m].value)
+        shuffled_family = (
+            {m: num(macro_auc(test_codes, p[1][n_tr:])) for m, p in preds.items()} if self.shuffled_baseline else None
+        )
+        found = [v for v in (shuffled_family or {}).values() if v is not None]
         what = "ROC AUC" if len(classes) == 2 else "one-vs-rest macro ROC AUC"
         return [
-            estimated_result(
-                auc,
+            probe_result(
+                strongest,
                 metric="attack_probe_auc",
-                role="probe",
-                headline=True,
                 plugin=self.name,
                 attribute=train.attribute,
-                label=f"MLP attacker on {train.attribute}: {what}",
+                label=f"{best} attacker on {train.attribute}: {what} (strongest of the family)",
                 higher_is_better=False,
                 notes=[
                     *train.notes,
-                    f"attacker MLP {list(self.hidden)} trained on {len(rows)} training rows, "
-                    "scored on the test split",
+                    f"attackers ({', '.join(intervals)}) trained on {len(rows)} training rows (early stopping "
+                    "on a fifth of them), scored on the test split",
+                    FAMILY_NOTE.format(members=", ".join(intervals)),
                 ],
                 details={
-                    "probe": "mlp",
+                    "probe": best,
                     "task": train.task,
-                    "shuffled_auc": shuffled_auc,
+                    "family": {m: num(v.value) for m, v in intervals.items()},
+                    "family_ci": {m: [num(v.ci_low), num(v.ci_high)] for m, v in intervals.items()},
+                    "shuffled_auc": max(found) if found else None,
+                    "shuffled_family": shuffled_family,
                     "cv_folds": None,
                     "n_train": len(rows),
                     "n_test": len(test_rows),
+                    "n_rows": len(rows) + len(test_rows),
                     "hidden": list(self.hidden),
+                    "components": info["components"],
                     "classes": classes,
                 },
             )
@@ -261,13 +268,13 @@ class AttackProbe(BaseMetric):
         attr = self.bias_attribute or (ctx.attributes[0] if ctx.attributes else None)
         if ctx.y_train is None or attr is None or ctx.sensitive_train is None:
             return [
-                not_applicable(
+                probe_missing(
                     "bias_attack_eod", self.name, attr, "needs training labels and an attribute"
                 )
             ]
         if attr not in ctx.sensitive_train.columns or attr not in ctx.sensitive.columns:
             return [
-                not_applicable(
+                probe_missing(
                     "bias_attack_eod", self.name, attr, f"attribute {attr!r} not available"
                 )
             ]
@@ -283,7 +290,7 @@ class AttackProbe(BaseMetric):
             members = np.flatnonzero(train_labels == str(group))
             if not len(members):
                 out.append(
-                    not_applicable(
+                    probe_missing(
                         "bias_attack_eod", self.name, attr, f"group {group!r} has no training rows"
                     )
                 )
@@ -307,7 +314,7 @@ class AttackProbe(BaseMetric):
                     hidden=list(self.hidden),
                     max_iter=self.max_iter,
                     C=1.0,
-                    alpha=self.alpha,
+                    alpha=self.alpha[0] if isinstance(self.alpha, list) else self.alpha,
                     n_train=len(y_flip),
                     max_dims=self.max_dims,
                     n_features=X_train.shape[1],
@@ -328,10 +335,8 @@ class AttackProbe(BaseMetric):
                 lows.append(num(est.ci_low))
                 highs.append(num(est.ci_high))
             out.append(
-                MetricResult(
+                probe_result(
                     metric="bias_attack_eod",
-                    role="attack",
-                    derived_from="true_positive_rate",
                     plugin=self.name,
                     attribute=attr,
                     label=f"Bias attack: EOD when flipping labels of group {group!r}",
