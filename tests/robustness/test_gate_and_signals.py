@@ -14,14 +14,11 @@ import textwrap
 import time
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from fairaudit.atomic import WriteError
-from fairaudit.cli.app import app
 from fairaudit.errors import ExitCode
+from fairaudit.testing.runs import cli, only_run_dir
 
 PLUGINS = Path(__file__).resolve().parent.parent / "local_plugins.py"
-runner = CliRunner()
 
 SPEC = textwrap.dedent(f"""\
     name: gate
@@ -38,19 +35,10 @@ SPEC = textwrap.dedent(f"""\
     """)
 
 
-def cli(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
-
-
 def write_spec(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(SPEC + textwrap.dedent(extra))
     return path
-
-
-def only_run_dir(out: Path) -> Path:
-    [run_dir] = [p for p in out.glob("*/*") if p.is_dir()]
-    return run_dir
 
 
 def test_a_threshold_without_a_verdict_exits_6_even_when_quiet(tmp_path):

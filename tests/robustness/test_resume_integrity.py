@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from typer.testing import CliRunner
 
-from fairaudit.cli.app import app
 from fairaudit.errors import ExitCode
+from fairaudit.testing.runs import cli
 
 PLUGINS = Path(__file__).resolve().parent.parent / "local_plugins.py"
 USAGE = int(ExitCode.USAGE_ERROR)
-runner = CliRunner()
 
 SPEC = textwrap.dedent(f"""\
     name: resume
@@ -40,10 +38,6 @@ SPEC = textwrap.dedent(f"""\
     report: {{formats: [html]}}
     plugins: ["{PLUGINS}"]
     """)
-
-
-def cli(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
 def first_run(tmp_path: Path, text: str = SPEC, out: str = "out") -> Path:
@@ -148,7 +142,7 @@ def test_changed_data_file_is_refused_with_exit_4_and_nothing_is_lost(tmp_path):
     assert changed != original
     csv.write_text(changed)
 
-    result = runner.invoke(app, ["run", "--resume", str(run_dir), "-q"])
+    result = cli("run", "--resume", str(run_dir), "-q", catch_exceptions=True)
     assert result.exit_code == USAGE, result.output
     assert "the data changed since this run" in " ".join(result.output.split())
     assert "Traceback" not in result.output
@@ -197,7 +191,7 @@ def test_truncated_manifest_or_result_is_a_clear_error(tmp_path):
     whole = result_json.read_bytes()
     result_json.write_bytes(whole[:200])
     for command in (["run", "--resume", str(run_dir)], ["report", str(run_dir), "--format", "html"]):
-        result = runner.invoke(app, command)
+        result = cli(*command, catch_exceptions=True)
         assert result.exit_code == USAGE, result.output
         assert "result.json is truncated or incomplete" in " ".join(result.output.split())
         assert "Traceback" not in result.output
@@ -205,11 +199,11 @@ def test_truncated_manifest_or_result_is_a_clear_error(tmp_path):
 
     manifest = run_dir / "manifest.json"
     manifest.write_text(manifest.read_text()[:50])
-    result = runner.invoke(app, ["run", "--resume", str(run_dir)])
+    result = cli("run", "--resume", str(run_dir), catch_exceptions=True)
     assert result.exit_code == USAGE, result.output
     assert "manifest.json is truncated or not JSON" in " ".join(result.output.split())
     manifest.write_text(json.dumps({"spec_name": "resume"}))  # valid JSON, but not a whole manifest
-    result = runner.invoke(app, ["run", "--resume", str(run_dir)])
+    result = cli("run", "--resume", str(run_dir), catch_exceptions=True)
     assert result.exit_code == USAGE and "manifest.json is incomplete (no spec_dir, status)" in \
         " ".join(result.output.split())
     assert "Traceback" not in result.output
@@ -221,7 +215,7 @@ def test_symbolic_link_inside_a_run_folder_is_refused(tmp_path):
     secret.write_text("{}")
     os.symlink(secret, run_dir / "arms" / "02_injected.json")
     before = secret.read_text()
-    result = runner.invoke(app, ["run", "--resume", str(run_dir)])
+    result = cli("run", "--resume", str(run_dir), catch_exceptions=True)
     assert result.exit_code == USAGE, result.output
     assert "it contains symbolic links (arms/02_injected.json)" in " ".join(result.output.split())
     assert secret.read_text() == before
