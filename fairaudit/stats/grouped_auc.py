@@ -88,6 +88,14 @@ class GroupedAUC:
         self.overall = sort_scores(y[self.layout], s[self.layout])
         self._cross = self._cross_ranks(n_groups) if self._cross_is_cheaper(n_groups) else None
         self._all_ties = bool(np.any(self.overall.lo != self.overall.hi))
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def _scratch(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """A work array kept between calls (same shape and type), so chunks reuse its pages."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._buffers[name] = np.empty(shape, dtype=dtype)
+        return buf
 
     def _cross_is_cheaper(self, n_groups: int) -> bool:
         """Overall AUC from the groups' cumulative sums (``G - 1`` reads per positive) or from
@@ -124,18 +132,19 @@ class GroupedAUC:
             raise TypeError(f"counts must be integers, got {w.dtype}")
         top = 255 if w.dtype.itemsize == 1 else int(w.max(initial=0))
         acc = np.int32 if 2 * self.n * top < 2**31 else np.int64  # twice a cumulative count fits
-        c = np.zeros((w.shape[0], self.n + 1), dtype=acc)
+        c = self._scratch("c", (w.shape[0], self.n + 1), acc)  # reused: fresh pages cost page faults
+        c[:, 0] = 0
         np.cumsum(w, axis=1, dtype=acc, out=c[:, 1:])
         base = np.take(c, self.group_starts, axis=1).astype(np.int64)
         neg_end = np.take(c, self._neg_end, axis=1).astype(np.int64)
         neg = neg_end - base
         pos = np.take(c, self._end, axis=1) - neg_end
-        rank = np.take(c, self._lo, axis=1)
+        rank = np.take(c, self._lo, axis=1, out=self._scratch("rank", (w.shape[0], len(self._lo)), acc))
         if self._ties:
             rank += np.take(c, self._hi, axis=1)
         else:
             rank *= 2
-        wpos = np.take(w, self._pos, axis=1)
+        wpos = np.concatenate([w[:, a:b] for a, b in zip(self._neg_end, self._end, strict=True)], axis=1)
         num = _segment_sums(np.multiply(rank, wpos, dtype=np.int64), self._pos_starts, self._n_pos)
         num -= 2 * base * pos
         per_group = _ratio(num.astype(np.float64), (2 * pos * neg).astype(np.float64))
@@ -143,7 +152,11 @@ class GroupedAUC:
             return per_group, self._overall(w, acc)
         # each positive read C at its rank in every other group h; C[start_h] comes off once per read
         fits = 2 * len(self._cross) * self.n * top < 2**31
-        cross = np.take(c, self._cross, axis=1).sum(axis=1, dtype=acc if fits else np.int64)  # (b, n_pos)
+        cross = self._scratch("cross", (w.shape[0], len(self._pos)), acc if fits else np.int64)  # (b, n_pos)
+        cross[:] = 0
+        read = self._scratch("read", (w.shape[0], len(self._pos)), acc)
+        for row in self._cross:
+            cross += np.take(c, row, axis=1, out=read)
         if not self._cross_ties:
             cross *= 2
         others = base.sum(axis=1, keepdims=True) - base

@@ -307,11 +307,13 @@ def test_batched_linear_probe_is_scikit_learns_logistic_regression(one_thread) -
     rng = np.random.default_rng(4)
     X = rng.normal(size=(600, 20))
     y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(size=600) > 0).astype(float)
-    z, _ = principal_components(X)
+    comp = principal_components(X)
     train = np.zeros((1, 600), dtype=bool)
     train[0, :450] = True
-    pred, _, _ = fit_linear(z, Targets(y[:, None], np.array([2])), train, np.full((1, 1, 1), 1 / 450), max_iter=200)
-    ref = LogisticRegression(C=1.0, tol=1e-8, max_iter=5000).fit(z[:450], y[:450]).predict_proba(z[450:])[:, 1]
+    pred, _, _ = fit_linear(comp.x, Targets(y[:, None], np.array([2])), train, np.full((1, 1, 1), 1 / 450),
+                            basis=comp.basis, variance=comp.variance, max_iter=200)
+    x = comp.x  # standardised features: the rotation onto the principal axes changes nothing
+    ref = LogisticRegression(C=1.0, tol=1e-8, max_iter=5000).fit(x[:450], y[:450]).predict_proba(x[450:])[:, 1]
     assert np.max(np.abs(pred[450:, 0, 0, 0, 1] - ref)) < 2e-3
 
 
