@@ -151,10 +151,37 @@ def _z_vec(q: np.ndarray) -> np.ndarray:
     return vals[inv.reshape(-1)]
 
 
+_T_SERIES_DF = 200.0
+
+
 def t_quantile(p: float, df: np.ndarray) -> np.ndarray:
-    """Upper quantile of Student's t: the ``t`` with ``P(T > t) = p`` for each ``df`` (``p < 0.5``)."""
+    """Upper quantile of Student's t: the ``t`` with ``P(T > t) = p`` for each ``df`` (``p < 0.5``).
+
+    Each distinct ``df`` is solved once; from ``df >= 200`` the Cornish–Fisher series in ``1/df``
+    (Abramowitz & Stegun 26.7.5, relative error < 1e-9 down to ``p = 1e-5``) replaces the beta
+    inversion, whose continued fraction needs ``O(sqrt(df))`` terms.
+    """
     df = np.asarray(df, dtype=np.float64)
-    # P(|T| > t) = I_{df / (df + t^2)}(df / 2, 1 / 2)
-    x = beta_ppf(np.full(df.shape, 2.0 * p), df / 2.0, np.full(df.shape, 0.5))
-    with np.errstate(divide="ignore"):
-        return np.sqrt(df * (1.0 - x) / x)
+    uniq, inverse = np.unique(df, return_inverse=True)
+    out = np.empty(uniq.shape)
+    series = uniq >= _T_SERIES_DF
+    if series.any():
+        out[series] = _t_series(p, uniq[series])
+    exact = ~series
+    if exact.any():
+        d = uniq[exact]
+        # P(|T| > t) = I_{df / (df + t^2)}(df / 2, 1 / 2)
+        x = beta_ppf(np.full(d.shape, 2.0 * p), d / 2.0, np.full(d.shape, 0.5))
+        with np.errstate(divide="ignore"):
+            out[exact] = np.sqrt(d * (1.0 - x) / x)
+    return out[inverse.reshape(df.shape)]
+
+
+def _t_series(p: float, df: np.ndarray) -> np.ndarray:
+    """Cornish–Fisher expansion of the t quantile about the normal one (four terms in ``1/df``)."""
+    z = z_quantile(1.0 - p)
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4

@@ -36,8 +36,9 @@ def test_quantiles_equal_scipy() -> None:
     assert np.allclose(beta_ppf(q, a, b), special.betaincinv(a, b, q), atol=1e-10, rtol=1e-9)
     for p in (1e-9, 0.003, 0.025, 0.5, 0.975):
         assert z_quantile(p) == pytest.approx(stats.norm.ppf(p), abs=1e-12)
-    df = np.array([1.0, 3.0, 12.0, 200.0])
-    assert np.allclose(t_quantile(0.025, df), stats.t.ppf(0.975, df), atol=1e-9)
+    df = np.array([1.0, 3.0, 12.0, 199.0, 200.0, 201.0, 5000.0, 12.0, 1e6])
+    for p in (1e-5, 0.0005, 0.025, 0.2):
+        assert np.allclose(t_quantile(p, df), stats.t.isf(p, df), atol=0, rtol=1e-9)
 
 
 def test_clopper_pearson_equals_scipy_and_behaves_at_0_and_1() -> None:
