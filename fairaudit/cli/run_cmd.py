@@ -24,6 +24,10 @@ def run(
     resume: Path = typer.Option(None, "--resume", help="Resume an interrupted run folder."),
     formats: str = typer.Option(None, "--format", help="Report formats, e.g. html,pdf (default: spec)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    allow_local_plugins: bool = typer.Option(
+        False, "--allow-local-plugins",
+        help="Load the spec's local plugin files (plugins:) even from outside the spec's folder. "
+             "A local plugin is code: use only with files you trust."),
 ) -> None:
     """Run the audit described by SPEC (exit 1 when a declared threshold fails, 6 when the gate
     cannot judge: a failed arm or a threshold without a verdict; 7 when a report failed to render)."""
@@ -47,7 +51,7 @@ def run(
 
     wanted = [f.strip() for f in formats.split(",")] if formats else None
     outcome = run_audit(spec, output_dir=output, resume=resume, formats=wanted, say=say,
-                        progress=_progress_wanted(quiet))
+                        progress=_progress_wanted(quiet), allow_local_plugins=allow_local_plugins)
     _print_outcome(outcome)
     raise typer.Exit(int(outcome.exit_code))
 

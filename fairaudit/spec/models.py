@@ -29,7 +29,8 @@ class Component(StrictModel):
 
     @property
     def arm_name(self) -> str:
-        return self.label or self.name
+        """The label, else the plugin name without its distribution (``dist:name`` -> ``name``)."""
+        return self.label or self.name.rpartition(":")[2]
 
 
 class GeneratorComponent(Component):

@@ -4,6 +4,7 @@ counterfactual-only arms (baseline judged on the edits) and counterfactual augme
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -11,7 +12,12 @@ import pytest
 
 from fairaudit.testing.runs import cli, load_result, run_dirs
 
-PLUGINS = Path(__file__).parent.parent / "local_plugins.py"
+PLUGINS = "local_plugins.py"  # copied beside each spec: local plugins load from the spec's folder only
+
+
+@pytest.fixture(autouse=True)
+def local_plugins_beside_the_specs(tmp_path: Path) -> None:
+    shutil.copy(Path(__file__).parent.parent / "local_plugins.py", tmp_path / "local_plugins.py")
 
 
 def metric(arm, name: str, attribute: str = "sex"):
