@@ -38,12 +38,13 @@ def run(
         raise FairAuditError("give a SPEC file, or --resume RUN_DIR")
     _check_output_folder(output)
     if spec is not None:
-        from fairaudit.spec.loader import declared_plugins
+        from fairaudit.spec.plugin_files import local_plugins
 
-        local = declared_plugins(spec) or []
+        local = local_plugins(spec, allow_outside=allow_local_plugins).files  # refused ones: a spec error
         if local:
             console.print("[yellow]note:[/] the spec runs Python code from ", end="")
-            console.print(f"{', '.join(local)} (plugins:); run only specs you trust", markup=False)
+            console.print(f"{', '.join(str(p.path) for p in local)} (plugins:); run only specs you trust",
+                          markup=False, soft_wrap=True)
 
     def say(msg: str) -> None:
         if not quiet:

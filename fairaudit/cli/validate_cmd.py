@@ -10,7 +10,7 @@ from rich.console import Console
 
 from fairaudit.cli.errors import handle_errors
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # long lines stay whole (greppable)
 
 
 @handle_errors
