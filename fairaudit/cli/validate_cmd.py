@@ -113,6 +113,10 @@ def _unverified_components(loaded: Any, plugins: Any, dynamic: list[str]) -> lis
         if is_stand_in(cls):
             notes.append(f"{family} {comp.name!r}: registered by the local file {cls.unverified_file}; "
                          "its parameters are checked when run imports it")
+    local_metrics = [n.split("'")[1] for n in notes if n.startswith("metrics ")]
+    if local_metrics and loaded.spec.thresholds:
+        notes.append(f"thresholds: {', '.join(map(repr, loaded.spec.thresholds))} cannot be checked against the "
+                     f"results of {', '.join(map(repr, local_metrics))} (a local file); run checks them")
     return notes + [f"cannot tell the name registered at {d}" for d in dynamic]
 
 

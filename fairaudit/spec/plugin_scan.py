@@ -136,8 +136,11 @@ def stand_in(family: str, name: str, path: Path) -> type:
               "report_sections": base.BaseReportSection}[family]
     params = pydantic.create_model(f"Unverified{family.title()}Params",
                                    __config__=pydantic.ConfigDict(extra="allow"))
+    def __init__(self: object, **params: object) -> None:  # any parameters: checked when run imports the file
+        self.params = params
+
     return type(f"Unverified_{name}", (parent,), {
-        "name": name, "family": family, "Params": params, "__abstractmethods__": frozenset(),
+        "__init__": __init__, "name": name, "family": family, "Params": params, "__abstractmethods__": frozenset(),
         "description": f"local plugin of {path} (read, not imported)", "unverified_file": str(path),
         "__module__": __name__,
     })

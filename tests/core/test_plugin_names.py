@@ -156,7 +156,7 @@ def test_two_distributions_registering_one_name_are_both_loaded_not_broken(twins
     assert ps.debiasers.get("fa-alpha:twin").description == "twin from alpha"
     assert ps.debiasers.get("fa-beta:twin").description == "twin from beta"
     assert sorted(ps.models.ambiguous()) == ["logistic"]
-    with pytest.raises(AmbiguousPluginError, match="fa-alpha==1.0.*fa-beta==1.0"):
+    with pytest.raises(AmbiguousPluginError, match=r"fa-alpha==1\.0.*fa-beta==1\.0"):
         ps.debiasers.get("twin")
 
 
