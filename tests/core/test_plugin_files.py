@@ -62,7 +62,7 @@ SPEC = textwrap.dedent("""\
     debiasers: [{debiaser}]
     metrics: [group_metrics]
     statistics: {{n_boot: 10, n_permutations: 10, min_group_size: 5}}
-    report: {{formats: [html]}}
+    report: {{formats: []}}
     plugins: [{plugin}]
     """)
 
