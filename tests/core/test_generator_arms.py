@@ -39,7 +39,7 @@ def test_counterfactual_only_generator_arm_judges_the_baseline_on_its_edits(tmp_
             evaluation: [counterfactuals]
             counterfactual_factor: device
             params: {{log: "{log}"}}
-        metrics: [group_metrics, counterfactual_quality, {{name: scls, params: {{min_flipped: 1}}}}]
+        metrics: [group_metrics, counterfactual_quality, {{name: scls, params: {{min_edits: 1}}}}]
         statistics: {{n_boot: 50, n_permutations: 50, min_group_size: 5}}
         report: {{formats: [html]}}
         plugins: ["{PLUGINS}"]
