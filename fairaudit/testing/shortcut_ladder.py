@@ -8,7 +8,9 @@ when only the device is flipped (exact re-render, nothing else changes).  A shor
 valid when it ranks the rungs as the oracle does (Spearman correlation with ``true_reliance``).
 
 :func:`imperfect_counterfactuals` degrades the oracle's device edits the way a generator does
-(failed edits, faded edits, pixel noise), to check a metric on generated counterfactuals too.
+(failed edits, faded edits, pixel noise), and :func:`paint_device` is an independent editor
+(removes the device by inpainting, adds one cut from another image elsewhere), to check a
+metric on generated counterfactuals too.
 
 >>> ladder = build_ladder(strengths=(0.0, 0.5, 1.0))
 >>> [round(r.true_reliance, 2) for r in ladder.rungs]  # doctest: +SKIP
@@ -17,6 +19,7 @@ valid when it ranks the rungs as the oracle does (Spearman correlation with ``tr
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +35,7 @@ __all__ = [
     "ShortcutLadder",
     "build_ladder",
     "imperfect_counterfactuals",
+    "paint_device",
     "spearman",
 ]
 
@@ -96,6 +100,18 @@ class ShortcutLadder:
         )
 
 
+def _classifier(model: str, C: float, seed: int) -> object:
+    if model == "logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=C, max_iter=2000)
+    if model == "mlp":
+        from sklearn.neural_network import MLPClassifier
+
+        return MLPClassifier(hidden_layer_sizes=(32,), alpha=1.0, max_iter=300, random_state=seed)
+    raise ValueError(f"model must be 'logistic' or 'mlp', got {model!r}")
+
+
 def _phantoms(n: int, size: int, seed: int, strength: float, disease_strength: float) -> SyntheticCXR:
     return SyntheticCXR(n_samples=n, image_size=size, seed=seed, shortcut_strength=strength,
                         device_rate=0.5, disease_strength=disease_strength)
@@ -109,16 +125,18 @@ def build_ladder(
     image_size: int = 32,
     disease_strength: float = 0.2,
     C: float = 0.1,
+    model: str = "logistic",
     seed: int = 0,
 ) -> ShortcutLadder:
     """Train one pixel logistic regression per shortcut strength and measure its true reliance.
 
     Training sets share ``seed`` (the same patients; only the device draws follow the strength);
     the test split (seed ``seed + 1000``, strength 0) has the device independent of the label.
-    A faint disease (``disease_strength``) makes the device worth using.  About 0.2 s a rung at
-    32 px on one core.
+    A faint disease (``disease_strength``) makes the device worth using.  ``model``:
+    ``"logistic"`` (L2, ``C``; about 0.2 s a rung at 32 px on one core) or ``"mlp"`` (one hidden
+    layer of 32, a few seconds a rung).
     """
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import roc_auc_score
 
     test_loader = _phantoms(n_test, image_size, seed + 1000, 0.0, disease_strength)
@@ -129,9 +147,11 @@ def build_ladder(
                             np.asarray(test.patient_ids), oracle)
     for s in strengths:
         train = _phantoms(n_train, image_size, seed, float(s), disease_strength).load()
-        model = LogisticRegression(C=C, max_iter=2000)
-        model.fit(np.asarray(train.images, np.float64).reshape(n_train, -1), train.y)
-        fn = PixelClassifier(model)
+        clf = _classifier(model, C, seed)
+        with warnings.catch_warnings():  # the MLP may stop at max_iter: a rung, not a tuned model
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(np.asarray(train.images, np.float64).reshape(n_train, -1), train.y)  # type: ignore[attr-defined]
+        fn = PixelClassifier(clf)
         p0, p1 = fn(ladder.images), fn(oracle["device"])
         flips = float(np.mean((p0 >= 0.5) != (p1 >= 0.5)))
         ladder.rungs.append(Rung(float(s), fn, flips, float(np.mean(np.abs(p1 - p0))),
@@ -163,6 +183,30 @@ def imperfect_counterfactuals(
     if noise_sd > 0:
         out = out + rng.normal(0.0, noise_sd, out.shape)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def paint_device(images: np.ndarray, donors: np.ndarray, *, threshold: float = 0.88, seed: int = 0) -> np.ndarray:
+    """An independent device editor (not the oracle): where an image shows the device, fill its
+    bright pixels with the normalised blur of the surrounding anatomy; elsewhere paste (at 0.97)
+    the bright pixels of a random ``donors`` image that shows one, so the new device has another
+    shape and place than the oracle's.  ``images``, ``donors``: ``(n, 1, H, W)`` in ``[0, 1]``."""
+    from scipy.ndimage import uniform_filter
+
+    rng = np.random.default_rng(seed)
+    bright_donors = np.asarray(donors, np.float32)[:, 0] >= threshold
+    cutouts = bright_donors[bright_donors.reshape(len(bright_donors), -1).sum(1) >= 3]
+    if not len(cutouts):
+        raise ValueError("no donor image shows a device to copy")
+    out = np.array(images, dtype=np.float32, copy=True)
+    for i, img in enumerate(out[:, 0]):
+        bright = img >= threshold
+        if bright.sum() >= 3:
+            keep = (~bright).astype(np.float32)
+            fill = uniform_filter(img * keep, 7) / np.maximum(uniform_filter(keep, 7), 1e-3)
+            out[i, 0] = np.where(bright, fill, img)
+        else:
+            out[i, 0] = np.where(cutouts[rng.integers(len(cutouts))], 0.97, img)
+    return out
 
 
 def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:

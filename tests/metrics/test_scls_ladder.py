@@ -1,7 +1,8 @@
 """SCLS tracks true shortcut reliance: on a graded-shortcut ladder (pixel classifiers trained on
 ``synthetic_cxr`` at increasing device-label tie, true reliance = decision flip rate under the
 oracle device flip) its Spearman rank correlation with the truth is >= 0.9, on the oracle's
-counterfactuals and on degraded, generator-like ones (failed, faded and noisy edits).
+counterfactuals, on degraded, generator-like ones (failed, faded and noisy edits) and on an
+independent device editor's (inpainting / pasting another image's device).
 
 The default test uses 5 rungs at 32 px (about 2 s); the 11-rung ladder is ``slow`` and in
 ``benchmarks/bench_scls.py``."""
@@ -13,7 +14,13 @@ import pytest
 
 from fairaudit.builtin.metrics.counterfactual_sensitivity import CounterfactualSensitivity
 from fairaudit.builtin.metrics.scls import SCLS
-from fairaudit.testing.shortcut_ladder import ShortcutLadder, build_ladder, imperfect_counterfactuals, spearman
+from fairaudit.testing.shortcut_ladder import (
+    ShortcutLadder,
+    build_ladder,
+    imperfect_counterfactuals,
+    paint_device,
+    spearman,
+)
 
 #: Generator-like degradations of the oracle's device edit.
 DEGRADED = {
@@ -36,6 +43,8 @@ def _check(ladder: ShortcutLadder) -> dict[str, float]:
         generated = imperfect_counterfactuals(ladder.images, ladder.oracle["device"], seed=i, **how)
         # a generator arm: its own set is judged, the oracle's is only the reference
         rho[name] = spearman(_scls(ladder, {"oracle:device": ladder.oracle["device"], "device": generated}), truth)
+    painted = paint_device(ladder.images, ladder.images)
+    rho["painter"] = spearman(_scls(ladder, {"oracle:device": ladder.oracle["device"], "device": painted}), truth)
     print("SCLS vs true reliance, Spearman:", {k: round(v, 3) for k, v in rho.items()},
           "| truth:", np.round(truth, 3).tolist())
     for name, r in rho.items():
