@@ -93,7 +93,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="5 rungs, seed 0, logistic only")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--models", nargs="+", default=["logistic", "mlp"])
-    ap.add_argument("--n-test", type=int, default=400, help="test images (truth's sampling noise)")
+    ap.add_argument("--n-test", type=int, default=1200, help="test images (truth's sampling noise)")
     args = ap.parse_args()
     strengths = (0.0, 0.25, 0.5, 0.75, 1.0) if args.quick else tuple(np.round(np.linspace(0, 1, 11), 2))
     seeds, models = ([0], ["logistic"]) if args.quick else (args.seeds, args.models)

@@ -16,7 +16,8 @@ and attribute, each overall and per group with patient-level bootstrap CIs:
 * ``cf_edit_effectiveness``: inside the edited region, how much of the oracle's change the
   generator made, ``1 - sum|gen - oracle| / sum|original - oracle|``: 1 = the oracle's edit,
   0 = nothing changed (a generator returning its input), < 0 = further from the oracle than
-  no edit at all.
+  no edit at all.  It judges the edit against the oracle's own: a valid edit drawn elsewhere
+  (a device in another place) scores near 0, so read it beside ``cf_artefact_flip_rate``.
 * ``cf_identity_l1`` / ``cf_identity_ssim``: identity preservation outside the edited region
   (where the oracle differs from the original, dilated); masked SSIM with local statistics taken
   over unedited pixels only, so the edit itself never leaks into the score.  A generator that
