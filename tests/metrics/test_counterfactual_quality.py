@@ -338,3 +338,16 @@ def test_results_round_trip_as_json(cxr) -> None:
         assert MetricResult.model_validate_json(r.model_dump_json()) == r
     frame = pd.DataFrame([gv.model_dump() for gv in r.per_group])
     assert set(frame["group"]) == {"F", "M"}
+
+
+def test_emits_exactly_what_it_declares(cxr) -> None:
+    metric = CounterfactualQuality()
+    declared = {o.name: o for o in metric.outputs()}
+    emitted = metric.compute(_ctx(cxr, {"device": cxr["oracle"]}))
+    assert {r.metric for r in emitted} == set(declared) == set(NAMES)
+    for r in emitted:
+        d = declared[r.metric]
+        assert (r.role, r.headline, r.derived_from, r.variant) == (d.role, d.headline, d.derived_from, d.variant)
+        if d.higher_is_better is not None:  # the artefact flip rate's direction is per factor
+            assert r.higher_is_better is d.higher_is_better
+    assert declared["cf_artefact_flip_rate"].higher_is_better is None
