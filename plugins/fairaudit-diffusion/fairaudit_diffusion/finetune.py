@@ -372,7 +372,10 @@ def _restore(
     gen: torch.Generator,
     log: TrainLog,
 ) -> int:
-    """Put ``state`` back into the parameters, optimiser, EMA, generators and log; its step."""
+    """Put ``state`` back into the parameters, optimiser, EMA, generators and log; its step.
+
+    The resume is exact on one process; under DDP ranks other than 0 continue with fresh
+    random streams (the state holds rank 0's generators only)."""
     import torch
 
     if set(state.params) != set(names):
@@ -393,8 +396,13 @@ def _restore(
                 if name not in state.ema:
                     raise CheckpointError(f"training state has no EMA weights for {name}")
                 shadow.copy_(state.ema[name].to(shadow.device))
-    rng.bit_generator.state = state.numpy_rng
-    gen.set_state(state.torch_rng)
+    if rank() == 0:
+        rng.bit_generator.state = state.numpy_rng
+        gen.set_state(state.torch_rng)
+    else:  # the file holds rank 0's generators: other ranks draw fresh, distinct streams
+        fresh = int(np.random.SeedSequence([state.step, rank(), len(state.losses)]).generate_state(1)[0])
+        rng.bit_generator.state = np.random.default_rng(fresh).bit_generator.state
+        gen.manual_seed(fresh + 1)
     log.losses = list(state.losses)
     log.samples = state.samples
     log.validation = dict(state.validation)
