@@ -336,6 +336,8 @@ class DiffusionCounterfactuals(BaseGenerator):
             )
 
         self.components_: SDComponents = components
+        self.img2img_pipe_ = None  # built on the first img2img edit, from these components
+        self._validation_rows: dict[int, np.ndarray] = {}
         self.resolution_ = resolution
         self.image_shape_ = tuple(int(s) for s in dataset.images.shape[1:])
         self.device_ = device
@@ -365,19 +367,23 @@ class DiffusionCounterfactuals(BaseGenerator):
             "pipeline": str(components.source),
             "resolution": resolution,
             "n_images": len(latent_mean),
-            "latent_sum": round(float(latent_mean.double().sum()), 6),
+            "data": _data_digest(dataset.images, full_captions),
             "captions": [captioner.fields, self.caption_template, captioner.label_name, self.caption_phrases],
             "dropout": [self.field_dropout, self.caption_dropout],
         }
-        self.train_log_ = finetune(
-            components,
-            latent_mean,
-            latent_std,
-            caption_fn,
-            cfg,
-            identity=identity,
-            on_validation=self._validation_samples if self.validation_every > 0 else None,
-        )
+        try:
+            self.train_log_ = finetune(
+                components,
+                latent_mean,
+                latent_std,
+                caption_fn,
+                cfg,
+                identity=identity,
+                on_validation=self._validation_samples if self.validation_every > 0 else None,
+            )
+        except BaseException:
+            del self.components_  # not fitted
+            raise
         self.eval_loss_after_ = eval_loss()
         self.captioner_ = captioner
         self.field_values_ = field_values(meta, captioner.fields)
@@ -814,3 +820,15 @@ class DiffusionCounterfactuals(BaseGenerator):
         if self.validation_grid_ is not None:
             blocks.append(self.validation_grid_)
         return blocks
+
+
+def _data_digest(images: Any, captions: list[str]) -> str:
+    """A digest of the training images (file fingerprints when streamed) and their captions."""
+    import hashlib
+
+    from fairaudit.outofcore import update_hash
+
+    h = hashlib.blake2b(digest_size=16)
+    update_hash(h, images)
+    h.update("\n".join(captions).encode("utf-8"))
+    return h.hexdigest()

@@ -3,6 +3,7 @@ LR schedule; an interrupted fine-tune ends with the weights of an uninterrupted 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,12 @@ def test_generator_resumes_from_its_run_folder(tiny_dir: Path, dataset, tmp_path
     b = {k: v for k, v in again.components_.unet.state_dict().items() if "lora_" in k}
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert again.eval_loss_after_ == pytest.approx(first.eval_loss_after_)
+    flipped = dataset.images.copy()
+    flipped[0] = 1.0 - flipped[0]  # other data, same settings: the state is not theirs
+    other = dataclasses.replace(dataset, images=flipped)
+    with pytest.warns(UserWarning, match="another configuration or data"):
+        fresh = DiffusionCounterfactuals(**params).bind(RunContext(work_dir=tmp_path)).fit(other)
+    assert fresh.train_log_.resumed_from == 0 and len(fresh.train_log_.lrs) == 4
 
 
 @pytest.mark.parametrize(
