@@ -182,3 +182,33 @@ def test_generator_resumes_from_its_run_folder(tiny_dir: Path, dataset, tmp_path
 def test_bad_settings_are_named(param: str, value, match: str, dataset, fast: dict) -> None:
     with pytest.raises(ValueError, match=match):
         DiffusionCounterfactuals(model_dir="tiny://32", **{**fast, param: value}).fit(dataset)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_cuda(), reason="needs CUDA")
+def test_real_weight_options_on_cuda(tiny_dir: Path, dataset, tmp_path: Path, fast: dict) -> None:
+    """bf16, gradient checkpointing, EMA, schedule, state, validation and img2img on the GPU."""
+    import torch
+
+    params = {
+        **fast, "device": "cuda", "mixed_precision": True, "max_steps": 6, "model_dir": str(tiny_dir),
+        "finetune": "unet", "lr": 1e-3, "gradient_checkpointing": True, "ema_decay": 0.9,
+        "lr_schedule": "cosine", "lr_warmup_steps": 2, "checkpoint_every": 3, "validation_every": 3,
+        "editor": "img2img", "strength": 0.5,
+    }
+    g = DiffusionCounterfactuals(**params).bind(RunContext(work_dir=tmp_path)).fit(dataset)
+    assert all(p.is_cuda for p in g.components_.unet.parameters())
+    assert g.train_log_.checkpoints == [3, 6] and sorted(g.train_log_.validation) == [0, 3, 6]
+    assert all(np.isfinite(g.train_log_.losses))
+    out = g.counterfactual(dataset.images[:4], {"factor": "device", "to": 0})
+    assert out.shape == dataset.images[:4].shape and np.isfinite(out).all()
+    again = DiffusionCounterfactuals(**params).bind(RunContext(work_dir=tmp_path)).fit(dataset)
+    assert again.train_log_.resumed_from == 6
+    a, b = g.components_.unet.state_dict(), again.components_.unet.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
