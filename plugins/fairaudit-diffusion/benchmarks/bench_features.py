@@ -92,8 +92,10 @@ def main() -> None:
         for mode in args.modes.split(","):
             best: dict[str, dict] = {}
             start = time.perf_counter()
-            for _ in range(args.rounds):
-                for name, variant in VARIANTS.items():
+            names = list(VARIANTS)
+            for r in range(args.rounds):
+                for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order
+                    variant = VARIANTS[name]
                     row = run(path, mode, variant, args.steps, args.warmup, args.batch_size, args.device, Path(tmp))
                     if name not in best or row["samples_per_s"] > best[name]["samples_per_s"]:
                         best[name] = row
