@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from fairaudit import PluginError
-from fairaudit.errors import CheckpointError
+from fairaudit import CheckpointError, PluginError
 from fairaudit.training import (
     check_finite,
     is_main_process,

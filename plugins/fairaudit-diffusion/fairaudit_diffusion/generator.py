@@ -833,9 +833,12 @@ def _data_digest(images: Any, captions: list[str]) -> str:
     """A digest of the training images (file fingerprints when streamed) and their captions."""
     import hashlib
 
-    from fairaudit.outofcore import update_hash
-
     h = hashlib.blake2b(digest_size=16)
-    update_hash(h, images)
+    if hasattr(images, "update_hash"):  # streamed or memory-mapped rows hash their own fingerprints
+        images.update_hash(h)
+    else:
+        array = np.ascontiguousarray(images)
+        h.update(f"{array.dtype}{array.shape}".encode())
+        h.update(memoryview(array).cast("B"))
     h.update("\n".join(captions).encode("utf-8"))
     return h.hexdigest()

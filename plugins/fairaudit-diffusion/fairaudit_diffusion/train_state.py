@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fairaudit.errors import CheckpointError
+from fairaudit import CheckpointError
 
 if TYPE_CHECKING:
     import torch
