@@ -239,3 +239,16 @@ def test_bad_arch_gets_did_you_mean_at_validate(tmp_path: Path) -> None:
     assert out.exit_code == 4, out.output
     assert "model.params.arch" in out.output and "did you mean 'densenet121'" in out.output
     assert "model.params.factory" in out.output and "package.module:function" in out.output
+
+
+def test_wrong_channels_are_named() -> None:
+    with pytest.raises(DataError, match=r"first convolution takes 3 channel\(s\); set channels: 3"):
+        TorchCheckpoint(arch="resnet18", channels=1, train="full", max_epochs=0).fit(
+            np.zeros((2, 1, 32, 32), np.float32), np.array([0, 1]))
+
+
+@pytest.mark.slow  # ~6 s: resnet18 fine-tuned for three epochs
+def test_conformance_kit() -> None:
+    from fairaudit.testing import check_model
+
+    check_model(TorchCheckpoint)

@@ -110,6 +110,14 @@ def find_head(net: nn.Module, arch: str | None, head: str | None) -> str | None:
     return linear[-1] if linear else None
 
 
+def check_channels(net: nn.Module, channels: int) -> None:
+    """The network's first convolution must take ``channels`` input channels."""
+    first = next((m for m in net.modules() if isinstance(m, nn.Conv2d)), None)
+    if first is not None and first.in_channels != channels:
+        raise DataError(f"the network's first convolution takes {first.in_channels} channel(s); set channels: "
+                        f"{first.in_channels} (grey images are repeated to fill them)")
+
+
 class Scorer(nn.Module):
     """Images in [0, 1] -> the positive class's logit: channels adapted, resized, normalised."""
 

@@ -34,24 +34,59 @@ def _check_weights(value: str | None) -> str | None:
 
 
 class TorchCheckpoint(BaseModel):
-    """A trained image classifier you bring: a named architecture (``arch``) or your own code
-    (``factory``), with its weights from a local file (never downloaded).
+    """A trained image classifier you bring: a named architecture or your own code, with its
+    weights from a local file (never downloaded); evaluated as it is, or fine-tuned.
 
-    ``arch``: densenet121/169/201 and resnet18/34/50/101 are built in (state dicts identical to
-    torchvision's, so torchvision checkpoints load directly); other torchvision names
-    (efficientnet_b0, vit_b_16, ...) need an importable torchvision.  ``factory``:
-    ``"package.module:function"``, called with ``factory_kwargs``, returns the ``nn.Module``
-    (imported when the audit runs, never by ``validate``).  ``weights``: a ``.safetensors`` file
-    or a ``.pt`` state dict, read with ``torch.load(weights_only=True)`` (a pickled model is
-    refused); relative to the spec's folder.  ``num_classes`` outputs; ``output_index`` picks
-    the positive class (default 0 for one output, 1 for two); ``activation`` ``auto`` is a
-    sigmoid for one output, else a softmax.  Images in [0, 1] are adapted to ``channels``
-    (grey repeated), resized to ``input_size`` (pixels, or ``[h, w]``; default: as given) and
-    normalised with ``mean``/``std`` (default ImageNet's).  ``train``: ``none`` evaluates as
-    is; ``head`` fine-tunes only the final layer (``head``; default: the architecture's, else the
-    last Linear), BatchNorm statistics frozen; ``full`` fine-tunes everything (BCE on the positive
-    logit, early stopping on ``val_fraction`` of the training split).  ``probe_features``:
-    probes read the input of the final layer (the model's own features) instead of pooled pixels.
+    Audit images (in [0, 1]) are adapted to the network's ``channels`` (grey repeated), resized
+    to ``input_size`` and normalised with ``mean``/``std``; the score is the sigmoid of the
+    positive class's logit (with a softmax head: its softmax probability).  The probes
+    (``attribute_probe``, ``attack_probe``) read the network's own features, the input of its
+    final layer, and every probe result says which representation it read.
+
+    Parameters
+    ----------
+    arch:
+        Architecture name: densenet121/169/201 and resnet18/34/50/101 are built in, with
+        state dicts identical to torchvision's (torchvision checkpoints load directly); other
+        torchvision names (efficientnet_b0, vit_b_16, ...) need an importable torchvision.
+        Give ``arch`` or ``factory``.
+    factory:
+        ``"package.module:function"`` returning your ``torch.nn.Module``; imported when the
+        audit runs, never by ``fairaudit validate``.
+    factory_kwargs:
+        Keyword arguments of the factory function.
+    weights:
+        A ``.safetensors`` file or a ``.pt``/``.pth`` state dict (relative to the spec's folder),
+        read with ``torch.load(weights_only=True)``: a pickled model is refused, never run.
+        Required unless ``train`` is ``head`` or ``full``.
+    num_classes:
+        Outputs of the network's final layer (as in the weights file).
+    output_index:
+        The output of the positive class (default: 0 for one output, 1 for two).
+    activation:
+        ``sigmoid`` (one logit per class) or ``softmax``; ``auto``: sigmoid for one output, else softmax.
+    channels:
+        Input channels the network takes (grey images are repeated, colour ones averaged for 1).
+    input_size:
+        Resize to this many pixels (one number, or ``[height, width]``); default: as given.
+    mean, std:
+        Normalisation per channel (one value or one per channel); default ImageNet's
+        (``[0.485, 0.456, 0.406]``, ``[0.229, 0.224, 0.225]``; 0.449 and 0.226 for one channel).
+    head:
+        The final layer's module name (default: the architecture's, e.g. ``classifier`` or
+        ``fc``; for a factory, the last ``Linear``).
+    train:
+        ``none`` evaluates the network as it is; ``head`` fine-tunes the final layer only
+        (BatchNorm statistics frozen); ``full`` fine-tunes every layer.  Binary cross-entropy
+        on the positive logit, early stopping on ``val_fraction`` of the training split.
+    probe_features:
+        Probes read the network's features; ``false``: the input pixels pooled to 32×32.
+    max_epochs, batch_size, lr, weight_decay, patience, val_fraction:
+        Fine-tuning settings (``batch_size`` also sets the evaluation batches).
+    device:
+        ``auto``, ``cpu`` or ``cuda``.
+    random_state:
+        Seed of the fine-tuning.
     """
 
     name = "torch_checkpoint"
@@ -147,11 +182,18 @@ class TorchCheckpoint(BaseModel):
         return index, softmax, mean, std, (tuple(size) if size is not None else None)  # type: ignore[return-value]
 
     def _build(self) -> Scorer:
-        from fairaudit.builtin.models._checkpoint_net import Scorer, build_network, find_head, load_weights
+        from fairaudit.builtin.models._checkpoint_net import (
+            Scorer,
+            build_network,
+            check_channels,
+            find_head,
+            load_weights,
+        )
 
         index, softmax, mean, std, size = self._settings()
         net = build_network(self.arch, self.factory, dict(self.factory_kwargs), self.num_classes)
         head = find_head(net, self.arch, self.head)
+        check_channels(net, self.channels)
         if self.weights is not None:
             load_weights(net, Path(self.weights), head)
         if self.train == "head" and head is None:
@@ -269,5 +311,5 @@ class TorchCheckpoint(BaseModel):
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, Any]]:
-        return [{"arch": "resnet18", "channels": 1, "input_size": 32, "train": "full", "max_epochs": 3,
+        return [{"arch": "resnet18", "input_size": 32, "train": "full", "max_epochs": 3,
                  "lr": 1e-3, "device": "cpu"}]
