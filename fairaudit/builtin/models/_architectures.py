@@ -56,8 +56,8 @@ def check_arch(name: str | None) -> str | None:
         return name
     close = difflib.get_close_matches(name, sorted(KNOWN), n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-    raise ValueError(f"unknown architecture {name!r}: {hint}built in: {', '.join(sorted(OWN))}; with torchvision "
-                     f"installed also {', '.join(sorted(TORCHVISION_ONLY))}; any other network: use `factory:`")
+    raise ValueError(f"unknown architecture {name!r}: {hint}built in: {', '.join(sorted(OWN))}; other torchvision "
+                     "names (efficientnet_b0, vit_b_16, ...) need torchvision; any other network: use `factory:`")
 
 
 def head_name(arch: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import pickle
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,13 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         except Exception as exc:
             raise CheckpointError(f"weights file {path} is not a readable safetensors file: {exc}") from exc
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says it all
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"weights file {path} is not a plain state dict: torch.load(weights_only=True) refused it ({first}). "
+            f"weights file {path} is not a plain state dict: torch.load(weights_only=True) refused it "
+            f"({_why_refused(exc)}). "
             "A pickled model or custom objects are never unpickled; save `model.state_dict()` with torch.save, "
             "or use safetensors") from exc
     for key in ("state_dict", "model_state_dict", "model"):
@@ -71,6 +74,16 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"weights file {path} holds a {type(obj).__name__}, not a state dict (a mapping of "
                               "parameter names to tensors); save `model.state_dict()`")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _why_refused(exc: BaseException) -> str:
+    """The useful part of torch's refusal (e.g. "Unsupported global: GLOBAL builtins.open")."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+        text = text.split(" Please use", 1)[0]
+    text = " ".join(text.split())
+    return (text[:200] + "...") if len(text) > 200 else (text or type(exc).__name__)
 
 
 def load_weights(net: nn.Module, path: Path, head: str | None) -> None:
