@@ -252,3 +252,16 @@ def test_conformance_kit() -> None:
     from fairaudit.testing import check_model
 
     check_model(TorchCheckpoint)
+
+
+def test_the_input_representation_is_named_by_its_shape() -> None:
+    from fairaudit.audit.data_stage import probe_representation, representation_name
+    from fairaudit.data import AuditDataset
+
+    common = {"name": "t", "y": np.array([0, 1]), "sensitive": pd.DataFrame({"sex": ["F", "M"]}),
+              "patient_ids": np.arange(2)}
+    features = AuditDataset(**common, X=np.zeros((2, 5), np.float32))
+    images = AuditDataset(**common, images=np.zeros((2, 1, 100, 64), np.float32))
+    assert representation_name(features) == "input features (5 columns)"
+    assert representation_name(images) == "input pixels pooled to 25×16"
+    assert probe_representation(images).shape == (2, 25 * 16)
