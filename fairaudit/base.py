@@ -156,6 +156,11 @@ class BaseModel(Plugin):
         """Make relative paths (e.g. a weights file) absolute against the spec's folder."""
         return self
 
+    def input_files(self) -> list[Path]:
+        """Files the model reads (e.g. its weights), after :meth:`resolve`: their contents are part
+        of every arm's fingerprint, so ``--resume`` recomputes arms when a file changes."""
+        return []
+
 
 class BaseDebiaser(Plugin):
     """Removes demographic information from a representation.

@@ -265,3 +265,23 @@ def test_the_input_representation_is_named_by_its_shape() -> None:
     assert representation_name(features) == "input features (5 columns)"
     assert representation_name(images) == "input pixels pooled to 25×16"
     assert probe_representation(images).shape == (2, 25 * 16)
+
+
+@pytest.mark.slow  # three runs
+def test_resume_recomputes_the_arm_when_the_weights_file_changes(tmp_path: Path) -> None:
+    weights = tmp_path / "r.pt"
+    torch.manual_seed(0)
+    torch.save(build_architecture("resnet18", 1).state_dict(), weights)
+    run_dir = _run(tmp_path, f"{{name: synthetic_cxr, params: {CXR}}}",
+                   f"{{name: torch_checkpoint, params: {{arch: resnet18, weights: '{weights}', device: cpu}}}}")
+    before = _scores(run_dir)["score"].to_numpy()
+    kept = cli("run", "--resume", str(run_dir), "-q", catch_exceptions=True)
+    assert kept.exit_code == 0, kept.output
+    assert not any("recomputed on resume" in w for w in load_result(run_dir).warnings)
+    torch.manual_seed(1)
+    torch.save(build_architecture("resnet18", 1).state_dict(), weights)  # same path, other weights
+    redone = cli("run", "--resume", str(run_dir), "-q", catch_exceptions=True)
+    assert redone.exit_code == 0, redone.output
+    assert any(w.startswith("arm 'baseline' was recomputed on resume") and "model_files" in w
+               for w in load_result(run_dir).warnings)
+    assert not np.allclose(_scores(run_dir)["score"].to_numpy(), before)

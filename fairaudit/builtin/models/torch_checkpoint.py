@@ -148,6 +148,9 @@ class TorchCheckpoint(BaseModel):
             self.weights = str((Path(base_dir) / self.weights).resolve())
         return self
 
+    def input_files(self) -> list[Path]:
+        return [Path(self.weights)] if self.weights is not None else []
+
     def _settings(self) -> tuple[int, bool, tuple[float, ...], tuple[float, ...], tuple[int, int] | None]:
         """Positive index, softmax or not, mean, std, size; every inconsistency named."""
         from fairaudit.builtin.models._checkpoint_net import IMAGENET_MEAN, IMAGENET_STD
