@@ -150,6 +150,14 @@ def _odd_specs(root: Path) -> None:
         (root / f"block_nested_{depth}.yaml").write_text(text, encoding="utf-8")
 
 
+def _plugin_files(root: Path) -> None:
+    """``plugins/syntax_error_plugin.py``: a local plugin file that is not valid Python (made here,
+    so that the linter never reads it)."""
+    (root / "plugins" / "syntax_error_plugin.py").write_text(
+        "from fairaudit import hookimpl\n\n\ndef fairaudit_register_debiasers(registry:\n    pass\n",
+        encoding="utf-8")
+
+
 def build_corpus(dest: Path) -> Path:
     """Copy the committed corpus to ``dest`` and add the generated files; returns ``dest``."""
     shutil.copytree(CORPUS, dest)
@@ -159,6 +167,7 @@ def build_corpus(dest: Path) -> Path:
     _dicom_files(dest / "data" / "dicom")
     _checkpoints(dest / "data")
     _odd_specs(dest)
+    _plugin_files(dest)
     return dest
 
 
