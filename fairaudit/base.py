@@ -146,6 +146,21 @@ class BaseModel(Plugin):
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Score of the positive class, shape ``(n,)``."""
 
+    def representation(self, X: np.ndarray) -> tuple[np.ndarray, str] | None:
+        """Optional capability: the fitted model's own representation of ``X``, ``(n, d)``, and
+        words for it (e.g. a network's penultimate layer, ``"model features (1024-d)"``).  The
+        representation probes read it instead of the inputs; ``None`` (default): the model has none."""
+        return None
+
+    def resolve(self, base_dir: Path) -> Self:
+        """Make relative paths (e.g. a weights file) absolute against the spec's folder."""
+        return self
+
+    def input_files(self) -> list[Path]:
+        """Files the model reads (e.g. its weights), after :meth:`resolve`: their contents are part
+        of every arm's fingerprint, so ``--resume`` recomputes arms when a file changes."""
+        return []
+
 
 class BaseDebiaser(Plugin):
     """Removes demographic information from a representation.
@@ -261,6 +276,9 @@ class MetricContext:
     stats: StatsConfig = field(default_factory=StatsConfig)
     features: np.ndarray | None = None
     features_train: np.ndarray | None = None
+    #: Words for the representation in ``features``, e.g. "input pixels pooled to 32×32",
+    #: "model features (1024-d, ...)": probe results say which one they read.
+    features_name: str | None = None
     y_train: np.ndarray | None = None
     sensitive_train: pd.DataFrame | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)

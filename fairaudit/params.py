@@ -22,7 +22,7 @@ def params_model(cls: type) -> type[pydantic.BaseModel]:
         return explicit
     signature = inspect.signature(cls.__init__)
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = typing.get_type_hints(cls.__init__, include_extras=True)  # Annotated validators kept
     except Exception:  # unresolvable annotations: fall back to Any
         hints = {}
     fields: dict[str, Any] = {}

@@ -39,6 +39,8 @@ class Arm:
     scores_val: np.ndarray | None = None
     repr_test: np.ndarray | None = None
     repr_train: np.ndarray | None = None
+    #: Words for the representation (``"input pixels pooled to 32×32"``, ``"model features (1024-d, ...)"``).
+    repr_name: str | None = None
     y_train: np.ndarray | None = None
     sensitive_train: pd.DataFrame | None = None
     predict_fn: Callable[[np.ndarray], np.ndarray] | None = None

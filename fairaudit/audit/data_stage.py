@@ -86,6 +86,21 @@ def _group_size_notes(attr: str, counts: pd.Series, min_group_size: int) -> list
             "judge it on its events (min_group_positives)" for group, n in counts.items() if n < min_group_size]
 
 
+def _pooling(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """The block size and the pooled height and width of images of ``shape`` (at most 32×32)."""
+    h, w = shape[-2:]
+    factor = max(1, int(np.ceil(max(h, w) / 32)))
+    return factor, h // factor, w // factor
+
+
+def representation_name(dataset: AuditDataset) -> str:
+    """Words for :func:`probe_representation` of ``dataset`` (probe results quote them)."""
+    if dataset.X is not None:
+        return f"input features ({int(np.prod(dataset.X.shape[1:]))} columns)"
+    _, h2, w2 = _pooling(tuple(dataset.images.shape))
+    return f"input pixels pooled to {h2}×{w2}"
+
+
 def probe_representation(dataset: AuditDataset) -> np.ndarray:
     """Features for representation probes: X, or images average-pooled to at most 32×32."""
     if dataset.X is not None:
@@ -97,8 +112,7 @@ def probe_representation(dataset: AuditDataset) -> np.ndarray:
     from fairaudit.lazy_images import iter_image_chunks
 
     n, c, h, w = dataset.images.shape
-    factor = max(1, int(np.ceil(max(h, w) / 32)))
-    h2, w2 = h // factor, w // factor
+    factor, h2, w2 = _pooling((h, w))
     blocks = [block[:, :, : h2 * factor, : w2 * factor].reshape(len(block), c, h2, factor, w2, factor).mean((3, 5))
               for block in iter_image_chunks(dataset.images)]  # chunked: streamed images never load whole
     return np.concatenate(blocks).reshape(n, -1) if blocks else np.zeros((0, c * h2 * w2), np.float32)

@@ -44,6 +44,7 @@ class DebiaserPlan(ArmPlan):
             scores_test=scores_test, scores_val=scores_val,
             repr_test=np.asarray(X_te).reshape(len(X_te), -1),
             repr_train=np.asarray(rep_train).reshape(len(rep_train), -1),
+            repr_name=f"the debiaser's output ({int(np.prod(np.shape(X_te)[1:]))}-d)",
             y_train=s.train.y, sensitive_train=s.train.sensitive,
             predict_fn=lambda images: model.predict_proba(debiaser.transform(images)))]
 

@@ -25,11 +25,14 @@ if TYPE_CHECKING:
 MAX_SHOWN = 4
 
 
-def arm_fingerprint(plan: ArmPlan, spec: AuditSpec, data_hash: str, plugins: PluginSet) -> dict[str, Any]:
-    """The fingerprint of ``plan`` in this run (plain JSON data)."""
+def arm_fingerprint(plan: ArmPlan, spec: AuditSpec, data_hash: str, plugins: PluginSet,
+                    model_files: dict[str, str] | None = None) -> dict[str, Any]:
+    """The fingerprint of ``plan`` in this run (plain JSON data); ``model_files``: digests of the
+    files the downstream model reads (e.g. its weights), by path, when it reads any."""
     used: list[tuple[str, Component]] = [(plan.family, plan.component), ("models", spec.model)]
     used += [("metrics", m) for m in spec.metrics]
-    return {
+    extra = {"model_files": model_files} if model_files else {}
+    return {**extra,
         "arm": plan.config(),
         "data_hash": data_hash,
         "split": {**spec.split.model_dump(mode="json"), "seed": split_seed(spec)},

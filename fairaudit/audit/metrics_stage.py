@@ -45,13 +45,19 @@ def metric_context(state: RunState, arm: Arm) -> MetricContext:
         y_true=s.test.y, sensitive=s.test.sensitive, patient_ids=s.test.patient_ids,
         y_score=arm.scores_test, threshold=spec.decision_threshold,
         attributes=list(spec.attributes), intersections=[list(c) for c in spec.intersections],
-        stats=state.stats, features=arm.repr_test, features_train=arm.repr_train,
+        stats=state.stats, features=arm.repr_test, features_train=arm.repr_train, features_name=arm.repr_name,
         y_train=arm.y_train, sensitive_train=arm.sensitive_train, extras=s.test.extras,
         val_y_true=s.val.y if s.val is not None else None, val_y_score=arm.scores_val,
         images=s.test.images,
         counterfactuals=CounterfactualSets(oracle=state.oracle_counterfactuals(), generated=arm.counterfactuals),
         predict_fn=arm.predict_fn, artefact_oracle=s.test.meta.get("artefact_oracle"),
         context=state.context)
+
+
+def needs_features(state: RunState) -> bool:
+    """Whether a metric of the spec reads a representation (probes)."""
+    registry = state.plugins.registry("metrics")
+    return any("features" in registry.get(comp.name).requires for comp in state.spec.metrics)
 
 
 def applies(metric: BaseMetric, arm: Arm, ctx: MetricContext) -> bool:

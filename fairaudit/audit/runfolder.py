@@ -82,6 +82,19 @@ def data_hash(dataset: AuditDataset) -> str:
     return h.hexdigest()[:16]
 
 
+def file_digests(paths: list[Path]) -> dict[str, str]:
+    """SHA-256 (first 16 hex digits) of each existing file, by path (missing files: left out)."""
+    out: dict[str, str] = {}
+    for path in paths:
+        if Path(path).is_file():
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda f=fh: f.read(1 << 20), b""):
+                    h.update(block)
+            out[str(path)] = h.hexdigest()[:16]
+    return out
+
+
 def environment() -> dict[str, Any]:
     import importlib.metadata as md
 

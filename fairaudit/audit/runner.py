@@ -192,11 +192,13 @@ class _Audit:
     def _all_arms(self, state: RunState, metrics: Metrics, data_hash: str) -> tuple[list[ArmResult], Scores]:
         plans = plan_arms(state.spec, state.dataset)
         store = ResumeStore(self.run_dir, len(state.splits.test))
+        trains = state.dataset.scores is None  # given scores: no model is created at all
+        model_files = runfolder.file_digests(state.new_model().input_files()) if trains else {}  # e.g. weights
         arms: list[ArmResult] = []
         scores: Scores = {}
         for plan in plans:
             state.position = f"arm {plan.index + 1}/{len(plans)}"
-            fingerprint = json_safe(arm_fingerprint(plan, state.spec, data_hash, self.plugins))
+            fingerprint = json_safe(arm_fingerprint(plan, state.spec, data_hash, self.plugins, model_files))
             kept = self._kept(state, store, plan, fingerprint) if self.resumed else None
             if kept is not None:
                 done, done_scores = kept

@@ -89,7 +89,7 @@ class RunState:
 
     def new_model(self, comp: Component | None = None) -> BaseModel:
         """A fresh downstream model (the spec's, unless ``comp`` names another)."""
-        return self.create("models", comp or self.spec.model)
+        return self.create("models", comp or self.spec.model).resolve(self.loaded.base_dir)
 
     def fit_predict(self, model: BaseModel, X_train: np.ndarray, y_train: np.ndarray,
                     X_val: np.ndarray | None, X_test: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:

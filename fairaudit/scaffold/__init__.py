@@ -29,6 +29,8 @@ KINDS: dict[str, Kind] = {
     "debiaser": Kind("debiasers", "debiaser", "Debiaser"),
     "metric": Kind("metrics", "metric", "Metric"),
     "generator": Kind("generators", "generator", "Generator"),
+    "model": Kind("models", "model", "Model"),
+    "dataset": Kind("datasets", "dataset", "Dataset"),
 }
 
 #: template file -> path in the generated package (``{package}``/``{module}`` filled in).

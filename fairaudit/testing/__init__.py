@@ -26,6 +26,7 @@ Submodules (public, documented in docs/architecture.md):
 """
 
 from fairaudit.testing.checks import (
+    check_dataset,
     check_debiaser,
     check_generator,
     check_metric,
@@ -36,6 +37,7 @@ from fairaudit.testing.checks import (
 )
 
 __all__ = [
+    "check_dataset",
     "check_debiaser",
     "check_generator",
     "check_metric",

@@ -269,6 +269,11 @@ def check_model(cls: type) -> None:
     check_plugin(cls)
 
 
+def check_dataset(cls: type) -> None:
+    assert issubclass(cls, BaseDatasetLoader), f"{cls!r} is not a BaseDatasetLoader"
+    check_plugin(cls)
+
+
 def parametrize_with_checks(classes: list[type]) -> Any:
     """A ``pytest.mark.parametrize`` over (plugin_class, check), one test id per check."""
     import pytest

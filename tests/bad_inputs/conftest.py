@@ -3,7 +3,8 @@
 ``corpus`` copies ``corpus/`` into a temporary folder and writes there what is binary or
 deliberately not UTF-8: images of mixed sizes and modes, a truncated PNG, NPZ packs (one with a
 pickle that would create a marker file if it were ever unpickled), Latin-1 / cp1252 CSVs, DICOM
-files (images, one without pixel data, one multi-frame), and specs that are not UTF-8 text.
+files (images, one without pixel data, one multi-frame), torch weight files (a pickle, a list),
+and specs that are not UTF-8 text.
 """
 
 from __future__ import annotations
@@ -126,6 +127,15 @@ def _dicom_files(folder: Path) -> None:
     _dicom(folder / "cine.dcm", rng.integers(0, 4096, (3, 20, 20)))
 
 
+def _checkpoints(data: Path) -> None:
+    """``pickled_model.pt``: a torch file whose pickle would create ``PWNED-pt`` if it were ever
+    unpickled; ``tensor_list.pt``: a list of tensors (loads with weights_only, but is no state dict)."""
+    import torch
+
+    torch.save({"model": Payload(str(data.parent / "PWNED-pt"))}, data / "pickled_model.pt")
+    torch.save([torch.zeros(3), torch.ones(2)], data / "tensor_list.pt")
+
+
 def _odd_specs(root: Path) -> None:
     """Specs that are binary, UTF-16, or nested deeper than any spec: brackets 5000 deep, and
     mappings 60 and 400 deep (the latter beyond the parser's recursion)."""
@@ -155,6 +165,7 @@ def build_corpus(dest: Path) -> Path:
     _latin1_tables(dest / "data")
     _npz_files(dest / "data")
     _dicom_files(dest / "data" / "dicom")
+    _checkpoints(dest / "data")
     _odd_specs(dest)
     _plugin_files(dest)
     return dest

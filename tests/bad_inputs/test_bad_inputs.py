@@ -25,7 +25,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 USAGE = int(ExitCode.USAGE_ERROR)
 TRACEBACK = "Traceback (most recent call last)"
 #: Files a YAML tag or a pickle would create if the corpus were ever executed.
-MARKERS = ("PWNED-apply", "PWNED-new", "PWNED-npz", "PWNED-plugin")
+MARKERS = ("PWNED-apply", "PWNED-new", "PWNED-npz", "PWNED-plugin", "PWNED-pt")
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,22 @@ DATA_CASES = [
           r"error: DataError: \S*predictions_out_of_range\.csv: score column 'score' has 2 value\(s\) outside "
           r"\[0, 1\] \(from -0\.2 to 1\.3\), the first 1\.3 at CSV line 6; with score_kind: probability every score "
           r"is a probability\. If the scores are logits or decision-function margins, set score_kind: logit"),
+    # ---- torch_checkpoint: names checked by validate; weight files refused unexecuted at run
+    _case("checkpoint_unknown_arch.yaml", "validate",
+          r"checkpoint_unknown_arch\.yaml:6:12  model\.params\.arch  unknown architecture 'densenet12': did you "
+          r"mean 'densenet121'"),
+    _case("checkpoint_factory_format.yaml", "validate",
+          r"checkpoint_factory_format\.yaml:7:5  model\.params\.factory  factory 'my_nets\.build' must read "
+          r"'package\.module:function'",
+          r"checkpoint_factory_format\.yaml:8:5  model\.params\.weights  weights 'data/never_read\.pkl': give a "
+          r"\.safetensors file or a \.pt/\.pth state dict"),
+    _case("checkpoint_pickled_model.yaml", "run",
+          r"error: CheckpointError: weights file \S*pickled_model\.pt is not a plain state dict: "
+          r"torch\.load\(weights_only=True\) refused it \(Unsupported global: GLOBAL io\.open"),
+    _case("checkpoint_not_state_dict.yaml", "run",
+          r"error: CheckpointError: weights file \S*tensor_list\.pt holds a list, not a state dict"),
+    _case("checkpoint_missing_weights.yaml", "run",
+          r"error: CheckpointError: weights file not found: \S*no_such_file\.safetensors"),
     _case("predictions_score_missing.yaml", "run",
           r"error: DataError: \S*predictions_missing_score\.csv: score column 'score' has 1 missing value\(s\) "
           r"\(empty or NaN\), the first at CSV line 4"),

@@ -75,7 +75,7 @@ def test_every_kind_passes_its_own_test_before_install(tmp_path):
 
 
 def test_unknown_kind_is_refused(tmp_path):
-    result = cli("new-plugin", "probe", "--kind", "dataset", "--dir", str(tmp_path), catch_exceptions=True)
+    result = cli("new-plugin", "probe", "--kind", "report_section", "--dir", str(tmp_path), catch_exceptions=True)
     assert result.exit_code == 4
     assert all(kind in result.output for kind in KINDS)
     assert not any(tmp_path.iterdir())

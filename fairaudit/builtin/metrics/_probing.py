@@ -112,6 +112,16 @@ def probe_targets(
     return out
 
 
+def name_representation(results: list[MetricResult], ctx: MetricContext) -> list[MetricResult]:
+    """Say in every result which representation the probe read (``details.representation`` and a
+    note), e.g. "input pixels pooled to 32×32" or "model features (1024-d, ...)"."""
+    if ctx.features_name:
+        for result in results:
+            result.details.setdefault("representation", ctx.features_name)
+            result.notes.append(f"representation read: {ctx.features_name}")
+    return results
+
+
 #: What the probe plugins emit (their ``outputs()``; every probe result carries these fields).
 PROBE_OUTPUTS: dict[str, MetricOutput] = {o.name: o for o in (
     MetricOutput("attribute_probe_auc", "probe", headline=True),

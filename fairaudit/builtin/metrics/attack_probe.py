@@ -16,6 +16,7 @@ from fairaudit.builtin.metrics._probing import (
     family_settings,
     fit_predict,
     make_probe,
+    name_representation,
     probe_missing,
     probe_result,
     probe_targets,
@@ -166,7 +167,7 @@ class AttackProbe(BaseMetric):
             )
         for result in results:
             result.notes.extend(cap_notes)
-        return results
+        return name_representation(results, ctx)
 
     # ------------------------------------------------------------------ attacker
     def _attack(

@@ -14,6 +14,7 @@ from fairaudit.builtin.metrics._probing import (
     Target,
     cap_rows,
     family_settings,
+    name_representation,
     probe_missing,
     probe_result,
     probe_targets,
@@ -151,7 +152,7 @@ class AttributeProbe(BaseMetric):
         for result in self._probe(ctx, X[rows], patients[rows], rows, targets, rng):
             result.notes.extend([*([row_note] if row_note else []), *cap_notes])
             results.append(result)
-        return results
+        return name_representation(results, ctx)
 
     def _missing(self, why: str) -> MetricResult:
         return probe_missing("attribute_probe_auc", self.name, None, why)
