@@ -95,4 +95,6 @@ def _check_output_folder(output: Path) -> None:
     if not existing.is_dir():
         raise FairAuditError(f"--output {output}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise FairAuditError(f"--output {output}: no permission to write in {existing}")
+        from fairaudit.errors import MachineRefused
+
+        raise MachineRefused(f"--output {output}: no permission to write in {existing}")
