@@ -72,8 +72,9 @@ def _unknown_attribute(dataset: AuditDataset, attr: str) -> DataError:
     available = sorted({*dataset.sensitive.columns, *dataset.extras})
     close = difflib.get_close_matches(attr, available, n=2)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-    return DataError(f"attribute {attr!r} (spec field 'attributes') is not a column of dataset "
-                     f"{dataset.name!r}.{hint} Available: {available}")
+    return DataError(f"attribute {attr!r} (spec field 'attributes') is not among the sensitive attributes of "
+                     f"dataset {dataset.name!r}.{hint} Available: {available}; a column of the data is one when "
+                     "listed in dataset.params.sensitive")
 
 
 def _group_size_notes(attr: str, counts: pd.Series, min_group_size: int) -> list[str]:

@@ -362,7 +362,7 @@ def load_spec_text(text: str, file: str = "<spec>", *, plugins: PluginSet | None
     try:
         spec = AuditSpec.model_validate(plain)
     except pydantic.ValidationError as exc:
-        issues = _issues_from(exc, tree, file)
+        issues = _relocated(_issues_from(exc, tree, file), plain, tree, file)
         if plugins is not None:
             issues += _component_issues_raw(plain, tree, file, plugins)
         raise SpecError(sorted(issues, key=_order)) from None
@@ -372,6 +372,18 @@ def load_spec_text(text: str, file: str = "<spec>", *, plugins: PluginSet | None
         if issues:
             raise SpecError(sorted(issues, key=_order))
     return loaded
+
+
+def _relocated(issues: list[SpecIssue], plain: Any, tree: Any, file: str) -> list[SpecIssue]:
+    """Intersection problems at their entry's line (pydantic places them at the spec's top)."""
+    from fairaudit.spec.compat import intersection_issues
+
+    about = ("intersections use attributes", "each intersection lists")
+    kept = [i for i in issues if not i.msg.startswith(about)]
+    if len(kept) == len(issues):
+        return issues
+    precise = intersection_issues(plain, file, tree)
+    return kept + precise if precise else issues
 
 
 def _order(issue: SpecIssue) -> tuple[int, int]:
@@ -424,10 +436,11 @@ def check_components(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:
     given = {f for f in spec.model_fields_set if f not in ("debiasers", "generators") or getattr(spec, f)}
     issues += _scores_issues(spec.dataset.name, given, [m.name for m in spec.metrics], loaded.tree,
                              str(loaded.path), plugins)
-    if not issues:  # thresholds are checked against metrics that load and validate
+    if not issues:  # thresholds and cross-field checks need plugins that load and validate
+        from fairaudit.spec.compat import compat_issues
         from fairaudit.spec.thresholds import threshold_issues
 
-        issues += threshold_issues(loaded, plugins)
+        issues += threshold_issues(loaded, plugins) + compat_issues(loaded, plugins)
     return issues
 
 

@@ -68,8 +68,9 @@ class SplitSpec(StrictModel):
 
     @model_validator(mode="after")
     def _sizes(self) -> SplitSpec:
-        if self.test_size + self.val_size >= 0.9:
-            raise ValueError("test_size + val_size must leave at least 10% for training")
+        if self.test_size + self.val_size > 0.9 + 1e-9:  # 0.45 + 0.45 leaves exactly 10%: accepted
+            raise ValueError(f"test_size + val_size must leave at least 10% for training (they leave "
+                             f"{100 * (1 - self.test_size - self.val_size):.4g}%)")
         return self
 
 

@@ -132,6 +132,27 @@ SPEC_CASES = [
     _case("seed_out_of_range.yaml", "run", r"seed  Input should be greater than or equal to 0"),
     _case("attributes_repeated.yaml", "validate",
           r"attributes_repeated\.yaml:8:1  attributes  each attribute may be listed once; repeated: \['sex'\]"),
+    # ---- validate as strict as run's static checks: issue 15 items 8-9
+    _case("attribute_not_sensitive.yaml", "validate",
+          r"attribute_not_sensitive\.yaml:10:19  attributes\[1\]  attribute 'age' is not among the sensitive columns "
+          r"of dataset 'table' \(\['sex'\]\): add it to dataset\.params\.sensitive"),
+    _case("attribute_not_sensitive.yaml", "run", r"attributes\[1\]  attribute 'age' is not among the sensitive"),
+    _case("model_cnn_on_table.yaml", "validate",
+          r"model_cnn_on_table\.yaml:6:1  model  model 'cnn' takes images, but dataset 'table' gives features; use a "
+          r"model that takes features \(logistic, mlp"),
+    _case("debiaser_features_on_images.yaml", "validate",
+          r"debiaser_features_on_images\.yaml:7:5  debiasers\[0\]\.name  debiaser 'advvae' takes features, but "
+          r"dataset 'synthetic_cxr' gives images: it cannot run on this dataset"),
+    _case("intersections_bad_entries.yaml", "validate",
+          r"The spec has 2 problem",
+          r"intersections_bad_entries\.yaml:8:5  intersections\[1\]  an intersection lists at least two attributes "
+          r"\(got \['sex'\]\)",
+          r"intersections_bad_entries\.yaml:9:11  intersections\[2\]\[1\]  'agee' is not listed in 'attributes'"),
+    _case("split_leaves_exactly_10_percent.yaml", "validate", r"ok split_leaves_exactly_10_percent\.yaml", code=0),
+    _case("split_leaves_exactly_10_percent.yaml", "run", r"run folder:", code=0),
+    _case("images_mask_partly_empty.yaml", "validate",
+          r"images_mask_partly_empty\.yaml:10:5  dataset\.params\.mask_column  \S*mask_partly_empty\.csv: "
+          r"mask_column 'mask' is empty on 2 of 12 rows \(CSV line\(s\) 5, 10\): every row needs a mask file"),
     _case("arm_names_collide.yaml", "validate",
           r"arm names must be unique .*repeated: \['g \(augment\)'\]"),
 ]
@@ -245,6 +266,9 @@ DATA_CASES = [
     _case("table_inf_feature.yaml", "run",
           r"error: DataError: \S*inf_feature\.csv: feature column 'f1' holds 2 infinite value\(s\) \(inf, or beyond "
           r"float32's range of ±3\.4e38\), the first at CSV line 8; a feature must be a finite number"),
+    _case("images_mask_partly_empty.yaml", "run",
+          r"error: DataError: \S*mask_partly_empty\.csv: mask_column 'mask' is empty on 2 of 12 rows "
+          r"\(CSV line\(s\) 5, 10\)"),
     _case("bins_outside_edges.yaml", "run",
           r"error: DataError: \S*ages\.csv: bins\['age'\]: 23 value\(s\) of 'age' lie outside the edges \[30, 90\] "
           r"\(from 19 to 94\); widen the edges, or leave an end open with -\.inf or \.inf"),

@@ -78,6 +78,7 @@ class TableDataset(BaseDatasetLoader):
     """
 
     name = "table"
+    modality = "features"
     description = ("Features, binary target and sensitive attributes from a CSV, Parquet or "
                    "NPZ file.")
 
