@@ -32,7 +32,7 @@ class DebiaserPlan(ArmPlan):
         attrs = s.train.sensitive
         state.log.timed(f"{name}.fit", lambda: debiaser.fit(s.train.inputs, s.train.y, sensitive_features=attrs))
         X_tr, y_tr, _sf_tr = debiaser.transform_train(s.train.inputs, s.train.y, sensitive_features=attrs)
-        _same_rows(comp.name, "transform_train", len(X_tr), len(y_tr), "labels it returned")
+        _same_rows(comp.name, "transform_train", len(X_tr), len(y_tr), " labels")
         X_te = _checked(comp.name, debiaser.transform(s.test.inputs), len(s.test))
         X_va = _checked(comp.name, debiaser.transform(s.val.inputs), len(s.val)) if s.val is not None else None
         model = self._head(state, np.asarray(X_tr).ndim)
@@ -67,6 +67,7 @@ def _checked(plugin: str, out: np.ndarray, n: int) -> np.ndarray:
 
 
 def _same_rows(plugin: str, method: str, got: int, expected: int, of: str) -> None:
+    """The conformance kit's check, made by the runner too: one output row per input row."""
     if got != expected:
-        raise PluginError(f"debiaser {plugin!r}: {method} returned {got} rows for {expected}"
-                          f"{f' ({of})' if of else ''}; a debiaser maps each row to one row (a bug in the plugin)")
+        raise PluginError(f"debiaser {plugin!r}: {method} returned {got} rows for {expected}{of}; a debiaser "
+                          "maps each row to one row (a bug in the plugin)")
