@@ -29,10 +29,9 @@ def compute_metrics(state: RunState, arm: Arm, metrics: Metrics) -> list[MetricR
     ctx = metric_context(state, arm)
     name = arm.result.name
     results: list[MetricResult] = []
-    for comp, metric in metrics:
-        if not applies(metric, arm, ctx):
-            continue
-        state.say_arm(name, f"metric {comp.arm_name}")
+    applying = [(comp, metric) for comp, metric in metrics if applies(metric, arm, ctx)]
+    for k, (comp, metric) in enumerate(applying, start=1):
+        state.say_arm(name, f"metric {comp.arm_name} ({k}/{len(applying)})")
         results += state.log.timed(f"{name}.metrics.{comp.arm_name}",
                                    lambda c=comp, m=metric: _compute(c, m, ctx, name))
     return results

@@ -41,14 +41,20 @@ def run(
             console.print("[yellow]note:[/] the spec runs Python code from ", end="")
             console.print(f"{', '.join(local)} (plugins:); run only specs you trust", markup=False)
 
+    announced: set[str] = set()
+
     def say(msg: str) -> None:
+        if msg.startswith("warning: "):
+            if msg in announced:  # each warning once
+                return
+            announced.add(msg)
         if not quiet:
             console.print(f"[dim]•[/] {escape(msg)}", highlight=False)
 
     wanted = [f.strip() for f in formats.split(",")] if formats else None
     outcome = run_audit(spec, output_dir=output, resume=resume, formats=wanted, say=say,
                         progress=_progress_wanted(quiet))
-    _print_outcome(outcome)
+    _print_outcome(outcome, shown=set() if quiet else {m.removeprefix("warning: ") for m in announced})
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -59,14 +65,17 @@ def _progress_wanted(quiet: bool) -> bool:
     return not quiet and os.environ.get("FAIRAUDIT_NO_PROGRESS", "") in ("", "0")
 
 
-def _print_outcome(outcome: RunOutcome) -> None:
-    """Run folder, reports, warnings, what the gate could not judge, verdicts (even with ``-q``)."""
+def _print_outcome(outcome: RunOutcome, shown: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Run folder, reports, warnings (but those already ``shown`` as the run went), what the gate
+    could not judge, verdicts (even with ``-q``)."""
     result = outcome.result
     console.print("[bold]run folder:[/] ", end="")
     console.print(str(outcome.run_dir), markup=False, soft_wrap=True)
     for fmt, path in outcome.reports.items():
         console.print(f"  {fmt}: {path}", markup=False, soft_wrap=True)
     for note in result.warnings:  # one line each (paths stay greppable)
+        if note in shown:
+            continue
         console.print("[yellow]warning:[/] ", end="", soft_wrap=True)
         console.print(note, markup=False, soft_wrap=True)
     if outcome.report_error:
