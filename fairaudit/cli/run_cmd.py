@@ -26,7 +26,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run the audit described by SPEC (exit 1 when a declared threshold fails, 6 when the gate
-    cannot judge: a failed arm or a threshold without a verdict; 7 when a report failed to render)."""
+    cannot judge: a failed arm or a threshold without a verdict; 7 when a report failed to render;
+    8 when the machine refused: disk full, no permission, a read-only file system)."""
     from fairaudit.audit.runner import run_audit
     from fairaudit.errors import FairAuditError
 

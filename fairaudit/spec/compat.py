@@ -1,7 +1,7 @@
 """Cross-field checks of a spec against its plugins, made by ``validate`` and ``run`` alike before
 any data are loaded: the attributes are columns the dataset is told to read, the model and the
-debiasers take what the dataset gives (features or images), intersections name audited
-attributes, each problem at its own line."""
+debiasers take what the dataset gives (features or images), the split is stratified by group
+columns, intersections name audited attributes, each problem at its own line."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def _issue(loaded: LoadedSpec, loc: tuple[Any, ...], msg: str) -> SpecIssue:
 
 def _attribute_issues(loaded: LoadedSpec, dataset: type) -> list[SpecIssue]:
     """An attribute the dataset does not read as a sensitive column (or an extra): ``run`` would
-    stop at it after loading the data."""
+    stop at it after loading the data; a ``split.stratify`` entry that is no group column (``run``
+    would ignore it without a word)."""
     from fairaudit.params import params_model
 
     fields = params_model(dataset).model_fields
@@ -50,9 +51,14 @@ def _attribute_issues(loaded: LoadedSpec, dataset: type) -> list[SpecIssue]:
         return []
     known = [*sensitive, *(e for e in extras if isinstance(e, str))]
     name = loaded.spec.dataset.name
-    return [_issue(loaded, ("attributes", i), f"attribute {attr!r} is not among the sensitive columns of dataset "
-                   f"{name!r} ({sensitive}): add it to dataset.params.sensitive")
-            for i, attr in enumerate(loaded.spec.attributes) if attr not in known]
+    issues = [_issue(loaded, ("attributes", i), f"attribute {attr!r} is not among the sensitive columns of dataset "
+                     f"{name!r} ({sensitive}): add it to dataset.params.sensitive")
+              for i, attr in enumerate(loaded.spec.attributes) if attr not in known]
+    groups = [*sensitive, *loaded.spec.attributes]  # what a split can be stratified by
+    issues += [_issue(loaded, ("split", "stratify", i), f"{attr!r} is neither an audited attribute nor a sensitive "
+                      f"column of dataset {name!r} ({sorted(set(groups))}); the split would silently ignore it")
+               for i, attr in enumerate(loaded.spec.split.stratify) if attr not in groups]
+    return issues
 
 
 def _modality_issues(loaded: LoadedSpec, plugins: PluginSet, modality: str) -> list[SpecIssue]:

@@ -148,6 +148,9 @@ SPEC_CASES = [
           r"intersections_bad_entries\.yaml:8:5  intersections\[1\]  an intersection lists at least two attributes "
           r"\(got \['sex'\]\)",
           r"intersections_bad_entries\.yaml:9:11  intersections\[2\]\[1\]  'agee' is not listed in 'attributes'"),
+    _case("stratify_unknown.yaml", "validate",
+          r"stratify_unknown\.yaml:11:56  split\.stratify\[1\]  'sexe' is neither an audited attribute nor a sensitive "
+          r"column of dataset 'table' \(\['sex'\]\); the split would silently ignore it"),
     _case("split_leaves_exactly_10_percent.yaml", "validate", r"ok split_leaves_exactly_10_percent\.yaml", code=0),
     _case("split_leaves_exactly_10_percent.yaml", "run", r"run folder:", code=0),
     _case("images_mask_partly_empty.yaml", "validate",
