@@ -151,6 +151,7 @@ SPEC_CASES = [
     _case("stratify_unknown.yaml", "validate",
           r"stratify_unknown\.yaml:11:56  split\.stratify\[1\]  'sexe' is neither an audited attribute nor a sensitive "
           r"column of dataset 'table' \(\['sex'\]\); the split would silently ignore it"),
+    _case("stratify_unknown.yaml", "run", r"split\.stratify\[1\]  'sexe' is neither an audited attribute"),
     _case("split_leaves_exactly_10_percent.yaml", "validate", r"ok split_leaves_exactly_10_percent\.yaml", code=0),
     _case("split_leaves_exactly_10_percent.yaml", "run", r"run folder:", code=0),
     _case("images_mask_partly_empty.yaml", "validate",
