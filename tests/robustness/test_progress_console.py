@@ -22,7 +22,7 @@ SPEC = textwrap.dedent("""\
       params: {path: data.csv, target: y, sensitive: [sex], features: [f0, f1]}
     attributes: [sex]
     model: logistic
-    metrics: [group_metrics, attribute_probe]
+    metrics: [group_metrics, {name: attribute_probe, params: {probes: [linear], cv_folds: 2, shuffled_baseline: false}}]
     statistics: {n_boot: 10, n_permutations: 10, min_group_size: 5}
     report: {formats: [html]}
     """)
