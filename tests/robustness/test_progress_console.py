@@ -75,3 +75,19 @@ def test_plain_progress_without_a_length():
     out = io.StringIO()
     assert list(plain_progress(iter("abc"), desc="x", total=None, stream=out)) == ["a", "b", "c"]
     assert out.getvalue().startswith("x: done, 3 in ")
+
+
+def test_a_long_step_says_it_is_still_running_until_it_ends():
+    import threading
+    import time
+
+    from fairaudit.audit.heartbeat import heartbeat
+
+    said: list[str] = []
+    with heartbeat(said.append, "metric slow (1/1)", every=0.05):
+        time.sleep(0.32)
+    count = len(said)
+    assert 3 <= count <= 7 and all(re.fullmatch(r"metric slow \(1/1\): still running \(\d+ s\)", s) for s in said)
+    time.sleep(0.15)
+    assert len(said) == count  # stopped with the step
+    assert not any(t.name == "fairaudit-heartbeat" for t in threading.enumerate())
