@@ -74,27 +74,34 @@ def audit_predictions(
     return _run_dict(spec, folder, Path(output), base_dir=Path.cwd())
 
 
-def run(spec: Mapping[str, Any] | str | Path, output: str | Path | None = None) -> AuditResult:
+def run(spec: Mapping[str, Any] | str | Path, output: str | Path | None = None, *,
+        allow_local_plugins: bool = False) -> AuditResult:
     """Run an audit spec: a YAML file, or a dict with the same content (written as YAML to
     ``<output>/<name>-input/spec.yaml``; its relative paths resolve against the current folder).
     Reports are rendered in the spec's formats; the result is returned (its run folder is in
-    the console output and under ``output``, default ``reports``)."""
+    the console output and under ``output``, default ``reports``).
+
+    A local plugin file (``plugins:``) is code: it is loaded only from inside the spec's folder
+    tree (the current folder for a dict), unless ``allow_local_plugins=True``."""
     out = Path(output) if output is not None else Path("reports")
     if isinstance(spec, Mapping):
         name = _checked_name(spec.get("name"))
-        return _run_dict(dict(spec), out / f"{name}-input", out, base_dir=Path.cwd())
+        return _run_dict(dict(spec), out / f"{name}-input", out, base_dir=Path.cwd(),
+                         allow_local_plugins=allow_local_plugins)
     from fairaudit.audit.runner import run_audit
 
-    return _located(run_audit(spec, output_dir=out, progress=False))
+    return _located(run_audit(spec, output_dir=out, progress=False, allow_local_plugins=allow_local_plugins))
 
 
 # ---------------------------------------------------------------- pieces
-def _run_dict(spec: dict[str, Any], folder: Path, output: Path, *, base_dir: Path) -> AuditResult:
+def _run_dict(spec: dict[str, Any], folder: Path, output: Path, *, base_dir: Path,
+              allow_local_plugins: bool = False) -> AuditResult:
     """Write ``spec`` as YAML into ``folder`` and run it (relative paths against ``base_dir``)."""
     from fairaudit.audit.runner import run_audit
 
     spec_path = atomic.write_text(folder / "spec.yaml", _yaml(spec))
-    return _located(run_audit(spec_path, output_dir=output, progress=False, base_dir=base_dir))
+    return _located(run_audit(spec_path, output_dir=output, progress=False, base_dir=base_dir,
+                              allow_local_plugins=allow_local_plugins))
 
 
 def _located(outcome: RunOutcome) -> AuditResult:

@@ -91,11 +91,32 @@ class PluginError(FairAuditError):
 class PluginNotFound(PluginError):
     """No plugin of that family has that name."""
 
-    def __init__(self, family: str, name: str, suggestions: list[str], available: list[str]):
+    def __init__(self, family: str, name: str, suggestions: list[str], available: list[str], *,
+                 registered_by: list[str] | None = None):
         self.family, self.name, self.suggestions = family, name, suggestions
+        if registered_by:  # ``distribution:name`` whose distribution does not register the name
+            dist, _, bare = name.rpartition(":")
+            super().__init__(f"unknown {family} plugin {name!r}: distribution {dist!r} does not register "
+                             f"{bare!r}; it is registered by {', '.join(map(repr, registered_by))}.")
+            return
         hint = f" Did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
         avail = ", ".join(sorted(available)) or "none"
         super().__init__(f"unknown {family} plugin {name!r}.{hint} Installed: {avail}.")
+
+
+class AmbiguousPluginError(PluginError):
+    """Several distributions register the name; a spec must qualify it (``distribution:name``)."""
+
+    exit_code = ExitCode.USAGE_ERROR
+
+    def __init__(self, family: str, name: str, sources: list[object]):
+        from fairaudit.registry import qualifier
+
+        self.family, self.name = family, name
+        self.qualified = [f"{qualifier(s)}:{name}" for s in sources]  # type: ignore[arg-type]
+        by = " and by ".join(str(s) for s in sources)
+        super().__init__(f"{family} plugin name {name!r} is ambiguous: it is registered by {by}; name the "
+                         f"one you mean as {' or '.join(map(repr, self.qualified))}")
 
 
 class DuplicatePluginError(PluginError):
@@ -145,6 +166,7 @@ class DeviceError(TrainingError):
 class RunInterrupted(KeyboardInterrupt):
     """An audit stopped by Ctrl-C or SIGTERM; its finished arms are kept in ``run_dir``."""
 
-    def __init__(self, run_dir: object, cause: str = "interrupted"):
+    def __init__(self, run_dir: object, cause: str = "interrupted", *, allow_local_plugins: bool = False):
         self.run_dir = run_dir
-        super().__init__(f"{cause}; the finished arms are kept: resume with fairaudit run --resume {run_dir}")
+        flag = " --allow-local-plugins" if allow_local_plugins else ""  # the run needed it: so does resume
+        super().__init__(f"{cause}; the finished arms are kept: resume with fairaudit run --resume {run_dir}{flag}")

@@ -57,6 +57,9 @@ class PluginSet:
     registries: dict[str, Registry]
     loaded: list[LoadedPlugin] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
+    #: Families in which a local file, read without importing it, registers names that only
+    #: importing would show (``fairaudit validate``): unknown names there are not errors.
+    unverified: dict[str, list[str]] = field(default_factory=dict)
 
     def registry(self, family: str) -> Registry:
         return self.registries[family]
@@ -104,7 +107,7 @@ def _register_module(
     source: PluginSource,
 ) -> None:
     """Register ``module``'s hookimpls and call them; undo on failure."""
-    pm.register(module, name=source.plugin)
+    pm.register(module, name=f"{source.distribution}:{source.plugin}" if source.distribution else source.plugin)
     try:
         for family in FAMILIES:
             registry = registries[family]
@@ -119,12 +122,12 @@ def _register_module(
 
 
 def _snapshot(registries: dict[str, Registry]) -> dict[str, dict]:
-    return {fam: dict(reg._entries) for fam, reg in registries.items()}
+    return {fam: reg.snapshot() for fam, reg in registries.items()}
 
 
 def _restore(registries: dict[str, Registry], snap: dict[str, dict]) -> None:
     for fam, entries in snap.items():
-        registries[fam]._entries = entries
+        registries[fam].restore(entries)
 
 
 def load_plugins(
@@ -134,9 +137,11 @@ def load_plugins(
 ) -> PluginSet:
     """Build a fresh plugin manager with builtins, installed entry points and local files.
 
-    A plugin that fails to import or register is recorded in ``failures`` and does not stop
-    the others (set ``FAIRAUDIT_STRICT_PLUGINS=1`` to raise instead).  Autoloading of
-    entry points can be switched off with ``FAIRAUDIT_DISABLE_PLUGIN_AUTOLOAD=1``.
+    An installed plugin that fails to import or register is recorded in ``failures`` and does
+    not stop the others (set ``FAIRAUDIT_STRICT_PLUGINS=1`` to raise instead); a local file
+    that fails raises :class:`PluginLoadError` with its own error (file and line).  A local
+    file is code: callers decide which files may be loaded (see :mod:`fairaudit.spec.plugin_files`).
+    Autoloading of entry points can be switched off with ``FAIRAUDIT_DISABLE_PLUGIN_AUTOLOAD=1``.
     """
     if autoload is None:
         autoload = os.environ.get("FAIRAUDIT_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
@@ -153,6 +158,8 @@ def load_plugins(
             _register_module(pm, registries, module, source)
         except Exception as exc:
             _restore(registries, snap)
+            if path is not None:  # a file the spec names: its own error, never "unknown plugin"
+                raise PluginLoadError(local_failure(Path(path), exc)) from exc
             if _strict() or builtin:
                 raise PluginLoadError(f"plugin {source} failed to load: {exc}") from exc
             plugin_set.failures.append(
@@ -170,13 +177,13 @@ def load_plugins(
                 PluginSource(modname, "fairaudit", version), True, None)
 
     if autoload:
-        seen: set[str] = set()
+        seen: set[tuple[str | None, str]] = set()
         for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            if ep.name in seen:
-                continue
-            seen.add(ep.name)
             dist = ep.dist.name if ep.dist is not None else None
             dver = ep.dist.version if ep.dist is not None else None
+            if (dist, ep.name) in seen:  # the same distribution found twice on sys.path
+                continue
+            seen.add((dist, ep.name))
             attempt(ep.name, ep.load, PluginSource(ep.name, dist, dver), False, None)
 
     for path in local_files:
@@ -210,3 +217,18 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[modname] = module
     spec.loader.exec_module(module)
     return module
+
+
+def local_failure(path: Path, exc: BaseException) -> str:
+    """``local plugin file X failed to import: Error: message (file, line N)``: the error of a
+    local plugin file itself, at the innermost line of that file (or of the file it imported)."""
+    where = ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({exc.filename}, line {exc.lineno})"
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        mine = [f for f in frames if Path(f.filename).resolve() == Path(path).resolve()]
+        frame = mine[-1] if mine else (frames[-1] if frames else None)
+        if frame is not None and "importlib" not in frame.filename:
+            where = f" ({frame.filename}, line {frame.lineno})"
+    return f"local plugin file {path} failed to load: {type(exc).__name__}: {exc}{where}"

@@ -38,7 +38,8 @@ from fairaudit.audit.verdicts import adjust_p_values, judge_all
 from fairaudit.errors import DataError, ExitCode, FairAuditError, RunInterrupted, SpecError
 from fairaudit.plugins import PluginSet, load_plugins
 from fairaudit.results import ArmResult, AuditResult
-from fairaudit.spec.loader import LoadedSpec, check_components, declared_plugins, load_spec, local_plugin_files
+from fairaudit.spec.loader import LoadedSpec, check_components, load_spec
+from fairaudit.spec.plugin_files import local_plugins
 
 LOG = logging.getLogger("fairaudit")
 Scores = dict[str, np.ndarray]
@@ -85,12 +86,15 @@ def run_audit(
     say: Say | None = None,
     progress: bool = True,
     base_dir: str | Path | None = None,
+    allow_local_plugins: bool = False,
 ) -> RunOutcome:
     """Run the audit described by ``spec_path`` (or resume the run folder ``resume``).
 
     ``say`` receives the console lines; ``progress`` is the run's one progress switch (set in
     every plugin's :class:`~fairaudit.base.RunContext`).  ``base_dir`` is the folder relative
     paths of the spec (data, ``plugins:``) resolve against (default: the spec's folder).
+    Local plugin files are loaded only from inside that folder's tree (for ``resume``: the
+    folder the run recorded) unless ``allow_local_plugins`` (a local plugin is code).
     SIGTERM is handled like Ctrl-C: the manifest says ``interrupted`` and
     :class:`~fairaudit.errors.RunInterrupted` is raised.
     """
@@ -98,11 +102,9 @@ def run_audit(
     previous: dict[str, Any] | None = None
     run_dir = Path(resume) if resume is not None else None
     if run_dir is not None:
-        loaded, plugins, previous = reopen_run(run_dir, say)
+        loaded, plugins, previous = reopen_run(run_dir, say, allow_local_plugins=allow_local_plugins)
     elif spec_path is not None:
-        files = local_plugin_files(spec_path)
-        if base_dir is not None:
-            files = tuple((Path(base_dir) / p).resolve() for p in (declared_plugins(spec_path) or []))
+        files = local_plugins(spec_path, root=base_dir, allow_outside=allow_local_plugins).paths
         plugins = load_plugins(local_files=files)
         loaded = load_spec(spec_path, plugins=plugins)  # every problem at once, plugin parameters included
         if base_dir is not None:
@@ -112,15 +114,18 @@ def run_audit(
     with _distributed() as main:
         run_dir = run_dir if run_dir is not None else _new_run_dir(Path(output_dir), loaded, main)
         log = RunLog(say if main else quiet, [f"plugin {f.name!r} failed to load: {f.error}" for f in plugins.failures])
-        with _recorded(run_dir, main), _sigterm_as_interrupt():
+        with _recorded(run_dir, main, allow_local_plugins), _sigterm_as_interrupt():
             audit = _Audit(loaded, plugins, run_dir, log, previous=previous, resumed=resume is not None,
                            writes=main, progress=progress)
             return audit.run(formats)
 
 
-def reopen_run(run_dir: Path, say: Say) -> tuple[LoadedSpec, PluginSet, dict[str, Any] | None]:
+def reopen_run(run_dir: Path, say: Say, *, allow_local_plugins: bool = False
+               ) -> tuple[LoadedSpec, PluginSet, dict[str, Any] | None]:
     """The spec, plugins and previous manifest of a run folder to resume, after checking the
-    folder: no links inside, a readable manifest and (if any) a readable ``result.json``."""
+    folder: no links inside, a readable manifest and (if any) a readable ``result.json``.  Its
+    local plugin files are loaded under ``run``'s rule, against the spec folder the manifest
+    records (never from inside the run folder) unless ``allow_local_plugins``."""
     if not (run_dir / "spec.yaml").is_file():
         raise FairAuditError(f"cannot resume {run_dir}: no spec.yaml there (not a run folder)")
     runfolder.refuse_links(run_dir)
@@ -132,7 +137,9 @@ def reopen_run(run_dir: Path, say: Say) -> tuple[LoadedSpec, PluginSet, dict[str
     loaded.path = source_dir / "spec.yaml"  # local plugin files resolve against the original folder
     for stale in runfolder.remove_stale_temp_files(run_dir):
         say(f"removed {stale.name}, a half-written file of the interrupted run")
-    plugins = load_plugins(local_files=tuple((loaded.base_dir / p).resolve() for p in loaded.spec.plugins))
+    files = local_plugins(run_dir / "spec.yaml", root=source_dir, allow_outside=allow_local_plugins,
+                          run_dir=run_dir).paths
+    plugins = load_plugins(local_files=files)
     issues = check_components(loaded, plugins)
     if issues:
         raise SpecError(issues)
@@ -360,7 +367,7 @@ def _distributed() -> Iterator[bool]:
 
 
 @contextlib.contextmanager
-def _recorded(run_dir: Path, main: bool) -> Iterator[None]:
+def _recorded(run_dir: Path, main: bool, allow_local_plugins: bool = False) -> Iterator[None]:
     """Log to the run folder; on an error or an interrupt, the manifest says so."""
     handler = runfolder.attach_log(run_dir) if main else None
     try:
@@ -368,7 +375,7 @@ def _recorded(run_dir: Path, main: bool) -> Iterator[None]:
     except KeyboardInterrupt as exc:
         if main:
             runfolder.mark_manifest(run_dir, status="interrupted", error=f"{type(exc).__name__}: {exc}")
-        raise RunInterrupted(run_dir, str(exc) or "interrupted") from exc
+        raise RunInterrupted(run_dir, str(exc) or "interrupted", allow_local_plugins=allow_local_plugins) from exc
     except BaseException as exc:
         if main:
             runfolder.mark_manifest(run_dir, status="failed", error=f"{type(exc).__name__}: {exc}")

@@ -24,6 +24,10 @@ def run(
     resume: Path = typer.Option(None, "--resume", help="Resume an interrupted run folder."),
     formats: str = typer.Option(None, "--format", help="Report formats, e.g. html,pdf (default: spec)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    allow_local_plugins: bool = typer.Option(
+        False, "--allow-local-plugins",
+        help="Load the spec's local plugin files (plugins:) even from outside the spec's folder. "
+             "A local plugin is code: use only with files you trust."),
 ) -> None:
     """Run the audit described by SPEC (exit 1 when a declared threshold fails, 6 when the gate
     cannot judge: a failed arm or a threshold without a verdict; 7 when a report failed to render;
@@ -35,12 +39,13 @@ def run(
         raise FairAuditError("give a SPEC file, or --resume RUN_DIR")
     _check_output_folder(output)
     if spec is not None:
-        from fairaudit.spec.loader import declared_plugins
+        from fairaudit.spec.plugin_files import local_plugins
 
-        local = declared_plugins(spec) or []
+        local = local_plugins(spec, allow_outside=allow_local_plugins).files  # refused ones: a spec error
         if local:
             console.print("[yellow]note:[/] the spec runs Python code from ", end="")
-            console.print(f"{', '.join(local)} (plugins:); run only specs you trust", markup=False)
+            console.print(f"{', '.join(str(p.path) for p in local)} (plugins:); run only specs you trust",
+                          markup=False, soft_wrap=True)
 
     announced: set[str] = set()
 
@@ -54,7 +59,7 @@ def run(
 
     wanted = [f.strip() for f in formats.split(",")] if formats else None
     outcome = run_audit(spec, output_dir=output, resume=resume, formats=wanted, say=say,
-                        progress=_progress_wanted(quiet))
+                        progress=_progress_wanted(quiet), allow_local_plugins=allow_local_plugins)
     _print_outcome(outcome, shown=set() if quiet else {m.removeprefix("warning: ") for m in announced})
     raise typer.Exit(int(outcome.exit_code))
 

@@ -17,9 +17,8 @@ if TYPE_CHECKING:
 def compat_issues(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:
     """Every cross-field problem of ``loaded`` (plugin names and params already validate)."""
     spec = loaded.spec
-    try:
-        dataset = plugins.registry("datasets").get(spec.dataset.name)
-    except PluginNotFound:
+    dataset = _class(plugins, "datasets", spec.dataset.name)
+    if dataset is None:
         return []
     issues = _attribute_issues(loaded, dataset)
     modality = getattr(dataset, "modality", None)
@@ -87,10 +86,15 @@ def _modality_issues(loaded: LoadedSpec, plugins: PluginSet, modality: str) -> l
 
 
 def _class(plugins: PluginSet, family: str, name: str) -> type | None:
+    """The plugin class, or ``None`` when unknown or a stand-in of a local file ``validate`` read
+    without importing (its capabilities are then unknown: ``run`` checks them)."""
+    from fairaudit.spec.plugin_scan import is_stand_in
+
     try:
-        return plugins.registry(family).get(name)
+        cls = plugins.registry(family).get(name)
     except PluginNotFound:
         return None
+    return None if is_stand_in(cls) else cls
 
 
 def _names_taking(plugins: PluginSet, family: str, modality: str) -> list[str]:

@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from fairaudit.errors import PluginNotFound, SpecError, SpecIssue
+from fairaudit.errors import AmbiguousPluginError, PluginNotFound, SpecError, SpecIssue
 from fairaudit.spec.components import normalise_component, raw_components
 from fairaudit.spec.models import AuditSpec
 
@@ -413,15 +413,18 @@ def _declared_plugins(path: Path) -> list[str]:
     return [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
 
 
-def local_plugin_files(path: str | Path) -> tuple[Path, ...]:
-    """The local plugin files a spec names, resolved against its folder, read even from a spec
-    that does not validate; a spec that cannot be read as YAML raises its :class:`SpecError`.
+def local_plugin_files(path: str | Path, *, allow_outside: bool = False) -> tuple[Path, ...]:
+    """The local plugin files a spec names, resolved against its folder and checked (see
+    :func:`fairaudit.spec.plugin_files.local_plugins`: inside the spec's folder tree unless
+    ``allow_outside``), read even from a spec that does not validate; a spec that cannot be read
+    as YAML raises its :class:`SpecError`.
 
     Load these, then ``load_spec(path, plugins=...)``: every problem of the spec, plugin
     parameters included, is then reported at once.
     """
-    p = Path(path)
-    return tuple((p.parent / name).resolve() for name in _declared_plugins(p))
+    from fairaudit.spec.plugin_files import local_plugins
+
+    return local_plugins(path, allow_outside=allow_outside).paths
 
 
 def check_components(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:
@@ -484,7 +487,7 @@ def _scores_issues(dataset: str, given: set[str], metrics: list[str | None], tre
     is a metric that needs a model's features or counterfactual images."""
     try:
         cls = plugins.registry("datasets").get(dataset)
-    except PluginNotFound:  # reported by the component checks
+    except (PluginNotFound, AmbiguousPluginError):  # reported by the component checks
         return []
     if not getattr(cls, "provides_scores", False):
         return []
@@ -496,7 +499,7 @@ def _scores_issues(dataset: str, given: set[str], metrics: list[str | None], tre
     for i, metric in enumerate(metrics):
         try:
             needs = set(getattr(plugins.registry("metrics").get(metric), "requires", ())) if metric else set()
-        except PluginNotFound:
+        except (PluginNotFound, AmbiguousPluginError):
             continue
         lacking = sorted(needs - {"scores"})
         if lacking:
@@ -514,8 +517,10 @@ def _check_one(family: str, loc: tuple[Any, ...], name: str, params: dict[str, A
     registry = plugins.registry(family)
     try:
         cls = registry.get(name)
-    except PluginNotFound as exc:
-        failure = plugins.failure_for(name)
+    except (PluginNotFound, AmbiguousPluginError) as exc:
+        failure = plugins.failure_for(name) if isinstance(exc, PluginNotFound) else None
+        if family in plugins.unverified and isinstance(exc, PluginNotFound):
+            return []  # a local file registers names of this family that only importing it shows
         msg = str(exc) if failure is None else f"plugin {name!r} is installed but failed to load: {failure.error}"
         line, col = position(tree, (*loc, "name")) if _has_key(tree, loc, "name") else position(tree, loc)
         return [SpecIssue(file, line, col, field_path((*loc, "name")), msg)]

@@ -20,7 +20,8 @@ class StrictModel(BaseModel):
 class Component(StrictModel):
     """A plugin used by the spec: its registered ``name``, an optional ``label`` and ``params``."""
 
-    name: str = Field(min_length=1, description="Registered plugin name.")
+    name: str = Field(min_length=1, description=(
+        "Registered plugin name; `distribution:name` picks one when two distributions register the name."))
     label: str | None = Field(None, description="Arm name in the report (default: the plugin name).")
     params: dict[str, Any] = Field(default_factory=dict, description="Plugin parameters.")
 
@@ -31,7 +32,8 @@ class Component(StrictModel):
 
     @property
     def arm_name(self) -> str:
-        return self.label or self.name
+        """The label, else the plugin name without its distribution (``dist:name`` -> ``name``)."""
+        return self.label or self.name.rpartition(":")[2]
 
 
 class GeneratorComponent(Component):
@@ -114,7 +116,10 @@ class AuditSpec(StrictModel):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
     on_missing_cuda: Literal["warn", "fail"] = "warn"
     mixed_precision: bool = False
-    plugins: list[str] = Field(default_factory=list, description="Local plugin files (.py) to load.")
+    plugins: list[str] = Field(default_factory=list, description=(
+        "Local plugin files (.py) to load, relative to the spec's folder and inside its tree (a local plugin "
+        "is code: `fairaudit validate` reads them without running them; `run --allow-local-plugins` loads "
+        "files from elsewhere)."))
     dataset: Component
     attributes: list[str] = Field(min_length=1, description="Sensitive attributes to audit.")
     intersections: list[list[str]] = Field(default_factory=list)

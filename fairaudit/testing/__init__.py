@@ -20,6 +20,9 @@ Submodules (public, documented in docs/architecture.md):
   testing report sections without training anything.
 - :mod:`fairaudit.testing.runs`: ``cli(...)`` runs the command line in-process; ``run_dirs``,
   ``only_run_dir`` and ``load_result`` find and read run folders.
+- :mod:`fairaudit.testing.shortcut_ladder`: ``build_ladder(...)``, classifiers trained at graded
+  device-shortcut strengths with oracle-measured reliance, and degraded / independent
+  counterfactual editors, for validating shortcut metrics (SCLS) by rank correlation.
 """
 
 from fairaudit.testing.checks import (

@@ -145,6 +145,14 @@ def _odd_specs(root: Path) -> None:
         (root / f"block_nested_{depth}.yaml").write_text(text, encoding="utf-8")
 
 
+def _plugin_files(root: Path) -> None:
+    """``plugins/syntax_error_plugin.py``: a local plugin file that is not valid Python (made here,
+    so that the linter never reads it)."""
+    (root / "plugins" / "syntax_error_plugin.py").write_text(
+        "from fairaudit import hookimpl\n\n\ndef fairaudit_register_debiasers(registry:\n    pass\n",
+        encoding="utf-8")
+
+
 def build_corpus(dest: Path) -> Path:
     """Copy the committed corpus to ``dest`` and add the generated files; returns ``dest``."""
     shutil.copytree(CORPUS, dest)
@@ -153,6 +161,7 @@ def build_corpus(dest: Path) -> Path:
     _npz_files(dest / "data")
     _dicom_files(dest / "data" / "dicom")
     _odd_specs(dest)
+    _plugin_files(dest)
     return dest
 
 

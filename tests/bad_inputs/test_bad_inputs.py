@@ -25,7 +25,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 USAGE = int(ExitCode.USAGE_ERROR)
 TRACEBACK = "Traceback (most recent call last)"
 #: Files a YAML tag or a pickle would create if the corpus were ever executed.
-MARKERS = ("PWNED-apply", "PWNED-new", "PWNED-npz")
+MARKERS = ("PWNED-apply", "PWNED-new", "PWNED-npz", "PWNED-plugin")
 
 
 @dataclass(frozen=True)
@@ -301,7 +301,39 @@ DATA_CASES = [
     _case("table_padded_header.yaml", "run", r"run folder:", code=0),
 ]
 
-CASES = SPEC_CASES + DATA_CASES
+PLUGIN = int(ExitCode.PLUGIN_ERROR)
+#: Local plugin files are code: validate imports none, run loads them only from the spec's folder tree.
+PLUGIN_CASES = [
+    _case("plugin_not_imported_by_validate.yaml", "validate",
+          r"the spec names local plugin files \(\S*plugins/marker_plugin\.py\): validate reads them without "
+          r"running them",
+          r"not verified: debiasers 'marker_debiaser': registered by the local file \S*marker_plugin\.py; its "
+          r"parameters are checked when run imports it", r"ok plugin_not_imported_by_validate\.yaml", code=0),
+    _case("plugin_path_dotdot.yaml", "validate",
+          r"plugin_path_dotdot\.yaml:7:11  plugins\[0\]  local plugin file '\.\./plugins/marker_plugin\.py' \(it "
+          r"resolves to \S*marker_plugin\.py\) is outside the spec's folder \S*: fairaudit loads local plugin files "
+          r"only from the spec's own folder tree; move it there, or pass --allow-local-plugins"),
+    _case("plugin_path_dotdot.yaml", "run", r"plugin_path_dotdot\.yaml:7:11  plugins\[0\]  local plugin file "
+          r"'\.\./plugins/marker_plugin\.py' \(it resolves to \S*\) is outside the spec's folder"),
+    _case("plugin_path_absolute.yaml", "validate",
+          r"The spec has 1 problem",
+          r"plugin_path_absolute\.yaml:9:5  plugins\[1\]  local plugin file '/tmp/fairaudit_outside_plugin\.py' is "
+          r"outside the spec's folder"),
+    _case("plugin_path_absolute.yaml", "run",
+          r"plugin_path_absolute\.yaml:9:5  plugins\[1\]  local plugin file '/tmp/fairaudit_outside_plugin\.py' is "
+          r"outside the spec's folder"),
+    _case("plugin_import_error.yaml", "run",
+          r"error: PluginLoadError: local plugin file \S*import_error_plugin\.py failed to load: ModuleNotFoundError: "
+          r"No module named 'fairaudit_group_center_dependency' \(\S*import_error_plugin\.py, line 3\)", code=PLUGIN),
+    _case("plugin_syntax_error.yaml", "validate",
+          r"plugin_syntax_error\.yaml:7:11  plugins\[0\]  local plugin file \S*syntax_error_plugin\.py is not valid "
+          r"Python: SyntaxError: .* \(line 4\)"),
+    _case("plugin_syntax_error.yaml", "run",
+          r"error: PluginLoadError: local plugin file \S*syntax_error_plugin\.py failed to load: SyntaxError: .*"
+          r"\(\S*syntax_error_plugin\.py, line 4\)", code=PLUGIN),
+]
+
+CASES = SPEC_CASES + DATA_CASES + PLUGIN_CASES
 
 
 def invoke(args: list[str]) -> tuple[int, str]:

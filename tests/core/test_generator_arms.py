@@ -4,6 +4,7 @@ counterfactual-only arms (baseline judged on the edits) and counterfactual augme
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -11,7 +12,12 @@ import pytest
 
 from fairaudit.testing.runs import cli, load_result, run_dirs
 
-PLUGINS = Path(__file__).parent.parent / "local_plugins.py"
+PLUGINS = "local_plugins.py"  # copied beside each spec: local plugins load from the spec's folder only
+
+
+@pytest.fixture(autouse=True)
+def local_plugins_beside_the_specs(tmp_path: Path) -> None:
+    shutil.copy(Path(__file__).parent.parent / "local_plugins.py", tmp_path / "local_plugins.py")
 
 
 def metric(arm, name: str, attribute: str = "sex"):
@@ -33,7 +39,7 @@ def test_counterfactual_only_generator_arm_judges_the_baseline_on_its_edits(tmp_
             evaluation: [counterfactuals]
             counterfactual_factor: device
             params: {{log: "{log}"}}
-        metrics: [group_metrics, counterfactual_quality, {{name: scls, params: {{min_flipped: 1}}}}]
+        metrics: [group_metrics, counterfactual_quality, {{name: scls, params: {{min_edits: 1}}}}]
         statistics: {{n_boot: 50, n_permutations: 50, min_group_size: 5}}
         report: {{formats: [html]}}
         plugins: ["{PLUGINS}"]
@@ -62,18 +68,22 @@ def test_counterfactual_only_generator_arm_judges_the_baseline_on_its_edits(tmp_
     assert not any("patient" in key for key in edit["metadata"])
     # no scores of its own: only counterfactual metrics, computed on the generator's set
     by_name = {m.metric: m for m in arm.metrics}
-    assert set(by_name) == {"scls", "cf_classifier_flip_rate", "cf_artefact_flip_rate", "cf_identity_l1",
-                            "cf_identity_ssim"}
+    assert set(by_name) == {"scls", "cf_classifier_flip_rate", "cf_oracle_decision_kappa", "cf_artefact_flip_rate",
+                            "cf_edit_effectiveness", "cf_identity_l1", "cf_identity_ssim"}
     assert by_name["cf_identity_l1"].value == 0.0 and by_name["cf_identity_ssim"].value == 1.0
-    assert by_name["cf_artefact_flip_rate"].value == 0.0  # nothing was edited
+    # nothing was edited: the device (which this edit should change) stays, no effect in the region
+    assert by_name["cf_artefact_flip_rate"].value == 0.0 and by_name["cf_artefact_flip_rate"].higher_is_better
+    assert by_name["cf_edit_effectiveness"].value == 0.0
     scls = by_name["scls"]
     assert set(scls.details["factors"]) == {"device"}
     assert scls.details["n_flipped"] == 0  # unchanged images never flip a decision
+    assert scls.details["n_confirmed"] == 0 and scls.status == "too_small"  # and no edit is confirmed
     baseline_scls = next(m for a in res.arms if a.name == "baseline" for m in a.metrics if m.metric == "scls")
     assert set(baseline_scls.details["factors"]) == {"oracle:device", "oracle:sex", "oracle:view"} or \
         all(k.startswith("oracle:") for k in baseline_scls.details["factors"])
 
 
+@pytest.mark.slow  # trains two CNNs: ~19 s on one core
 def test_counterfactual_augmentation_cuts_the_device_shortcut(tmp_path):
     """Ground truth: in men the support device is tied to the label, so the baseline CNN's
     decisions follow the device (oracle device flips change most decisions).  Training on the

@@ -48,10 +48,11 @@ def test_duplicate_names_name_both_sources():
     class Other(_Identity):
         name = "identity_test"
 
-    registry.set_source(PluginSource("second_plugin", "dist-b", "2.0"))
-    with pytest.raises(DuplicatePluginError) as info:
+    registry.set_source(PluginSource("second_plugin", "dist-a", "1.0"))
+    with pytest.raises(DuplicatePluginError) as info:  # one distribution registering a name twice
         registry.add(Other)
-    assert "dist-a==1.0" in str(info.value) and "dist-b==2.0" in str(info.value)
+    assert "first_plugin (dist-a==1.0)" in str(info.value) and "second_plugin (dist-a==1.0)" in str(info.value)
+    assert registry.get("identity_test") is _Identity
 
 
 def test_wrong_family_is_rejected():
@@ -102,21 +103,26 @@ def test_plugin_registering_a_duplicate_is_rolled_back(tmp_path, monkeypatch):
     _fake_distribution(tmp_path, "fairaudit-dupe", "dupe", "fa_dupe_mod", """
         from fairaudit import hookimpl, BaseModel
 
-        class Clash(BaseModel):
-            name = "logistic"
+        class Mine(BaseModel):
+            name = "dupe_model"
             def fit(self, X, y, *, sample_weight=None):
                 return self
             def predict_proba(self, X):
                 return X[:, 0]
 
+        class Clash(Mine):
+            pass
+
         @hookimpl
         def fairaudit_register_models(registry):
-            registry.add(Clash)
+            registry.add(Mine)
+            registry.add(Clash)  # the same name again, from the same distribution
     """)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("FAIRAUDIT_STRICT_PLUGINS", raising=False)
     ps = load_plugins(autoload=True)
     failure = ps.failure_for("dupe")
     assert failure is not None and "registered twice" in failure.error
+    assert "dupe_model" not in ps.models  # the whole plugin was rolled back
     assert ps.models.source("logistic").distribution == "fairaudit"
     sys.modules.pop("fa_dupe_mod", None)

@@ -15,7 +15,8 @@ from fairaudit.builtin.metrics.counterfactual_quality import CounterfactualQuali
 from fairaudit.results import MetricResult
 
 TOL, DILATE = 0.01, 2
-NAMES = ("cf_classifier_flip_rate", "cf_artefact_flip_rate", "cf_identity_l1", "cf_identity_ssim")
+NAMES = ("cf_classifier_flip_rate", "cf_oracle_decision_kappa", "cf_artefact_flip_rate", "cf_edit_effectiveness",
+         "cf_identity_l1", "cf_identity_ssim")
 
 
 def mean_intensity(images: np.ndarray) -> np.ndarray:
@@ -112,6 +113,9 @@ def test_oracle_as_generator_is_perfect(cxr) -> None:
     assert ident["oracle_agreement_in_region_l1"]["value"] == 0.0
     assert ident["edited_region"]["mean_fraction"] == pytest.approx(cxr["region"].mean())
     assert flip.higher_is_better is None and res["cf_artefact_flip_rate"].higher_is_better is True
+    assert res["cf_artefact_flip_rate"].details["artefact_edit"] is True
+    assert res["cf_edit_effectiveness"].value == 1.0 and res["cf_oracle_decision_kappa"].value == 1.0
+    assert res["cf_oracle_decision_kappa"].details["agreement"]["value"] == 1.0
     assert res["cf_identity_l1"].higher_is_better is False and res["cf_identity_ssim"].higher_is_better is True
 
 
@@ -129,6 +133,55 @@ def test_unedited_originals_flip_nothing(cxr) -> None:
     assert agreement["value"] == pytest.approx(expected, rel=1e-9) and expected > 0.05
     gap = res["cf_classifier_flip_rate"].details["difference_to_oracle"]["value"]
     assert gap == pytest.approx(-_flip(x, oracle, cxr["threshold"]).mean())
+    # ... but it is not a perfect counterfactual: nothing of the edit was made, no decision
+    # flips where the oracle's do, and the artefact (which a device edit should change) stays
+    assert res["cf_edit_effectiveness"].value == 0.0
+    assert res["cf_oracle_decision_kappa"].value == pytest.approx(0.0, abs=1e-12)
+    assert res["cf_artefact_flip_rate"].higher_is_better is True
+
+
+def test_identity_generator_scores_worst_on_effectiveness(cxr) -> None:
+    from fairaudit.testing.shortcut_ladder import imperfect_counterfactuals
+
+    x, oracle = cxr["x"], cxr["oracle"]
+    generators = {
+        "oracle": oracle,
+        "noisy": imperfect_counterfactuals(x, oracle, noise_sd=0.03, seed=1),
+        "faded": imperfect_counterfactuals(x, oracle, fade=(0.5, 0.5)),
+        "half failed": imperfect_counterfactuals(x, oracle, fail_rate=0.5, seed=2),
+        "identity": x.copy(),
+    }
+    eff = {k: _by(CounterfactualQuality().compute(_ctx(cxr, {"device": g})))["cf_edit_effectiveness"].value
+           for k, g in generators.items()}
+    assert eff["identity"] == 0.0 and min(eff, key=eff.get) == "identity"
+    assert eff["oracle"] == 1.0 and eff["faded"] == pytest.approx(0.5, abs=0.02)
+    assert 0.3 < eff["half failed"] < 0.7 and 0 < eff["noisy"] < 1
+
+
+def test_kappa_compares_pairs_not_rates(cxr) -> None:
+    """A generator flipping as many decisions as the oracle, but partly on other images: the
+    flip rates agree exactly, the pairwise kappa (checked against scikit-learn) does not."""
+    from sklearn.metrics import cohen_kappa_score
+
+    x, oracle, thr = cxr["x"], cxr["oracle"], cxr["threshold"]
+    oracle_flip = _flip(x, oracle, thr)
+    below = mean_intensity(x) < thr
+    undo = np.flatnonzero(oracle_flip)[:10]  # oracle flips these; the generator does not
+    fake = np.flatnonzero(~oracle_flip & below)[:10]  # and flips these instead (brighter image)
+    gen = oracle.copy()
+    gen[undo] = x[undo]
+    gen[fake] = np.clip(x[fake] + 0.3, 0, 1)
+    gen_flip = _flip(x, gen, thr)
+    assert gen_flip.mean() == oracle_flip.mean() and (gen_flip != oracle_flip).sum() == 20
+    res = _by(CounterfactualQuality().compute(_ctx(cxr, {"device": gen})))
+    assert res["cf_classifier_flip_rate"].details["difference_to_oracle"]["value"] == 0.0
+    kappa = res["cf_oracle_decision_kappa"]
+    assert kappa.value == pytest.approx(cohen_kappa_score(gen_flip, oracle_flip))
+    assert kappa.value < 0.9 and kappa.ci_low < kappa.value < kappa.ci_high
+    assert kappa.details["agreement"]["value"] == pytest.approx(1 - 20 / len(x))
+    sex = cxr["ds"].sensitive["sex"].to_numpy()
+    for gv in kappa.per_group:
+        assert gv.value == pytest.approx(cohen_kappa_score(gen_flip[sex == gv.group], oracle_flip[sex == gv.group]))
 
 
 # ---------------------------------------------------------------- (c) noise outside the region
@@ -240,13 +293,26 @@ def test_factor_selection_attributes_and_determinism(cxr) -> None:
     ctx = _ctx(cxr, sets, cf=cf, attributes=["sex", "age_group"], intersections=[["sex", "age_group"]])
     res = CounterfactualQuality(factors=["disease"]).compute(ctx)
     assert {r.details["factor"] for r in res} == {"disease"}
-    assert {r.attribute for r in res} == {"sex", "age_group", "sex&age_group"} and len(res) == 12
+    assert {r.attribute for r in res} == {"sex", "age_group", "sex&age_group"} and len(res) == 18
     assert all(r.details["oracle"] == "oracle:disease" for r in res)
     assert [r.value for r in res] == [r.value for r in CounterfactualQuality(factors=["disease"]).compute(ctx)]
     both = CounterfactualQuality().compute(_ctx(cxr, sets, cf=cf, attributes=[]))
-    assert len(both) == 8 and {r.attribute for r in both} == {None}
+    assert len(both) == 12 and {r.attribute for r in both} == {None}
     disease = {r.metric: r for r in both if r.details["factor"] == "disease"}
     assert disease["cf_artefact_flip_rate"].value == 0.0  # flipping the disease leaves the device alone
+    # ... which is what it must do: for a disease edit the artefact flip rate is lower-is-better
+    assert disease["cf_artefact_flip_rate"].higher_is_better is False
+    assert disease["cf_artefact_flip_rate"].details["artefact_edit"] is False
+    assert any("must not change" in n for n in disease["cf_artefact_flip_rate"].notes)
+
+
+def test_artefact_direction_without_oracle_comes_from_the_parameter(cxr) -> None:
+    unknown = _by(CounterfactualQuality().compute(_ctx(cxr, {"device": cxr["oracle"]}, cf={})))
+    assert unknown["cf_artefact_flip_rate"].higher_is_better is None
+    assert unknown["cf_edit_effectiveness"].status == "not_applicable"
+    assert unknown["cf_oracle_decision_kappa"].status == "not_applicable"
+    declared = CounterfactualQuality(artefact_factors=["device"]).compute(_ctx(cxr, {"device": cxr["oracle"]}, cf={}))
+    assert _by(declared)["cf_artefact_flip_rate"].higher_is_better is True
 
 
 def test_invalid_parameters_raise(cxr) -> None:
@@ -272,3 +338,16 @@ def test_results_round_trip_as_json(cxr) -> None:
         assert MetricResult.model_validate_json(r.model_dump_json()) == r
     frame = pd.DataFrame([gv.model_dump() for gv in r.per_group])
     assert set(frame["group"]) == {"F", "M"}
+
+
+def test_emits_exactly_what_it_declares(cxr) -> None:
+    metric = CounterfactualQuality()
+    declared = {o.name: o for o in metric.outputs()}
+    emitted = metric.compute(_ctx(cxr, {"device": cxr["oracle"]}))
+    assert {r.metric for r in emitted} == set(declared) == set(NAMES)
+    for r in emitted:
+        d = declared[r.metric]
+        assert (r.role, r.headline, r.derived_from, r.variant) == (d.role, d.headline, d.derived_from, d.variant)
+        if d.higher_is_better is not None:  # the artefact flip rate's direction is per factor
+            assert r.higher_is_better is d.higher_is_better
+    assert declared["cf_artefact_flip_rate"].higher_is_better is None

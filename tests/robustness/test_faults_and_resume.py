@@ -22,7 +22,7 @@ from fairaudit.errors import ExitCode
 from fairaudit.results import AuditResult
 
 HERE = Path(__file__).parent
-PLUGINS = HERE.parent / "local_plugins.py"
+PLUGINS = "local_plugins.py"  # copied beside each spec (conftest.py)
 runner = CliRunner()
 
 BASE = textwrap.dedent(f"""\

@@ -18,7 +18,7 @@ from fairaudit.atomic import WriteError
 from fairaudit.errors import ExitCode
 from fairaudit.testing.runs import cli, only_run_dir
 
-PLUGINS = Path(__file__).resolve().parent.parent / "local_plugins.py"
+PLUGINS = "local_plugins.py"  # copied beside each spec (conftest.py)
 
 SPEC = textwrap.dedent(f"""\
     name: gate

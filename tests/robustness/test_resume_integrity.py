@@ -20,7 +20,7 @@ import pandas as pd
 from fairaudit.errors import ExitCode
 from fairaudit.testing.runs import cli
 
-PLUGINS = Path(__file__).resolve().parent.parent / "local_plugins.py"
+PLUGINS = "local_plugins.py"  # copied beside each spec (conftest.py)
 USAGE = int(ExitCode.USAGE_ERROR)
 
 SPEC = textwrap.dedent(f"""\

@@ -2,16 +2,26 @@
 
 Every generator counterfactual set (a key of ``MetricContext.counterfactuals`` without the
 ``"oracle:"`` prefix) is paired row by row with the test images and, when the dataset ships one,
-with the oracle counterfactual of the same factor (``"oracle:<factor>"``).  Four results per set
+with the oracle counterfactual of the same factor (``"oracle:<factor>"``).  Six results per set
 and attribute, each overall and per group with patient-level bootstrap CIs:
 
 * ``cf_classifier_flip_rate``: pairs whose decision (``score >= threshold``) changes; the target
   is the oracle's rate (``details["oracle_flip_rate"]``), not 0 or 1.
-* ``cf_artefact_flip_rate``: pairs whose artefact-oracle verdict changes (the edit really added
-  or removed the artefact); 1 is the goal for an artefact factor.
+* ``cf_oracle_decision_kappa``: Cohen's kappa between the generator's and the oracle's per-pair
+  decision flips (does the generator flip the *same* images?), raw agreement in details; equal
+  flip rates from different images no longer look perfect.
+* ``cf_artefact_flip_rate``: pairs whose artefact-oracle verdict changes.  Its direction is per
+  factor: for an artefact edit (device) the artefact should change (higher is better); for any
+  other edit (sex, view, disease) it must not (lower is better).
+* ``cf_edit_effectiveness``: inside the edited region, how much of the oracle's change the
+  generator made, ``1 - sum|gen - oracle| / sum|original - oracle|``: 1 = the oracle's edit,
+  0 = nothing changed (a generator returning its input), < 0 = further from the oracle than
+  no edit at all.  It judges the edit against the oracle's own: a valid edit drawn elsewhere
+  (a device in another place) scores near 0, so read it beside ``cf_artefact_flip_rate``.
 * ``cf_identity_l1`` / ``cf_identity_ssim``: identity preservation outside the edited region
   (where the oracle differs from the original, dilated); masked SSIM with local statistics taken
-  over unedited pixels only, so the edit itself never leaks into the score.
+  over unedited pixels only, so the edit itself never leaks into the score.  A generator that
+  changes nothing is perfect here by construction: read these beside ``cf_edit_effectiveness``.
 """
 
 from __future__ import annotations
@@ -43,19 +53,30 @@ UNIFORM_SIZE = 7
 CHUNK = 64
 
 #: Per-pair columns, in the order of the bootstrap table.
-COLUMNS = ("flip", "oracle_flip", "flip_minus_oracle", "artefact_flip", "l1_out", "ssim_out", "l1_in")
+COLUMNS = ("flip", "oracle_flip", "flip_minus_oracle", "agree", "artefact_flip", "effect", "l1_out", "ssim_out",
+           "l1_in")
+#: The kappa result is computed from these columns' means, not from a column of its own.
+KAPPA = "cf_oracle_decision_kappa"
 RESULTS: dict[str, tuple[str, str, bool | None]] = {
-    # name: (column, label, higher_is_better)
+    # name: (column, label, higher_is_better; None: per factor / no direction)
     "cf_classifier_flip_rate": ("flip", "Counterfactual decision flip rate", None),
-    "cf_artefact_flip_rate": ("artefact_flip", "Counterfactual artefact flip rate", True),
+    KAPPA: ("agree", "Decision flips agree with the oracle's (Cohen's kappa)", True),
+    "cf_artefact_flip_rate": ("artefact_flip", "Counterfactual artefact flip rate", None),
+    "cf_edit_effectiveness": ("effect", "Edit effectiveness inside the edited region", True),
     "cf_identity_l1": ("l1_out", "Identity L1 outside the edited region", False),
     "cf_identity_ssim": ("ssim_out", "Identity SSIM outside the edited region", True),
 }
+#: An oracle edit that changes the artefact verdict on at least this share of pairs is an
+#: artefact edit (its generator's version should change the artefact too).
+ARTEFACT_EDIT_SHARE = 0.5
 NOTES = {
     "cf_classifier_flip_rate": "the target is the oracle's flip rate (details.oracle_flip_rate), not 0 or 1; "
     "details.difference_to_oracle is generator minus oracle on the same pairs",
-    "cf_artefact_flip_rate": "fraction of pairs whose artefact-oracle verdict changes; 1 = every edit added or "
-    "removed the artefact",
+    KAPPA: "Cohen's kappa between the generator's and the oracle's per-pair decision flips (1 = the same "
+    "images flip, 0 = chance agreement); details.agreement is the raw share of pairs that agree",
+    "cf_artefact_flip_rate": "fraction of pairs whose artefact-oracle verdict changes",
+    "cf_edit_effectiveness": "inside the edited region: 1 - sum|generated - oracle| / sum|original - oracle|; "
+    "1 = the oracle's edit, 0 = nothing changed, < 0 = further from the oracle than no edit",
     "cf_identity_l1": "mean absolute difference between counterfactual and original outside the edited region",
     "cf_identity_ssim": "masked SSIM (local statistics over unedited pixels only) averaged outside the edited region",
 }
@@ -161,14 +182,35 @@ def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def edit_effectiveness(original: np.ndarray, generated: np.ndarray, oracle: np.ndarray,
+                       region: np.ndarray) -> np.ndarray:
+    """``1 - sum_R |generated - oracle| / sum_R |original - oracle|`` per pair over the edited
+    region ``R`` ``(n, 1, H, W)``: 1 = the oracle's edit, 0 = unchanged; NaN when the oracle
+    changes nothing."""
+    m = np.broadcast_to(region, original.shape).reshape(len(original), -1)
+    miss = np.where(m, np.abs(generated - oracle).reshape(len(original), -1), 0.0).sum(1)
+    size = np.where(m, np.abs(original - oracle).reshape(len(original), -1), 0.0).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(size > 0, 1.0 - miss / np.where(size > 0, size, 1.0), np.nan)
+
+
+def cohen_kappa(agree: np.ndarray, rate_a: np.ndarray, rate_b: np.ndarray) -> np.ndarray:
+    """Cohen's kappa of two binary raters from their agreement and positive rates (NaN when the
+    chance agreement is 1, i.e. both raters constant and equal)."""
+    chance = rate_a * rate_b + (1.0 - rate_a) * (1.0 - rate_b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(chance < 1.0 - 1e-12, (agree - chance) / (1.0 - chance), np.nan)
+
+
 @dataclass
 class PairQuality:
-    """Per-pair identity measures (NaN where undefined)."""
+    """Per-pair identity and edit measures (NaN where undefined)."""
 
     l1_out: np.ndarray
     ssim_out: np.ndarray
     l1_in: np.ndarray
     region_fraction: np.ndarray
+    effect: np.ndarray
 
 
 def pair_quality(
@@ -180,8 +222,9 @@ def pair_quality(
     radius: int,
     window: SSIMWindow,
 ) -> PairQuality:
-    """Identity L1/SSIM outside the edited region and oracle agreement (L1) inside it, per pair."""
-    parts: list[tuple[np.ndarray, ...]] = [(np.zeros(0),) * 4]
+    """Identity L1/SSIM outside the edited region, oracle agreement (L1) and edit effectiveness
+    inside it, per pair."""
+    parts: list[tuple[np.ndarray, ...]] = [(np.zeros(0),) * 5]
     for lo in range(0, len(original), CHUNK):
         sl = slice(lo, lo + CHUNK)
         x = np.asarray(original[sl], np.float64)
@@ -192,7 +235,8 @@ def pair_quality(
         ssim = ssim_map(x, g, outside, window=window)
         l1_in = np.full(len(x), np.nan) if o is None else _masked_mean(np.abs(g - o), region)
         frac = region.reshape(len(x), -1).mean(1)
-        parts.append((_masked_mean(np.abs(g - x), outside), _masked_mean(ssim, outside), l1_in, frac))
+        effect = np.full(len(x), np.nan) if o is None else edit_effectiveness(x, g, o, region)
+        parts.append((_masked_mean(np.abs(g - x), outside), _masked_mean(ssim, outside), l1_in, frac, effect))
     return PairQuality(*(np.concatenate(col) for col in zip(*parts, strict=True)))
 
 
@@ -210,6 +254,8 @@ class MeanTable:
     overall: np.ndarray  # (K,)
     overall_low: np.ndarray
     overall_high: np.ndarray
+    reps: np.ndarray | None = None  # (B, G, K) bootstrap means
+    overall_reps: np.ndarray | None = None  # (B, K)
 
 
 def _ratio(total: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -256,6 +302,8 @@ def group_means(
         _ratio(group_total.sum(0), group_count.sum(0)),
         olow,
         ohigh,
+        rep,
+        orep,
     )
 
 
@@ -277,6 +325,9 @@ class _Pairs:
     values: np.ndarray  # (n, len(COLUMNS))
     region_fraction: float | None
     n_pairs: int
+    #: Whether the edit should change the artefact (True), must not (False), or unknown (None).
+    artefact_edit: bool | None = None
+    artefact_edit_source: str = "unknown"
 
 
 class CounterfactualQuality(BaseMetric):
@@ -288,7 +339,12 @@ class CounterfactualQuality(BaseMetric):
 
     * ``cf_classifier_flip_rate``: pairs whose decision (``predict_fn`` at the threshold) flips;
       the oracle's rate on the same images and the difference are in ``details``;
-    * ``cf_artefact_flip_rate``: pairs whose ``artefact_oracle`` verdict flips;
+    * ``cf_oracle_decision_kappa``: Cohen's kappa between the generator's and the oracle's
+      per-pair decision flips (pairwise agreement, not rates); raw agreement in ``details``;
+    * ``cf_artefact_flip_rate``: pairs whose ``artefact_oracle`` verdict flips; higher is better
+      for an artefact edit, lower for any other (``details["artefact_edit"]``);
+    * ``cf_edit_effectiveness``: share of the oracle's change made inside the edited region
+      (1 = the oracle's edit, 0 = no change);
     * ``cf_identity_l1``, ``cf_identity_ssim``: identity outside the edited region (pixels where
       the oracle differs from the original by more than ``region_tol``, dilated by ``dilate``;
       the whole image when there is no oracle); the generator's L1 to the oracle *inside* the
@@ -307,6 +363,10 @@ class CounterfactualQuality(BaseMetric):
     ssim_window:
         ``"gaussian"`` (sigma 1.5, 11 taps; Wang et al. 2004) or ``"uniform"`` (7×7, sample
         covariances; scikit-image's default).
+    artefact_factors:
+        Factors whose edit should change the artefact (e.g. ``[device]``).  Default: inferred
+        from the oracle (its edit changes the artefact verdict on at least half the pairs); a
+        factor without an oracle then has no direction.
     """
 
     name: ClassVar[str] = "counterfactual_quality"
@@ -322,15 +382,17 @@ class CounterfactualQuality(BaseMetric):
         region_tol: float = 0.01,
         dilate: int = 2,
         ssim_window: SSIMWindow = "gaussian",
+        artefact_factors: list[str] | None = None,
     ):
         self.factors = factors
         self.region_tol = region_tol
         self.dilate = dilate
         self.ssim_window = ssim_window
+        self.artefact_factors = artefact_factors
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, Any]]:
-        return [{}, {"factors": ["disease"], "dilate": 0, "ssim_window": "uniform"}]
+        return [{}, {"factors": ["disease"], "dilate": 0, "ssim_window": "uniform", "artefact_factors": ["device"]}]
 
     # ------------------------------------------------------------------ selection
     def _generator_sets(self, ctx: MetricContext, shape: tuple[int, ...], notes: list[str]) -> dict[str, np.ndarray]:
@@ -364,12 +426,26 @@ class CounterfactualQuality(BaseMetric):
             if oracle is not None:
                 cols["oracle_flip"] = (base.decision != self._decisions(ctx, oracle)).astype(np.float64)
                 cols["flip_minus_oracle"] = cols["flip"] - cols["oracle_flip"]
+                cols["agree"] = (cols["flip"] == cols["oracle_flip"]).astype(np.float64)
         if base.artefact is not None:
             cols["artefact_flip"] = (base.artefact != self._artefact(ctx, gen)).astype(np.float64)
         q = pair_quality(images, gen, oracle, tol=self.region_tol, radius=self.dilate, window=self.ssim_window)
-        cols["l1_out"], cols["ssim_out"], cols["l1_in"] = q.l1_out, q.ssim_out, q.l1_in
+        cols["l1_out"], cols["ssim_out"], cols["l1_in"], cols["effect"] = q.l1_out, q.ssim_out, q.l1_in, q.effect
         frac = num(q.region_fraction.mean()) if oracle is not None and n else None
-        return _Pairs(key, okey, np.stack([cols[c] for c in COLUMNS], axis=1), frac, n)
+        edit, source = self._artefact_edit(ctx, key, base, oracle)
+        return _Pairs(key, okey, np.stack([cols[c] for c in COLUMNS], axis=1), frac, n, edit, source)
+
+    def _artefact_edit(
+        self, ctx: MetricContext, key: str, base: _Originals, oracle: np.ndarray | None
+    ) -> tuple[bool | None, str]:
+        """Whether editing ``key`` should change the artefact, and how that was decided."""
+        factor = key.split(":")[-1]
+        if self.artefact_factors is not None:
+            return factor in self.artefact_factors, "parameter artefact_factors"
+        if oracle is None or base.artefact is None or not len(oracle):
+            return None, "unknown (no oracle counterfactual to infer it from)"
+        share = float(np.mean(base.artefact != self._artefact(ctx, oracle)))
+        return share >= ARTEFACT_EDIT_SHARE, f"oracle:{factor} changes the artefact on {share:.0%} of pairs"
 
     def _originals(self, ctx: MetricContext, images: np.ndarray) -> _Originals:
         decision = None if ctx.predict_fn is None else self._decisions(ctx, images)
@@ -433,11 +509,14 @@ class CounterfactualQuality(BaseMetric):
     def _results(
         self, ctx: MetricContext, pairs: _Pairs, table: MeanTable, attribute: str | None, notes: list[str]
     ) -> Iterator[MetricResult]:
+        kappa = kappa_table(table, ctx.stats.ci_level)
         for name, (column, label, hib) in RESULTS.items():
             k = COLUMNS.index(column)
             missing = self._missing_reason(ctx, name)
-            yield self._result(ctx, name, k, f"{label} ({pairs.key!r})", hib, table, attribute, pairs,
-                               [*notes, *self._notes(ctx, name, pairs)], missing)
+            if name == "cf_artefact_flip_rate":
+                hib = pairs.artefact_edit
+            yield self._result(ctx, name, k, f"{label} ({pairs.key!r})", hib, kappa if name == KAPPA else table,
+                               attribute, pairs, [*notes, *self._notes(ctx, name, pairs)], missing, table)
 
     @staticmethod
     def _missing_reason(ctx: MetricContext, name: str) -> str | None:
@@ -445,10 +524,19 @@ class CounterfactualQuality(BaseMetric):
             return "needs a classifier (predict_fn)"
         if name == "cf_artefact_flip_rate" and ctx.artefact_oracle is None:
             return "needs an artefact oracle (the dataset has none)"
+        if name == KAPPA and ctx.predict_fn is None:
+            return "needs a classifier (predict_fn)"
         return None
 
     def _notes(self, ctx: MetricContext, name: str, pairs: _Pairs) -> list[str]:
         notes = [NOTES[name]]
+        if name == "cf_artefact_flip_rate":
+            notes.append({True: "an artefact edit: the artefact should change (higher is better)",
+                          False: "not an artefact edit: the artefact must not change (lower is better)",
+                          None: "whether this edit should change the artefact is unknown (set artefact_factors)"}
+                         [pairs.artefact_edit] + f"; {pairs.artefact_edit_source}")
+        if name in (KAPPA, "cf_edit_effectiveness") and pairs.oracle_key is None:
+            notes.append(f"no oracle counterfactual for {pairs.key!r}: nothing to compare with")
         if name == "cf_classifier_flip_rate":
             notes.append(f"decision: score >= {ctx.threshold:g}")
             if pairs.oracle_key is None:
@@ -474,15 +562,20 @@ class CounterfactualQuality(BaseMetric):
         pairs: _Pairs,
         notes: list[str],
         missing: str | None,
+        means: MeanTable,
     ) -> MetricResult:
         n_ok = int(table.count[:, k].sum())
         status, extra = "ok", []
         if missing is not None:
             status, extra = "not_applicable", [missing]
         elif n_ok == 0:
-            status, extra = "not_applicable", ["no pair where it is defined (e.g. the edit covers the whole image)"]
+            status, extra = "not_applicable", ["no pair where it is defined (e.g. the edit covers the whole image, "
+                                               "or there is no oracle counterfactual)"]
         elif n_ok < ctx.stats.min_group_size:
             status, extra = "too_small", [f"only {n_ok} pair(s) (< min_group_size={ctx.stats.min_group_size})"]
+        elif num(table.overall[k]) is None:
+            status, extra = "not_applicable", ["undefined: neither the generator's nor the oracle's edits change "
+                                               "any decision (or both change every one)"]
         ok = status == "ok"
         return MetricResult(
             metric=name,
@@ -496,7 +589,7 @@ class CounterfactualQuality(BaseMetric):
             status=status,  # type: ignore[arg-type]
             per_group=self._per_group(ctx, table, k, attribute, name) if missing is None else [],
             notes=[*notes, *extra],
-            details=self._details(name, table, pairs),
+            details=self._details(name, means, pairs),
         )
 
     @staticmethod
@@ -508,6 +601,13 @@ class CounterfactualQuality(BaseMetric):
 
     def _details(self, name: str, table: MeanTable, pairs: _Pairs) -> dict[str, Any]:
         details: dict[str, Any] = {"factor": pairs.key, "oracle": pairs.oracle_key, "n_pairs": pairs.n_pairs}
+        if name == KAPPA:
+            details["agreement"] = _summary(table, COLUMNS.index("agree"))
+            details["generator_flip_rate"] = num(table.overall[COLUMNS.index("flip")])
+            details["oracle_flip_rate"] = num(table.overall[COLUMNS.index("oracle_flip")])
+        if name == "cf_artefact_flip_rate":
+            details["artefact_edit"] = pairs.artefact_edit
+            details["artefact_edit_source"] = pairs.artefact_edit_source
         if name == "cf_classifier_flip_rate":
             details["oracle_flip_rate"] = _summary(table, COLUMNS.index("oracle_flip"))
             details["difference_to_oracle"] = _summary(table, COLUMNS.index("flip_minus_oracle"))
@@ -524,6 +624,31 @@ class CounterfactualQuality(BaseMetric):
         if name == "cf_identity_ssim":
             details["ssim_window"] = self.ssim_window
         return details
+
+
+def kappa_table(table: MeanTable, ci_level: float) -> MeanTable:
+    """``table`` with the ``agree`` column replaced by Cohen's kappa of the generator's and the
+    oracle's decision flips (per group, overall and per bootstrap resample, hence its CIs)."""
+    a, f, o = (COLUMNS.index(c) for c in ("agree", "flip", "oracle_flip"))
+
+    def kappa(m: np.ndarray) -> np.ndarray:
+        return cohen_kappa(m[..., a], m[..., f], m[..., o])
+
+    def put(m: np.ndarray, values: np.ndarray) -> np.ndarray:
+        out = np.array(m, dtype=np.float64, copy=True)
+        out[..., a] = values
+        return out
+
+    point, overall = kappa(table.point), kappa(table.overall)
+    if table.reps is None or table.overall_reps is None:
+        low = high = np.full_like(point, np.nan)
+        olow = ohigh = np.full_like(overall, np.nan)
+    else:
+        low, high = percentile_ci(kappa(table.reps), ci_level)
+        olow, ohigh = percentile_ci(kappa(table.overall_reps), ci_level)
+    return MeanTable(table.names, table.count, put(table.total, np.nan), put(table.point, point),
+                     put(table.low, low), put(table.high, high), put(table.overall, overall),
+                     put(table.overall_low, olow), put(table.overall_high, ohigh))
 
 
 def group_values(

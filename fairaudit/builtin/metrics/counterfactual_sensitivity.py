@@ -3,8 +3,10 @@ image is flipped and nothing else (oracle counterfactuals).
 
 For a factor that should not matter (a support device, sex, the view) this is the classifier's
 reliance on it, per group: 0 = the decision never depends on the factor.  It is the direct
-measure of a shortcut, and of counterfactual (un)fairness for a sensitive attribute.  For the
-disease factor itself a high rate is what a useful classifier shows.
+measure of a shortcut, and of counterfactual (un)fairness for a sensitive attribute, and the
+headline one wherever the dataset has an oracle.  For the disease factor itself a high rate is
+what a useful classifier shows.  ``scls`` is the same quantity for the artefact measured on a
+generator's edits (decision flips per confirmed edit); on oracle edits the two are equal.
 """
 
 from __future__ import annotations

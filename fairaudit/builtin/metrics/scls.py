@@ -1,17 +1,37 @@
 """``scls``: spurious-correlation latching score from (image, counterfactual) pairs.
 
-SCLS-like (proposal, METHODS.md §3.1).  The exact formula of Kumar et al. (FAIMI 2023) was not
-available; this implements the operationalisation proposed there: among counterfactual pairs that
-flip the classifier's decision, the fraction in which an independent artefact oracle also flips
-(the artefact was added or removed).  A classifier that latches onto the artefact scores near 1;
-one that ignores it scores near 0.
+SCLS-like (METHODS.md §3.1; the exact formula of Kumar et al., FAIMI 2023, is unconfirmed).
+Definition (v2): among counterfactual pairs whose edit the artefact oracle *confirms* (the
+artefact was really added or removed), the fraction whose decision flips,
+``P(decision flips | artefact edit confirmed)``.  A classifier that latches onto the artefact
+scores near 1; one that ignores it near 0.  On oracle counterfactuals every device edit is
+confirmed and SCLS equals ``cf_sensitivity_device``; on a generator's edits, failed edits drop
+out instead of diluting the rate.
+
+The first version (METHODS.md's proposal) was the reverse conditional, ``P(artefact flipped |
+decision flipped)``: 1.0 on any device-only set as soon as one decision flips, and pooled over
+factors the share of device flips among all flips, which moves with the disease flips.  On a
+graded-shortcut ladder (:mod:`fairaudit.testing.shortcut_ladder`, ``benchmarks/bench_scls.py``)
+v2 ranks classifiers as their true reliance does (logistic and MLP ladders, 3 seeds each):
+Spearman 1.00 on oracle edits, >= 0.98 on failed / faded / noisy edits and >= 0.99 on an
+independent device painter; v1 on the device set was constant 1.0 or rho -0.7 to 0.9.
+
+Role and limits: with oracle counterfactuals ``cf_sensitivity_<factor>`` is the headline
+measure of reliance and SCLS adds nothing; SCLS is for a generator's edits.  It counts only
+edits the artefact oracle confirms, so it needs a trustworthy artefact detector, and it measures
+reliance on the artefact *as the generator draws it*: an edited device unlike the natural one
+under-estimates reliance (mean absolute error 0.13-0.22 for the painter on the ladder).  A
+generator's set that also changes other factors (a sex edit that adds a device) counts where
+the artefact changed: select the artefact's sets with ``factors``.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
+import pydantic
+from pydantic import ConfigDict
 
 from fairaudit.base import BaseMetric, MetricContext, MetricOutput
 from fairaudit.builtin.metrics._common import attribute_sets, not_applicable, num
@@ -21,19 +41,51 @@ from fairaudit.stats.confusion import check_scores
 from fairaudit.stats.groups import encode_groups, patient_codes
 from fairaudit.stats.resample import bootstrap_key_counts, make_design
 
-DEFINITION = "SCLS-like (proposal, METHODS.md §3.1)"
+DEFINITION = "SCLS-like v2: P(decision flips | artefact edit confirmed by the oracle) (METHODS.md §3.1)"
 NOTE = (
-    "SCLS-like (proposal, METHODS.md §3.1; the paper's exact formula is unconfirmed): among "
-    "counterfactual pairs whose decision flips, the fraction in which the artefact oracle also "
-    "flips; 1 = the decision follows the artefact, 0 = it ignores it"
+    "SCLS-like (METHODS.md §3.1; the paper's exact formula is unconfirmed): among counterfactual "
+    "pairs whose artefact edit the artefact oracle confirms, the fraction whose decision flips; "
+    "1 = the decision follows the artefact, 0 = it ignores it (on oracle counterfactuals it equals "
+    "cf_sensitivity_<artefact factor>)"
 )
+#: Removed parameters -> what replaced them (a spec using the old name gets this message).
+RENAMED = {"min_flipped": "min_edits (SCLS now counts confirmed artefact edits, not decision flips)"}
 
 
 def _ratio(counts: np.ndarray) -> np.ndarray:
-    """SCLS from cell counts ``(..., 4)`` with cells ``2 * decision_flip + artefact_flip``."""
-    den = counts[..., 2] + counts[..., 3]
+    """SCLS from cell counts ``(..., 4)`` with cells ``2 * decision_flip + artefact_flip``:
+    decision flips among the confirmed artefact edits."""
+    den = counts[..., 1] + counts[..., 3]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, counts[..., 3] / np.where(den > 0, den, 1), np.nan)
+
+
+def _control(counts: np.ndarray) -> float | None:
+    """Decision flip rate of the pairs whose artefact did not change (failed edits, other
+    factors): what the edit does to decisions besides the artefact."""
+    den = counts[..., 0].sum() + counts[..., 2].sum()
+    return num(counts[..., 2].sum() / den) if den > 0 else None
+
+
+def _check_renamed(params: dict[str, Any]) -> None:
+    old = sorted(set(params) & set(RENAMED))
+    if old:
+        raise ValueError("scls: " + "; ".join(f"parameter {k!r} was renamed {RENAMED[k]}" for k in old))
+
+
+class SCLSParams(pydantic.BaseModel):
+    """``scls`` parameters; an old parameter name fails with the name that replaced it."""
+
+    model_config = ConfigDict(extra="forbid")
+    factors: list[str] | None = None
+    min_edits: int = 5
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            _check_renamed(data)
+        return data
 
 
 class _Pairs(NamedTuple):
@@ -77,16 +129,27 @@ def _pair_cells(
         flip, art = d0 != d1, a0 != a1
         rows.append(np.arange(n))
         cells.append(2 * flip.astype(np.int64) + art.astype(np.int64))
+        counts = np.bincount(cells[-1], minlength=4)
         per_factor[key] = {
             "n_pairs": n,
+            "n_confirmed": int(art.sum()),
             "n_flipped": int(flip.sum()),
-            "scls": num(_ratio(np.bincount(cells[-1], minlength=4))),
+            "n_latched": int(counts[3]),
+            "scls": num(_ratio(counts)),
+            "flip_rate_unconfirmed": _control(counts),
         }
     return np.concatenate(rows), np.concatenate(cells), per_factor
 
 
 class SCLS(BaseMetric):
     """Spurious-correlation latching score per group, from counterfactual pairs (SCLS-like).
+
+    SCLS = ``P(decision flips | artefact edit confirmed)``: of the pairs whose artefact verdict
+    (``artefact_oracle``) differs between original and counterfactual, the share whose decision
+    differs too.  Pairs whose edit failed (artefact unchanged) are left out; their decision flip
+    rate is reported as ``details["flip_rate_unconfirmed"]`` (a generator's collateral effect).
+    On oracle counterfactuals SCLS equals ``cf_sensitivity_device``, the headline shortcut
+    measure; SCLS is the version that also works on a generator's imperfect edits.
 
     Every counterfactual set in the context (``counterfactuals``; restricted to ``factors``
     when given, matching a key exactly or after its ``"oracle:"``-style prefix) is paired row by
@@ -101,26 +164,33 @@ class SCLS(BaseMetric):
         Counterfactual sets to use (default: all).  Among the selected sets, the arm's
         generated ones are used when it has any (its ``oracle:`` sets are then only the
         reference), else the oracle sets; pooled, and each reported in ``details``.
-    min_flipped:
-        Groups with fewer decision-flipping pairs are too small to judge.
+    min_edits:
+        Groups with fewer confirmed artefact edits are too small to judge (replaces
+        ``min_flipped``, which now fails with a message naming this one).
     """
 
     name: ClassVar[str] = "scls"
     description: ClassVar[str] = (
-        "Spurious-correlation latching score from counterfactual pairs (SCLS-like)"
+        "Spurious-correlation latching score: decision flips per artefact edit confirmed by the "
+        "artefact oracle (SCLS-like)"
     )
     requires: ClassVar[frozenset[str]] = frozenset({"counterfactuals"})
 
-    def __init__(self, factors: list[str] | None = None, min_flipped: int = 5):
+    Params: ClassVar[type[pydantic.BaseModel]] = SCLSParams
+
+    def __init__(self, factors: list[str] | None = None, min_edits: int = 5, **removed: Any):
+        _check_renamed(removed)
+        if removed:
+            raise TypeError(f"scls: unexpected parameter(s) {sorted(removed)}")
         self.factors = factors
-        self.min_flipped = min_flipped
+        self.min_edits = min_edits
 
     def outputs(self) -> list[MetricOutput]:
         return [MetricOutput("scls", "value", higher_is_better=False)]
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, object]]:
-        return [{}, {"min_flipped": 1}]
+        return [{}, {"min_edits": 1}]
 
     def _selected(self, ctx: MetricContext) -> dict[str, np.ndarray]:
         """The sets named by ``factors``; by default the generator's own sets when the arm has
@@ -156,9 +226,13 @@ class SCLS(BaseMetric):
         a0 = _artefact(ctx, images)
         row, cell, per_factor = _pair_cells(ctx, d0, a0, usable, n)
         pairs = _Pairs(row, cell, patient_codes(ctx.patient_ids, n)[row])
+        counts = np.bincount(cell, minlength=4)
         details = {
-            "n_flipped": int((cell >= 2).sum()),
+            "n_confirmed": int(counts[1] + counts[3]),
+            "n_latched": int(counts[3]),
+            "n_flipped": int(counts[2] + counts[3]),
             "n_pairs": len(cell),
+            "flip_rate_unconfirmed": _control(counts),
             "definition": DEFINITION,
             "factors": per_factor,
             "by_label_artefact": self._by_label_artefact(ctx, a0, pairs),
@@ -183,7 +257,8 @@ class SCLS(BaseMetric):
         )
         return {
             gv.group: {
-                "n_flipped": gv.n_pos,
+                "n_confirmed": gv.n,
+                "n_latched": gv.n_pos,
                 "scls": gv.value,
                 "ci_low": gv.ci_low,
                 "ci_high": gv.ci_high,
@@ -209,20 +284,20 @@ class SCLS(BaseMetric):
         overall, gvs = self._by_group(
             ctx, groups.codes[pairs.row], groups.names, pairs.cell, pairs.patients, groups.attribute
         )
-        status = "ok" if details["n_flipped"] >= self.min_flipped else "too_small"
+        status = "ok" if details["n_confirmed"] >= self.min_edits else "too_small"
         extra = (
             []
             if status == "ok"
             else [
-                f"only {details['n_flipped']} pair(s) flip the decision "
-                f"(< min_flipped={self.min_flipped})"
+                f"only {details['n_confirmed']} pair(s) with an artefact edit confirmed by the "
+                f"oracle (< min_edits={self.min_edits})"
             ]
         )
         return MetricResult(
             metric="scls",
             plugin=self.name,
             attribute=groups.attribute if cols is not None else None,
-            label="SCLS-like spurious-correlation latching score (proposal)",
+            label="SCLS-like latching: decision flips per confirmed artefact edit",
             value=overall[0] if status == "ok" else None,
             ci_low=overall[1] if status == "ok" else None,
             ci_high=overall[2] if status == "ok" else None,
@@ -255,17 +330,17 @@ class SCLS(BaseMetric):
         low, high = percentile_ci(_ratio(reps), st.ci_level)
         o_low, o_high = percentile_ci(_ratio(reps.sum(1)), st.ci_level)
         overall = (num(_ratio(counts.sum(0))), num(o_low), num(o_high))
-        flipped = counts[:, 2] + counts[:, 3]
+        confirmed = counts[:, 1] + counts[:, 3]
         gvs = [
             GroupValue(
                 attribute=attribute,
                 group=name,
-                n=int(counts[i].sum()),
-                n_pos=int(flipped[i]),
+                n=int(confirmed[i]),
+                n_pos=int(counts[i, 3]),
                 value=num(per[i]),
                 ci_low=num(low[i]),
                 ci_high=num(high[i]),
-                too_small=bool(flipped[i] < self.min_flipped),
+                too_small=bool(confirmed[i] < self.min_edits),
             )
             for i, name in enumerate(names)
         ]

@@ -8,6 +8,7 @@ of SD v1.5.  The outputs are noise until fine-tuned; use them to exercise code p
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 #: ``model_dir`` prefix of the test-only tiny pipeline: ``tiny://32`` or ``tiny://32?seed=1``.
 TINY_SCHEME = "tiny://"
 #: Bump when the tiny architecture changes, so cached folders are rebuilt.
-TINY_FORMAT = 1
+TINY_FORMAT = 2
+#: File a tiny pipeline's folder holds, so its outputs are marked as a plumbing check wherever it lives.
+TINY_MARKER = "fairaudit_tiny_pipeline.json"
 _TINY_RE = re.compile(r"^tiny://(\d+)(?:\?seed=(\d+))?$")
 _EXTRA_WORDS = (
     "normal",
@@ -182,7 +185,19 @@ def build_tiny_pipeline(
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(out)
+    marker = {
+        "image_size": image_size,
+        "seed": seed,
+        "unet_channels": list(unet_channels),
+        "note": "random weights built by fairaudit_diffusion.tiny: a plumbing check, never a result",
+    }
+    (out / TINY_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def is_tiny_pipeline(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds a tiny random pipeline built by :func:`build_tiny_pipeline`."""
+    return (Path(path) / TINY_MARKER).is_file()
 
 
 def _unit_variance_scale(vae: object, image_size: int, seed: int) -> float:

@@ -26,7 +26,8 @@ def test_audit_with_diffusion_counterfactual_arms(tiny_dir: Path, tmp_path: Path
             evaluation: [counterfactuals, counterfactual_augment]
             counterfactual_factor: device
             params: {{model_dir: "{tiny_dir}", finetune: lora, lr: 0.01, max_steps: 10, batch_size: 8,
-                      num_inference_steps: 4, classify_trials: 1, device: cpu, progress: false}}
+                      num_inference_steps: 4, classify_trials: 1, device: cpu, progress: false,
+                      validation_every: 5, validation_prompts: ["chest x-ray"]}}
         metrics: [counterfactual_quality, counterfactual_sensitivity]
         statistics: {{n_boot: 20, n_permutations: 20, min_group_size: 2}}
         report: {{formats: [html]}}
@@ -46,5 +47,14 @@ def test_audit_with_diffusion_counterfactual_arms(tiny_dir: Path, tmp_path: Path
     assert quality["cf_identity_l1"].details["oracle"] == "oracle:device"
     grids = [b for b in edits.blocks if b.kind == "image_grid"]
     assert any((run_dir / b.path).is_file() for b in grids if b.path)
+    # the plugin's own blocks reach the report: none is dropped as unreadable
+    assert not [w for w in res.warnings if "report content not shown" in w], res.warnings
+    titles = [b.title for b in edits.blocks]
+    assert titles[0] == "Plumbing check, not a result" and edits.blocks[0].kind == "text"
+    assert "Validation samples during fine-tuning" in titles and "Fine-tuning" in titles
+    assert (run_dir / "figures" / "sd_counterfactual_validation.png").is_file()
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "Plumbing check, not a result" in html and "random weights" in html
+    assert "Validation samples during fine-tuning" in html
     augmented = arms["diffusion (counterfactual augment)"]
     assert any(m.metric == "cf_sensitivity_device" and m.value is not None for m in augmented.metrics)

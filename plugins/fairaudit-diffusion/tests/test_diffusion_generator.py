@@ -16,6 +16,7 @@ from fairaudit_diffusion.pipeline import ModelDirError
 from sklearn.exceptions import NotFittedError
 
 from fairaudit.base import RunContext
+from fairaudit.blocks import to_block
 from fairaudit.data import AuditDataset
 from fairaudit.errors import DataError
 from fairaudit.params import validate_params
@@ -117,9 +118,14 @@ def test_report_section_saves_the_grid(
     fitted_unet.counterfactual(dataset.images[:4], {"factor": "device", "to": 0})
     bound = fitted_unet.bind(RunContext(work_dir=tmp_path))
     try:
-        (section,) = bound.report_blocks()
+        blocks = bound.report_blocks()
+        section = bound.report_details_
     finally:
         fitted_unet._context = None
+    # every block is one the core accepts (typed keys only), else the report drops it
+    assert [to_block(b).kind for b in blocks] == ["text", "image_grid", "table", "table"]
+    assert blocks[0]["title"] == "Plumbing check, not a result"  # a tiny random pipeline
+    assert blocks[1]["path"] == section["path"]
     assert section["kind"] == "image_grid" and section["columns"] == [
         "original",
         "counterfactual",
@@ -132,7 +138,7 @@ def test_report_section_saves_the_grid(
     assert len(section["row_labels"]) == len(section["prompts"]) == 4
     assert section["finetune"]["eval_loss_after"] < section["finetune"]["eval_loss_before"]
     json.dumps(section)
-    unbound = fitted_unet.report_blocks()[0]
+    unbound = fitted_unet.report_blocks()[1]
     assert unbound["data_uri"].startswith("data:image/png;base64,") and "path" not in unbound
     assert base64.b64decode(unbound["data_uri"].split(",", 1)[1]) == png.read_bytes()
 
@@ -158,7 +164,8 @@ def test_report_edits_training_images_when_no_counterfactual_was_asked(
     assert len(rows) == 6
     devices = dataset.extras["device"][rows]
     assert sorted(devices.tolist()) == [0, 0, 0, 1, 1, 1]  # half from each value
-    (section,) = g.report_blocks()
+    g.report_blocks()
+    section = g.report_details_
     assert section["edit"]["factor"] == "device" and section["edit"]["source"] == "metadata"
     for prompt, row in zip(section["prompts"], rows, strict=True):
         sex = "female patient" if dataset.sensitive["sex"][row] == "F" else "male patient"
