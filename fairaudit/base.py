@@ -114,6 +114,9 @@ class BaseDatasetLoader(Plugin):
     #: The loaded dataset holds a model's scores (``AuditDataset.scores``): the audit trains no
     #: model and splits nothing; a spec with ``model:``, ``split:``, debiasers or generators is refused.
     provides_scores: ClassVar[bool] = False
+    #: What ``load()`` gives the model: ``"features"`` or ``"images"`` (``None``: it depends on the
+    #: parameters). ``validate`` refuses a model or debiaser that cannot take it.
+    modality: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def load(self) -> AuditDataset:

@@ -154,7 +154,11 @@ class AuditDataset:
         return self.oracle(idx, factor)
 
     def summary(self) -> dict[str, Any]:
-        """Counts and prevalence per group of every attribute (for reports)."""
+        """Counts and prevalence per group of every attribute (for reports): the
+        :data:`~fairaudit.caps.MAX_GROUPS` largest groups of each, and under ``groups_omitted`` how
+        many groups and rows the others hold."""
+        from fairaudit.caps import largest
+
         out: dict[str, Any] = {
             "n": len(self),
             "n_patients": len(np.unique(self.patient_ids)),
@@ -163,11 +167,17 @@ class AuditDataset:
             "shape": [] if self.modality == "scores" else list(self.inputs.shape[1:]),
             "groups": {},
         }
+        omitted: dict[str, dict[str, int]] = {}
         for col in self.attributes:
             values = self.sensitive[col].astype("object").where(self.sensitive[col].notna(), "(missing)")
-            rows = []
-            for g, idx in values.groupby(values, sort=True).groups.items():
-                ys = self.y[np.asarray(list(idx))]
-                rows.append({"group": str(g), "n": len(ys), "prevalence": float(ys.mean())})
-            out["groups"][col] = rows
+            frame = pd.DataFrame({"group": values.astype(str).to_numpy(), "y": np.asarray(self.y, dtype=float)})
+            agg = frame.groupby("group", sort=True)["y"].agg(["size", "mean"])
+            rows = [{"group": str(g), "n": int(n), "prevalence": float(p)}
+                    for g, n, p in zip(agg.index, agg["size"], agg["mean"], strict=True)]
+            kept, left_out = largest(rows)
+            out["groups"][col] = kept
+            if left_out:
+                omitted[col] = {"groups": left_out, "n": len(self) - sum(r["n"] for r in kept)}
+        if omitted:
+            out["groups_omitted"] = omitted
         return out

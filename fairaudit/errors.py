@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
+import errno
 from dataclasses import dataclass
 
 
 class ExitCode(enum.IntEnum):
     """Exit codes of the ``fairaudit`` command (modelled on pytest's, 0-5, plus two of an audit
-    that finished without a full answer).  When several apply, a run exits with the first of
-    1, 6, 7."""
+    that finished without a full answer, and 8 when the machine refused).  When several apply, a
+    run exits with the first of 1, 6, 7."""
 
     OK = 0
     THRESHOLDS_FAILED = 1
@@ -21,6 +22,26 @@ class ExitCode(enum.IntEnum):
     INCOMPLETE = 6
     #: The audit finished and ``result.json`` is written, but a report could not be rendered.
     REPORT_FAILED = 7
+    #: The machine refused: disk full (or over quota), no permission, a read-only file system.
+    #: Nothing is wrong with the spec or the data; free space or fix permissions and resume.
+    MACHINE_REFUSED = 8
+
+
+#: ``OSError`` numbers that mean the machine, not the spec, the data or fairaudit, refused.
+MACHINE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS,
+                            getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def machine_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the ``OSError`` it was raised from) is the machine refusing: disk full,
+    no permission, read-only file system (see :data:`MACHINE_ERRNOS`)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
 
 
 class FairAuditError(Exception):
@@ -110,6 +131,12 @@ class DataError(FairAuditError):
     """The data do not fit the spec: missing column, tiny group, mismatched lengths..."""
 
     exit_code = ExitCode.USAGE_ERROR
+
+
+class MachineRefused(FairAuditError):
+    """The machine refused what fairaudit asked of it (disk full, no permission, read-only)."""
+
+    exit_code = ExitCode.MACHINE_REFUSED
 
 
 class ReportError(FairAuditError):

@@ -152,6 +152,9 @@ class SplitSummary(_Model):
     modality: str = ""
     shape: list[int] = Field(default_factory=list)
     groups: dict[str, list[GroupSummary]] = Field(default_factory=dict)
+    #: Per attribute with more groups than a table lists (``fairaudit.caps.MAX_GROUPS``): how many
+    #: smaller groups were left out of ``groups`` and the rows they hold (``{"groups": k, "n": rows}``).
+    groups_omitted: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
 class DatasetSummary(_Model):

@@ -72,18 +72,31 @@ def _unknown_attribute(dataset: AuditDataset, attr: str) -> DataError:
     available = sorted({*dataset.sensitive.columns, *dataset.extras})
     close = difflib.get_close_matches(attr, available, n=2)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-    return DataError(f"attribute {attr!r} (spec field 'attributes') is not a column of dataset "
-                     f"{dataset.name!r}.{hint} Available: {available}")
+    return DataError(f"attribute {attr!r} (spec field 'attributes') is not among the sensitive attributes of "
+                     f"dataset {dataset.name!r}.{hint} Available: {available}; a column of the data is one when "
+                     "listed in dataset.params.sensitive")
 
 
 def _group_size_notes(attr: str, counts: pd.Series, min_group_size: int) -> list[str]:
-    """A warning for each group below ``min_group_size``; a single group is an error."""
+    """One warning for the groups below ``min_group_size`` (their count and the first few, the
+    smallest first); a single group is an error."""
+    from fairaudit.caps import examples
+
     if len(counts) < 2:
         raise DataError(f"attribute {attr!r} has a single group ({counts.index[0]!r}); a fairness "
                         "audit needs at least two groups")
-    return [f"attribute {attr!r}: group {group!r} has {n} row(s), below min_group_size={min_group_size}: too "
-            "small to judge on row-count metrics (selection rate, accuracy, calibration); rate and AUC metrics "
-            "judge it on its events (min_group_positives)" for group, n in counts.items() if n < min_group_size]
+    small = counts[counts < min_group_size].sort_values(kind="stable")
+    if small.empty:
+        return []
+    why = ("too small to judge on row-count metrics (selection rate, accuracy, calibration); rate and AUC "
+           "metrics judge it on its events (min_group_positives)")
+    if len(small) == 1:
+        return [f"attribute {attr!r}: group {small.index[0]!r} has {int(small.iloc[0])} row(s), below "
+                f"min_group_size={min_group_size}: {why}"]
+    names = [f"{g!r} ({int(n)})" for g, n in small.items()]
+    return [f"attribute {attr!r}: {len(small):,} of its {len(counts):,} groups have fewer than "
+            f"min_group_size={min_group_size} rows (row counts: {examples(names)}): "
+            f"{why.replace('judge it on its', 'judge them on their')}"]
 
 
 def _pooling(shape: tuple[int, ...]) -> tuple[int, int, int]:

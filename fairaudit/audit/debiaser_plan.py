@@ -9,6 +9,7 @@ import numpy as np
 
 from fairaudit.audit.arm import Arm, ArmPlan, plugin_blocks
 from fairaudit.base import BaseDebiaser, BaseModel
+from fairaudit.errors import PluginError
 from fairaudit.results import ArmResult
 from fairaudit.spec.models import Component
 
@@ -31,13 +32,14 @@ class DebiaserPlan(ArmPlan):
         attrs = s.train.sensitive
         state.log.timed(f"{name}.fit", lambda: debiaser.fit(s.train.inputs, s.train.y, sensitive_features=attrs))
         X_tr, y_tr, _sf_tr = debiaser.transform_train(s.train.inputs, s.train.y, sensitive_features=attrs)
-        X_te = debiaser.transform(s.test.inputs)
-        X_va = debiaser.transform(s.val.inputs) if s.val is not None else None
+        _same_rows(comp.name, "transform_train", len(X_tr), len(y_tr), " labels")
+        X_te = _checked(comp.name, debiaser.transform(s.test.inputs), len(s.test))
+        X_va = _checked(comp.name, debiaser.transform(s.val.inputs), len(s.val)) if s.val is not None else None
         model = self._head(state, np.asarray(X_tr).ndim)
         state.say_arm(name, "refitting the downstream model")
         scores_val, scores_test = state.log.timed(
             f"{name}.model", lambda: state.fit_predict(model, X_tr, y_tr, X_va, X_te))
-        rep_train = debiaser.transform(s.train.inputs)
+        rep_train = _checked(comp.name, debiaser.transform(s.train.inputs), len(s.train))
         return [Arm(
             ArmResult(name=name, kind="debiaser", plugin=comp.name, params=dict(comp.params),
                       blocks=plugin_blocks(state, debiaser.report_blocks(), name)),
@@ -57,3 +59,16 @@ class DebiaserPlan(ArmPlan):
                            f"{state.spec.model.name!r} model takes images, so a logistic head is used")
             model = state.new_model(Component(name="logistic"))
         return model
+
+
+def _checked(plugin: str, out: np.ndarray, n: int) -> np.ndarray:
+    """``out`` of ``transform`` when it has one row per input row (the conformance kit's check)."""
+    _same_rows(plugin, "transform", len(out), n, "")
+    return out
+
+
+def _same_rows(plugin: str, method: str, got: int, expected: int, of: str) -> None:
+    """The conformance kit's check, made by the runner too: one output row per input row."""
+    if got != expected:
+        raise PluginError(f"debiaser {plugin!r}: {method} returned {got} rows for {expected}{of}; a debiaser "
+                          "maps each row to one row (a bug in the plugin)")

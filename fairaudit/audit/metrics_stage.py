@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from fairaudit.audit.arm import Arm
+from fairaudit.audit.heartbeat import heartbeat
 from fairaudit.base import BaseMetric, CounterfactualSets, MetricContext
 from fairaudit.results import MetricResult
 from fairaudit.spec.models import Component
@@ -25,16 +26,18 @@ def create_metrics(state: RunState) -> Metrics:
 
 def compute_metrics(state: RunState, arm: Arm, metrics: Metrics) -> list[MetricResult]:
     """The results of every metric that applies to ``arm``; each metric's time is recorded as
-    ``<arm>.metrics.<metric>`` and announced on the console as it starts."""
+    ``<arm>.metrics.<metric>`` and announced on the console as it starts (``metric X (k/M)``),
+    then every 30 s while it runs."""
     ctx = metric_context(state, arm)
     name = arm.result.name
     results: list[MetricResult] = []
-    for comp, metric in metrics:
-        if not applies(metric, arm, ctx):
-            continue
-        state.say_arm(name, f"metric {comp.arm_name}")
-        results += state.log.timed(f"{name}.metrics.{comp.arm_name}",
-                                   lambda c=comp, m=metric: _compute(c, m, ctx, name))
+    applying = [(comp, metric) for comp, metric in metrics if applies(metric, arm, ctx)]
+    for k, (comp, metric) in enumerate(applying, start=1):
+        what = f"metric {comp.arm_name} ({k}/{len(applying)})"
+        state.say_arm(name, what)
+        with heartbeat(lambda msg: state.say_arm(name, msg), what):  # a long metric never looks stuck
+            results += state.log.timed(f"{name}.metrics.{comp.arm_name}",
+                                       lambda c=comp, m=metric: _compute(c, m, ctx, name))
     return results
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fairaudit.audit.predictions_plan import reference_arm
+from fairaudit.caps import MAX_GROUPS, bounded_warnings, largest
 from fairaudit.plugins import PluginSet
-from fairaudit.results import ArmResult, AuditResult, Verdict
+from fairaudit.results import ArmResult, AuditResult, MetricResult, Verdict
 from fairaudit.spec.models import AuditSpec
 from fairaudit.spec.settings import result_settings
 
@@ -30,7 +31,8 @@ def build_result(state: RunState, arms: list[ArmResult], verdicts: list[Verdict]
                  "hash": data_hash},
         settings=result_settings(spec, state.stats, device, reference_arm=reference_arm(state.dataset),
                                  given_split=given_split(state)),
-        arms=arms, verdicts=verdicts, warnings=list(state.warnings),
+        arms=[capped_groups(arm) for arm in arms], verdicts=verdicts,
+        warnings=bounded_warnings(state.warnings),
         provenance={"fairaudit_version": environment["packages"]["fairaudit"],
                     "python": environment["python"], "platform": environment["platform"],
                     "packages": environment["packages"], "plugins": state.plugins.versions(), "git": git,
@@ -40,6 +42,32 @@ def build_result(state: RunState, arms: list[ArmResult], verdicts: list[Verdict]
         spec=spec.model_dump(mode="json"),
         spec_text=state.loaded.text,
     )
+
+
+def capped_groups(arm: ArmResult) -> ArmResult:
+    """``arm`` with each metric's ``per_group`` table bounded: per attribute the
+    :data:`~fairaudit.caps.MAX_GROUPS` largest groups, and a note saying how many were left out."""
+    if not any(len(m.per_group) > MAX_GROUPS for m in arm.metrics):
+        return arm
+    return arm.model_copy(update={"metrics": [_capped(m) for m in arm.metrics]})
+
+
+def _capped(metric: MetricResult) -> MetricResult:
+    if len(metric.per_group) <= MAX_GROUPS:
+        return metric
+    by_attribute: dict[str, list[dict[str, Any]]] = {}
+    for i, g in enumerate(metric.per_group):
+        by_attribute.setdefault(g.attribute, []).append({"i": i, "n": g.n})
+    keep: set[int] = set()
+    notes = list(metric.notes)
+    for attribute, rows in by_attribute.items():
+        kept, left_out = largest(rows)
+        keep |= {r["i"] for r in kept}
+        if left_out:
+            notes.append(f"per-group values of {attribute!r}: the {len(kept)} largest of {len(rows):,} groups are "
+                         f"kept; {left_out:,} smaller group(s) left out of result.json")
+    return metric.model_copy(update={"per_group": [g for i, g in enumerate(metric.per_group) if i in keep],
+                                     "notes": notes})
 
 
 def given_split(state: RunState) -> dict[str, Any] | None:

@@ -23,9 +23,12 @@ LOG = logging.getLogger("fairaudit")
 
 
 def new_run_dir(output_dir: Path, spec_name: str) -> Path:
-    """A fresh, unique run folder (created with the user's umask)."""
+    """A fresh, unique run folder (created with the user's umask), named after the spec's
+    ``name`` (a long name is cut and suffixed with its hash: a file name has at most 255 bytes)."""
+    from fairaudit.audit.resume import safe_name
+
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(output_dir) / spec_name
+    base = Path(output_dir) / safe_name(spec_name)
     run_dir = base / stamp
     suffix = 1
     while run_dir.exists():

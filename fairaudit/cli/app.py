@@ -13,7 +13,9 @@ app = typer.Typer(
     name="fairaudit",
     help="Audit and mitigate demographic bias in medical-imaging AI.\n\n"
          "Exit codes: 0 ok; 1 a declared fairness threshold failed; 2 interrupted; 3 internal error; "
-         "4 usage or spec error; 5 plugin error.",
+         "4 usage, spec or data error; 5 plugin error; 6 the gate cannot judge (a failed arm, a threshold "
+         "without a verdict); 7 a report could not be rendered (result.json is kept); 8 the machine "
+         "refused (disk full, no permission, read-only file system).",
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},

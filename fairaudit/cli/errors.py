@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import warnings
 from collections.abc import Callable
@@ -11,16 +10,19 @@ from typing import Any, TextIO, TypeVar
 import typer
 from rich.console import Console
 
-from fairaudit.errors import ExitCode, FairAuditError, RunInterrupted, SpecError
+from fairaudit.errors import MACHINE_ERRNOS, ExitCode, FairAuditError, RunInterrupted, SpecError, machine_refused
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 #: At most this many spec problems are printed (an alias bomb or a pasted list can make thousands).
 MAX_ISSUES_SHOWN = 50
-#: ``OSError`` numbers that mean the machine, not fairaudit, refused (no traceback for them).
-ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS,
-                                getattr(errno, "EDQUOT", errno.ENOSPC)})
+#: ``OSError`` numbers that mean the machine, not fairaudit, refused (no traceback; exit 8).
+ENVIRONMENT_ERRNOS = MACHINE_ERRNOS
+
+#: Said after an error the machine caused (exit 8).
+REFUSED_HINT = (" (the machine refused: free disk space or fix permissions, then run again or resume with "
+                "fairaudit run --resume RUN_DIR)")
 
 
 def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -51,15 +53,16 @@ def handle_errors(fn: F) -> F:
                 err_console.print(f"  ... and {len(exc.issues) - MAX_ISSUES_SHOWN} more")
             raise typer.Exit(int(exc.exit_code)) from None
         except FairAuditError as exc:
+            refused = machine_refused(exc)
             err_console.print(f"[bold red]error:[/] {type(exc).__name__}: ", end="")
-            err_console.print(str(exc), markup=False)
-            raise typer.Exit(int(exc.exit_code)) from None
+            err_console.print(str(exc) + (REFUSED_HINT if refused else ""), markup=False)
+            raise typer.Exit(int(ExitCode.MACHINE_REFUSED if refused else exc.exit_code)) from None
         except OSError as exc:
             if exc.errno not in ENVIRONMENT_ERRNOS:
                 raise
             err_console.print(f"[bold red]error:[/] {type(exc).__name__}: ", end="")
-            err_console.print(str(exc), markup=False)
-            raise typer.Exit(int(ExitCode.USAGE_ERROR)) from None
+            err_console.print(str(exc) + REFUSED_HINT, markup=False)
+            raise typer.Exit(int(ExitCode.MACHINE_REFUSED)) from None
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during a run
             err_console.print("[yellow]interrupted[/]", end="")
             err_console.print(f": {exc}" if isinstance(exc, RunInterrupted) else "", markup=False)

@@ -30,7 +30,8 @@ def run(
              "A local plugin is code: use only with files you trust."),
 ) -> None:
     """Run the audit described by SPEC (exit 1 when a declared threshold fails, 6 when the gate
-    cannot judge: a failed arm or a threshold without a verdict; 7 when a report failed to render)."""
+    cannot judge: a failed arm or a threshold without a verdict; 7 when a report failed to render;
+    8 when the machine refused: disk full, no permission, a read-only file system)."""
     from fairaudit.audit.runner import run_audit
     from fairaudit.errors import FairAuditError
 
@@ -46,14 +47,20 @@ def run(
             console.print(f"{', '.join(str(p.path) for p in local)} (plugins:); run only specs you trust",
                           markup=False, soft_wrap=True)
 
+    announced: set[str] = set()
+
     def say(msg: str) -> None:
+        if msg.startswith("warning: "):
+            if msg in announced:  # each warning once
+                return
+            announced.add(msg)
         if not quiet:
             console.print(f"[dim]•[/] {escape(msg)}", highlight=False)
 
     wanted = [f.strip() for f in formats.split(",")] if formats else None
     outcome = run_audit(spec, output_dir=output, resume=resume, formats=wanted, say=say,
                         progress=_progress_wanted(quiet), allow_local_plugins=allow_local_plugins)
-    _print_outcome(outcome)
+    _print_outcome(outcome, shown=set() if quiet else {m.removeprefix("warning: ") for m in announced})
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -64,14 +71,17 @@ def _progress_wanted(quiet: bool) -> bool:
     return not quiet and os.environ.get("FAIRAUDIT_NO_PROGRESS", "") in ("", "0")
 
 
-def _print_outcome(outcome: RunOutcome) -> None:
-    """Run folder, reports, warnings, what the gate could not judge, verdicts (even with ``-q``)."""
+def _print_outcome(outcome: RunOutcome, shown: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Run folder, reports, warnings (but those already ``shown`` as the run went), what the gate
+    could not judge, verdicts (even with ``-q``)."""
     result = outcome.result
     console.print("[bold]run folder:[/] ", end="")
     console.print(str(outcome.run_dir), markup=False, soft_wrap=True)
     for fmt, path in outcome.reports.items():
         console.print(f"  {fmt}: {path}", markup=False, soft_wrap=True)
     for note in result.warnings:  # one line each (paths stay greppable)
+        if note in shown:
+            continue
         console.print("[yellow]warning:[/] ", end="", soft_wrap=True)
         console.print(note, markup=False, soft_wrap=True)
     if outcome.report_error:
@@ -100,4 +110,6 @@ def _check_output_folder(output: Path) -> None:
     if not existing.is_dir():
         raise FairAuditError(f"--output {output}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise FairAuditError(f"--output {output}: no permission to write in {existing}")
+        from fairaudit.errors import MachineRefused
+
+        raise MachineRefused(f"--output {output}: no permission to write in {existing}")

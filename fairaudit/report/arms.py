@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from fairaudit.caps import MAX_GROUPS, largest
 from fairaudit.report import figures
 from fairaudit.report.blocks import FigureSink, artefact_blocks, block_context, notice
 from fairaudit.report.fmt import ci, is_finite, metric_label, num, param_value, pval, slug
@@ -99,6 +100,9 @@ def _group_table(metrics: list[MetricResult]) -> list[dict[str, Any]]:
     for m in metrics:
         for g in m.per_group:
             groups.setdefault(g.group, g)
+    if len(groups) > MAX_GROUPS:  # a result of an earlier version may hold every group: the largest
+        kept, _ = largest([{"name": k, "n": g.n} for k, g in groups.items()])
+        groups = {r["name"]: groups[r["name"]] for r in kept}
     columns: list[str | None] = [None, *groups]
     chunks = []
     for start in range(0, len(columns), GROUPS_PER_TABLE + 1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairaudit.caps import largest
 from fairaudit.report.arms import KIND_LABELS, small_groups
 from fairaudit.report.fmt import is_finite, metric_label, num, param_value
 from fairaudit.results import AuditResult, Settings, SplitSummary
@@ -66,9 +67,16 @@ def _group_rows(splits: dict[str, SplitSummary], min_size: int | None) -> list[d
     rows = []
     for attribute, groups in test.groups.items():
         train_n = {g.group: g.n for g in (train.groups.get(attribute, []) if train is not None else [])}
+        kept, left_out = largest([{"g": g, "n": g.n} for g in groups])  # an earlier result may list every group
         rows += [{"attribute": attribute, "group": g.group, "n_train": num(train_n.get(g.group)),
                   "n_test": num(g.n), "prevalence": num(g.prevalence),
-                  "small": min_size is not None and g.n < min_size} for g in groups]
+                  "small": min_size is not None and g.n < min_size} for g in (r["g"] for r in kept)]
+        omitted = test.groups_omitted.get(attribute, {})
+        left_out += omitted.get("groups", 0)
+        if left_out:
+            rows.append({"attribute": attribute, "group": f"… {num(left_out)} smaller groups not listed",
+                         "n_train": "", "n_test": num(omitted["n"]) if "n" in omitted else "", "prevalence": "",
+                         "small": False})
     return rows
 
 

@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from fairaudit import atomic
 from fairaudit.base import BaseReportSection
+from fairaudit.caps import bounded_warnings
 from fairaudit.errors import ReportError
 from fairaudit.report import methods, summary
 from fairaudit.report.arms import arm_context
@@ -136,7 +137,7 @@ def build_context(
         "near_chance": summary.near_chance(result),
         "comparison": comparison,
         "changes": summary.changes(result),
-        "warnings": [str(w) for w in result.warnings],
+        "warnings": bounded_warnings(result.warnings),
         "small_groups": sorted({g for a in arms for g in a["small"]}),
         "cross": cross,
         "has_comparison": has_comparison,

@@ -46,6 +46,8 @@ class LoadedSpec:
 MAX_NODES = 100_000
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 50
+#: An alias (``*name``) where a value starts.
+_ALIAS = re.compile(r"(^|[\s\[{,])\*[^\s,\]}]", re.MULTILINE)
 
 
 def _read_text(path: Path) -> str:
@@ -58,9 +60,10 @@ def _read_text(path: Path) -> str:
         raise SpecError([SpecIssue(str(path), None, None, "", f"the file has {size:,} bytes; a spec is a small "
                                    f"YAML text file (at most {MAX_BYTES:,} bytes): is this really a spec?")])
     data = path.read_bytes()
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise SpecError([SpecIssue(str(path), 1, 1, "", "the file is UTF-16 text (it starts with a "
-                                   "UTF-16 byte-order mark); save the spec as UTF-8")])
+    wide = _wide_encoding(data)
+    if wide is not None:
+        raise SpecError([SpecIssue(str(path), 1, 1, "", f"the file is {wide[0]} text{wide[1]}; save the spec "
+                                   "as UTF-8")])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -72,10 +75,48 @@ def _read_text(path: Path) -> str:
                                    "a spec is a UTF-8 YAML text file")]) from None
 
 
+def _wide_encoding(data: bytes) -> tuple[str, str] | None:
+    """``("UTF-16", " (little-endian, no byte-order mark)")`` and the like when ``data`` is UTF-16 or
+    UTF-32 text, told by its byte-order mark or, without one, by where the zero bytes of the
+    first characters fall (YAML's own rule for detecting an encoding); else ``None``."""
+    for bom, name, order in ((b"\xff\xfe\x00\x00", "UTF-32", "little"), (b"\x00\x00\xfe\xff", "UTF-32", "big"),
+                             (b"\xff\xfe", "UTF-16", "little"), (b"\xfe\xff", "UTF-16", "big")):
+        if data.startswith(bom):
+            return name, f" ({order}-endian; it starts with a {name} byte-order mark)"
+    head = data[:64]
+    if len(head) < 4:
+        return None
+    quads = [head[i::4] for i in range(4)]
+    pairs = [head[i::2] for i in range(2)]
+    zero = [not any(q) for q in quads]
+    if zero[1] and zero[2] and zero[3] and any(quads[0]):
+        return "UTF-32", " (little-endian, no byte-order mark)"
+    if zero[0] and zero[1] and zero[2] and any(quads[3]):
+        return "UTF-32", " (big-endian, no byte-order mark)"
+    if not any(pairs[1]) and any(pairs[0]):
+        return "UTF-16", " (little-endian, no byte-order mark)"
+    if not any(pairs[0]) and any(pairs[1]):
+        return "UTF-16", " (big-endian, no byte-order mark)"
+    return None
+
+
+def _too_many_values(text: str, file: str) -> None:
+    """Refuse, before parsing (which takes minutes on such a file), a spec that plainly holds more
+    than :data:`MAX_NODES` values: each list item, key and flow value takes a line or a comma."""
+    estimate = text.count(",") + text.count("\n") + 1
+    if estimate <= MAX_NODES:
+        return
+    lines = text.count("\n") + 1
+    raise SpecError([SpecIssue(file, None, None, "", f"the file holds about {estimate:,} values ({lines:,} lines, "
+                               f"{text.count(','):,} commas); a spec holds at most {MAX_NODES:,}: is data pasted "
+                               "into it? Keep data in a file the dataset reads (dataset.params.path)")])
+
+
 def _parse(text: str, file: str) -> tuple[Any, Any]:
     """Parse safely (no python tags) and keep positions: (round-trip tree, plain data)."""
     if not text.strip():
         raise SpecError([SpecIssue(file, None, None, "", "spec file is empty")])
+    _too_many_values(text, file)
     line, col = _too_deep_at(text)
     if line is not None:
         raise SpecError([SpecIssue(file, line, col, "", f"invalid YAML: brackets nested more than {MAX_DEPTH} "
@@ -97,7 +138,7 @@ def _parse(text: str, file: str) -> tuple[Any, Any]:
     if not isinstance(tree, CommentedMap) or not isinstance(plain, dict):
         raise SpecError([SpecIssue(file, 1, 1, "", "a spec must be a YAML mapping (key: value lines) at "
                                    f"the top level, not {_kind(plain)}")])
-    _check_size(plain, tree, file)
+    _check_size(plain, tree, file, aliased=_ALIAS.search(text) is not None)
     return tree, plain
 
 
@@ -224,8 +265,9 @@ def _key_positions(node: Any) -> list[tuple[tuple[int, int], Any]]:
     return [((data[k][0] + 1, data[k][1] + 1), k) for k in keys if data.get(k)]
 
 
-def _check_size(plain: Any, tree: Any, file: str) -> None:
-    """Refuse aliases that refer to themselves or expand to a huge or very deep document."""
+def _check_size(plain: Any, tree: Any, file: str, *, aliased: bool = True) -> None:
+    """Refuse aliases that refer to themselves or expand to a huge or very deep document
+    (``aliased``: the text uses aliases, so a huge document is called an alias bomb)."""
     sizes: dict[int, int] = {}
     active: set[int] = set()
 
@@ -247,7 +289,9 @@ def _check_size(plain: Any, tree: Any, file: str) -> None:
             total += size(child, (*loc, k))
             if total > MAX_NODES:
                 raise _Refused(loc, f"the YAML expands to more than {MAX_NODES:,} values (aliases "
-                                    "repeating aliases: an 'alias bomb'?)")
+                                    "repeating aliases: an 'alias bomb'?)" if aliased else
+                               f"the spec holds more than {MAX_NODES:,} values; is data pasted into it? "
+                               "Keep data in a file the dataset reads (dataset.params.path)")
         active.discard(key)
         sizes[key] = total
         return total
@@ -318,7 +362,7 @@ def load_spec_text(text: str, file: str = "<spec>", *, plugins: PluginSet | None
     try:
         spec = AuditSpec.model_validate(plain)
     except pydantic.ValidationError as exc:
-        issues = _issues_from(exc, tree, file)
+        issues = _relocated(_issues_from(exc, tree, file), plain, tree, file)
         if plugins is not None:
             issues += _component_issues_raw(plain, tree, file, plugins)
         raise SpecError(sorted(issues, key=_order)) from None
@@ -328,6 +372,18 @@ def load_spec_text(text: str, file: str = "<spec>", *, plugins: PluginSet | None
         if issues:
             raise SpecError(sorted(issues, key=_order))
     return loaded
+
+
+def _relocated(issues: list[SpecIssue], plain: Any, tree: Any, file: str) -> list[SpecIssue]:
+    """Intersection problems at their entry's line (pydantic places them at the spec's top)."""
+    from fairaudit.spec.compat import intersection_issues
+
+    about = ("intersections use attributes", "each intersection lists")
+    kept = [i for i in issues if not i.msg.startswith(about)]
+    if len(kept) == len(issues):
+        return issues
+    precise = intersection_issues(plain, file, tree)
+    return kept + precise if precise else issues
 
 
 def _order(issue: SpecIssue) -> tuple[int, int]:
@@ -383,10 +439,11 @@ def check_components(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:
     given = {f for f in spec.model_fields_set if f not in ("debiasers", "generators") or getattr(spec, f)}
     issues += _scores_issues(spec.dataset.name, given, [m.name for m in spec.metrics], loaded.tree,
                              str(loaded.path), plugins)
-    if not issues:  # thresholds are checked against metrics that load and validate
+    if not issues:  # thresholds and cross-field checks need plugins that load and validate
+        from fairaudit.spec.compat import compat_issues
         from fairaudit.spec.thresholds import threshold_issues
 
-        issues += threshold_issues(loaded, plugins)
+        issues += threshold_issues(loaded, plugins) + compat_issues(loaded, plugins)
     return issues
 
 

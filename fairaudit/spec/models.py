@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from fairaudit.spec.components import COMPONENT_FIELDS, normalise_component
 
 SPEC_SCHEMA_VERSION = 1
+#: Largest seed numpy and scikit-learn accept (``random_state`` is a 32-bit unsigned integer).
+MAX_SEED = 2**32 - 1
 
 
 class StrictModel(BaseModel):
@@ -64,12 +66,13 @@ class SplitSpec(StrictModel):
     test_size: float = Field(0.3, gt=0, lt=1)
     val_size: float = Field(0.15, ge=0, lt=1)
     stratify: list[str] = Field(default_factory=list, description="Attributes to stratify by (plus the label).")
-    seed: int | None = Field(None, description="Split seed (default: the spec's seed).")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Split seed (default: the spec's seed).")
 
     @model_validator(mode="after")
     def _sizes(self) -> SplitSpec:
-        if self.test_size + self.val_size >= 0.9:
-            raise ValueError("test_size + val_size must leave at least 10% for training")
+        if self.test_size + self.val_size > 0.9 + 1e-9:  # 0.45 + 0.45 leaves exactly 10%: accepted
+            raise ValueError(f"test_size + val_size must leave at least 10% for training (they leave "
+                             f"{100 * (1 - self.test_size - self.val_size):.4g}%)")
         return self
 
 
@@ -109,7 +112,7 @@ class AuditSpec(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Run-folder name.")
     title: str | None = None
     description: str | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of every random draw (0 to 2**32 - 1).")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
     on_missing_cuda: Literal["warn", "fail"] = "warn"
     mixed_precision: bool = False
@@ -129,6 +132,14 @@ class AuditSpec(StrictModel):
     statistics: StatisticsSpec = Field(default_factory=StatisticsSpec)
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
     report: ReportSpec = Field(default_factory=ReportSpec)
+
+    @field_validator("attributes")
+    @classmethod
+    def _distinct_attributes(cls, value: list[str]) -> list[str]:
+        repeated = sorted({a for a in value if value.count(a) > 1})
+        if repeated:
+            raise ValueError(f"each attribute may be listed once; repeated: {repeated}")
+        return value
 
     @field_validator("intersections")
     @classmethod

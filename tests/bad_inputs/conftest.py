@@ -142,6 +142,11 @@ def _odd_specs(root: Path) -> None:
     (root / "binary_spec.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\xff\xfe\x80")
     text = "name: utf16\ndataset: synthetic_embeddings\nattributes: [sex]\n"
     (root / "utf16_spec.yaml").write_bytes(text.encode("utf-16"))
+    (root / "utf16_no_bom_spec.yaml").write_bytes(text.encode("utf-16-be"))
+    (root / "utf32_spec.yaml").write_bytes(text.encode("utf-32"))
+    (root / "utf32_no_bom_spec.yaml").write_bytes(text.encode("utf-32-le"))
+    # 500,000 list items in under 1 MiB: refused by count before parsing (parsing took 100 s)
+    (root / "list_500k_spec.yaml").write_text("name: big\nattributes: [" + ",".join("0" * 500_000) + "]\n")
     head = "name: deep\ndataset: synthetic_embeddings\nattributes: [sex]\ntitle: "
     (root / "nested_5000.yaml").write_text(head + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
     for depth in (60, 400):

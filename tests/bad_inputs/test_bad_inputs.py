@@ -103,7 +103,19 @@ SPEC_CASES = [
     _case("binary_spec.yaml", "validate",
           r"binary_spec\.yaml:1:1  a binary file, not UTF-8 text: byte 0x89 at byte offset 0"),
     _case("utf16_spec.yaml", "validate",
-          r"utf16_spec\.yaml:1:1  the file is UTF-16 text .*save the spec as UTF-8"),
+          r"utf16_spec\.yaml:1:1  the file is UTF-16 text \(little-endian; it starts with a UTF-16 byte-order "
+          r"mark\); save the spec as UTF-8"),
+    _case("utf16_no_bom_spec.yaml", "validate",
+          r"utf16_no_bom_spec\.yaml:1:1  the file is UTF-16 text \(big-endian, no byte-order mark\); save the spec "
+          r"as UTF-8"),
+    _case("utf32_spec.yaml", "validate",
+          r"utf32_spec\.yaml:1:1  the file is UTF-32 text \(little-endian; it starts with a UTF-32 byte-order "
+          r"mark\)"),
+    _case("utf32_no_bom_spec.yaml", "validate",
+          r"utf32_no_bom_spec\.yaml:1:1  the file is UTF-32 text \(little-endian, no byte-order mark\)"),
+    _case("list_500k_spec.yaml", "validate",
+          r"list_500k_spec\.yaml  the file holds about 500,002 values \(3 lines, 499,999 commas\); a spec holds at "
+          r"most 100,000: is data pasted into it\?"),
     # ---- a gate that cannot judge is refused before any training
     _case("threshold_misspelled_metric.yaml", "validate",
           r"threshold_misspelled_metric\.yaml:7:3  thresholds\.equal_oportunity_difference  no metric of this spec "
@@ -112,6 +124,39 @@ SPEC_CASES = [
     _case("threshold_unknown_attribute_and_arm.yaml", "validate",
           r":7:23  thresholds\.roc_auc\.attribute  attribute 'sexx' is not audited .*Did you mean 'sex'\?",
           r":7:57  thresholds\.roc_auc\.arms\[1\]  arm 'advae' is not an arm of this audit \(\['baseline'\]\)"),
+    # ---- user errors that were internal errors (exit 3) once: issue 15 item 7
+    _case("seed_out_of_range.yaml", "validate",
+          r"seed_out_of_range\.yaml:2:1  seed  Input should be greater than or equal to 0  \(got -1\)",
+          r"seed_out_of_range\.yaml:10:40  split\.seed  Input should be less than or equal to 4294967295  "
+          r"\(got 4294967296\)"),
+    _case("seed_out_of_range.yaml", "run", r"seed  Input should be greater than or equal to 0"),
+    _case("attributes_repeated.yaml", "validate",
+          r"attributes_repeated\.yaml:8:1  attributes  each attribute may be listed once; repeated: \['sex'\]"),
+    # ---- validate as strict as run's static checks: issue 15 items 8-9
+    _case("attribute_not_sensitive.yaml", "validate",
+          r"attribute_not_sensitive\.yaml:10:19  attributes\[1\]  attribute 'age' is not among the sensitive columns "
+          r"of dataset 'table' \(\['sex'\]\): add it to dataset\.params\.sensitive"),
+    _case("attribute_not_sensitive.yaml", "run", r"attributes\[1\]  attribute 'age' is not among the sensitive"),
+    _case("model_cnn_on_table.yaml", "validate",
+          r"model_cnn_on_table\.yaml:6:1  model  model 'cnn' takes images, but dataset 'table' gives features; use a "
+          r"model that takes features \(logistic, mlp"),
+    _case("debiaser_features_on_images.yaml", "validate",
+          r"debiaser_features_on_images\.yaml:7:5  debiasers\[0\]\.name  debiaser 'advvae' takes features, but "
+          r"dataset 'synthetic_cxr' gives images: it cannot run on this dataset"),
+    _case("intersections_bad_entries.yaml", "validate",
+          r"The spec has 2 problem",
+          r"intersections_bad_entries\.yaml:8:5  intersections\[1\]  an intersection lists at least two attributes "
+          r"\(got \['sex'\]\)",
+          r"intersections_bad_entries\.yaml:9:11  intersections\[2\]\[1\]  'agee' is not listed in 'attributes'"),
+    _case("stratify_unknown.yaml", "validate",
+          r"stratify_unknown\.yaml:11:56  split\.stratify\[1\]  'sexe' is neither an audited attribute nor a sensitive "
+          r"column of dataset 'table' \(\['sex'\]\); the split would silently ignore it"),
+    _case("stratify_unknown.yaml", "run", r"split\.stratify\[1\]  'sexe' is neither an audited attribute"),
+    _case("split_leaves_exactly_10_percent.yaml", "validate", r"ok split_leaves_exactly_10_percent\.yaml", code=0),
+    _case("split_leaves_exactly_10_percent.yaml", "run", r"run folder:", code=0),
+    _case("images_mask_partly_empty.yaml", "validate",
+          r"images_mask_partly_empty\.yaml:10:5  dataset\.params\.mask_column  \S*mask_partly_empty\.csv: "
+          r"mask_column 'mask' is empty on 2 of 12 rows \(CSV line\(s\) 5, 10\): every row needs a mask file"),
     _case("arm_names_collide.yaml", "validate",
           r"arm names must be unique .*repeated: \['g \(augment\)'\]"),
 ]
@@ -238,6 +283,12 @@ DATA_CASES = [
     _case("dicom_multi_frame.yaml", "run",
           r"error: DataError: \S*dicom_cine\.csv: CSV line 3: cannot read DICOM \S*cine\.dcm: a multi-frame DICOM "
           r"\(3 frames\); set params\.dicom_frame"),
+    _case("table_inf_feature.yaml", "run",
+          r"error: DataError: \S*inf_feature\.csv: feature column 'f1' holds 2 infinite value\(s\) \(inf, or beyond "
+          r"float32's range of ±3\.4e38\), the first at CSV line 8; a feature must be a finite number"),
+    _case("images_mask_partly_empty.yaml", "run",
+          r"error: DataError: \S*mask_partly_empty\.csv: mask_column 'mask' is empty on 2 of 12 rows "
+          r"\(CSV line\(s\) 5, 10\)"),
     _case("bins_outside_edges.yaml", "run",
           r"error: DataError: \S*ages\.csv: bins\['age'\]: 23 value\(s\) of 'age' lie outside the edges \[30, 90\] "
           r"\(from 19 to 94\); widen the edges, or leave an end open with -\.inf or \.inf"),

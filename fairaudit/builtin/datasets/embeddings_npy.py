@@ -63,6 +63,7 @@ class EmbeddingsNpyDataset(BaseDatasetLoader):
     """
 
     name = "embeddings_npy"
+    modality = "features"
     description = ("Embeddings from a memory-mapped 2-D .npy file (never loaded whole) with a "
                    "CSV/Parquet metadata table of target, sensitive attributes and patient ids.")
 

@@ -30,7 +30,7 @@ from fairaudit.builtin.datasets._imaging_io import (
     resize_mask,
     to_array,
 )
-from fairaudit.builtin.datasets._tabular_io import csv_row
+from fairaudit.builtin.datasets._tabular_io import csv_row, read_table
 from fairaudit.data import AuditDataset
 from fairaudit.errors import DataError
 from fairaudit.lazy_images import LazyImages
@@ -89,6 +89,7 @@ class ImageFolderDataset(BaseDatasetLoader):
     """
 
     name = "image_folder"
+    modality = "images"
     description = "Images listed in a metadata CSV (path, target, sensitive columns, patient id)."
 
     def __init__(
@@ -152,6 +153,8 @@ class ImageFolderDataset(BaseDatasetLoader):
         root = self._root(meta, base_dir)
         if not root.is_dir():
             problems.append(f"image root folder not found: {root}")
+        if not problems and not (self.include or self.exclude):  # filters may drop the empty rows
+            problems += self._empty_path_cells(meta)
         if self.image_size is not None and not 8 <= self.image_size <= 1024:
             problems.append(f"image_size must lie in [8, 1024], got {self.image_size}")
         problems += check_window(self.dicom_window)
@@ -174,11 +177,12 @@ class ImageFolderDataset(BaseDatasetLoader):
         frame = labels.frame.iloc[:keep]
         root = self._root(meta, Path.cwd())
         lines = [csv_row(int(i)) for i in frame.index]
-        paths = self._paths(frame[self.path_column].tolist(), lines, root, meta)
+        paths = self._paths(frame[self.path_column].tolist(), lines, root, meta, self.path_column, "image")
         images = self._stream(paths, lines, meta) if self.stream else self._read_all(paths, lines, meta)
         masks = None
         if self.mask_column:
-            mask_paths = self._paths(frame[self.mask_column].tolist(), lines, root, meta)
+            mask_paths = self._paths(frame[self.mask_column].tolist(), lines, root, meta, self.mask_column,
+                                     "mask")
             masks = np.stack([self._mask(p, line, meta, images.shape[-2:])
                               for p, line in zip(mask_paths, lines, strict=True)])
         return AuditDataset(
@@ -210,14 +214,35 @@ class ImageFolderDataset(BaseDatasetLoader):
         return metadata_columns(self.target, self.sensitive, self.patient_id, self.extras,
                                 self.include, self.exclude, more)
 
+    def _empty_path_cells(self, meta: Path) -> list[str]:
+        """Empty cells of the image and mask path columns among the rows a run would read (the
+        metadata CSV only: no image is opened)."""
+        columns = [(self.path_column, "image")] + ([(self.mask_column, "mask")] if self.mask_column else [])
+        try:
+            frame = read_table(meta, "csv", columns=[c for c, _ in columns], encoding=self.encoding)
+        except DataError as exc:
+            return [str(exc)]
+        if self.max_images is not None:
+            frame = frame.iloc[: self.max_images]
+        problems = []
+        for column, kind in columns:
+            cells = frame[column]
+            empty = [csv_row(int(i)) for i in frame.index[cells.isna() | (cells.astype(str).str.strip() == "")]]
+            if empty:
+                problems.append(f"{meta}: {_empty_paths(column, kind, empty, len(frame))}")
+        return problems
+
     def _root(self, meta: Path, base_dir: Path) -> Path:
         return meta.parent if self.root is None else _absolute(self.root, base_dir)
 
-    def _paths(self, values: list[Any], lines: list[int], root: Path, meta: Path) -> list[Path]:
+    def _paths(self, values: list[Any], lines: list[int], root: Path, meta: Path, column: str,
+               kind: str) -> list[Path]:
         paths, missing = [], []
+        empty = [line for value, line in zip(values, lines, strict=True)
+                 if not isinstance(value, str) or not value.strip()]
+        if empty:
+            raise DataError(f"{meta}: {_empty_paths(column, kind, empty, len(values))}")
         for value, line in zip(values, lines, strict=True):
-            if not isinstance(value, str) or not value.strip():
-                raise DataError(f"{meta}: CSV line {line}: empty image path")
             path = Path(value.strip())
             path = path if path.is_absolute() else root / path
             if not path.is_file():
@@ -285,6 +310,17 @@ class ImageFolderDataset(BaseDatasetLoader):
                             f"its image {_size(tuple(shape)[::-1])}; with image_size: null they "
                             "must match")
         return (mask > 0).astype(np.uint8)
+
+
+def _empty_paths(column: str, kind: str, lines: list[int], n: int) -> str:
+    """``"mask_column 'mask' is empty on 3 of 12 rows (CSV lines 4, 7, 9)..."``."""
+    from fairaudit.caps import examples
+
+    if kind == "mask":
+        return (f"mask_column {column!r} is empty on {len(lines)} of {n} rows (CSV line(s) {examples(lines)}): "
+                "every row needs a mask file, or leave mask_column out")
+    return (f"path_column {column!r} is empty on {len(lines)} of {n} rows (CSV line(s) {examples(lines)}): "
+            "every row needs an image file")
 
 
 @dataclass

@@ -47,6 +47,7 @@ class ImageNpzDataset(BaseDatasetLoader):
     """
 
     name = "image_npz"
+    modality = "images"
     description = "Images packed in an NPZ array with a metadata/index CSV (one row per image)."
 
     def __init__(

@@ -82,6 +82,7 @@ class SyntheticCXR(BaseDatasetLoader):
     """
 
     name = "synthetic_cxr"
+    modality = "images"
     description = ("Procedural chest-radiograph phantoms with exact lung masks, a label- and "
                    "group-tied support-device shortcut and oracle counterfactuals.")
 

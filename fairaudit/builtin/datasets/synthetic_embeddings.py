@@ -77,6 +77,7 @@ class SyntheticEmbeddings(BaseDatasetLoader):
     """
 
     name = "synthetic_embeddings"
+    modality = "features"
     description = ("Synthetic CT-Foundation-like embeddings with known sex/age/race subspaces, "
                    "label-group correlation and group-dependent label noise.")
 

@@ -78,6 +78,7 @@ class TableDataset(BaseDatasetLoader):
     """
 
     name = "table"
+    modality = "features"
     description = ("Features, binary target and sensitive attributes from a CSV, Parquet or "
                    "NPZ file.")
 
@@ -282,7 +283,9 @@ class TableDataset(BaseDatasetLoader):
             parts.append(emb)
             names += [f"{self.embedding_column}[{i}]" for i in range(emb.shape[1])]
         X = np.hstack(parts) if len(parts) > 1 else parts[0]
-        return X.astype(np.float32), names
+        X = X.astype(np.float32)
+        _all_finite(X, names, label, csv_like)
+        return X, names
 
     def _patients(self, column: pd.Series | None, n: int, label: str, csv_like: bool) -> np.ndarray:
         if column is None:
@@ -302,6 +305,10 @@ class TableDataset(BaseDatasetLoader):
         n = len(X)
         frame = self._npz_columns(arrays, n, label)
         _no_nan_rows(X, label)
+        X = X.astype(np.float32)
+        names = [self.features] if isinstance(self.features, str) else list(self.features or [])
+        _all_finite(X, names if len(names) == X.shape[1] else [f"{names[0]}[{i}]" for i in range(X.shape[1])],
+                    label, False)
         y = binary_target(frame[self.target], self.target, self.positive_label, label, False)
         return AuditDataset(
             name=path.stem, X=X.astype(np.float32), y=y,
@@ -355,6 +362,20 @@ def _no_nan_rows(X: np.ndarray, label: str) -> None:
         rows = np.flatnonzero(np.isnan(X).any(axis=1))
         raise DataError(f"{label}: features contain NaN in {len(rows)} row(s), first at "
                         f"row {int(rows[0])}")
+
+
+def _all_finite(X: np.ndarray, names: list[str], label: str, csv_like: bool) -> None:
+    """Raise a :class:`DataError` naming the first feature column holding an infinite value (``inf``
+    in the file, or a number beyond float32's range), how many, and where the first is."""
+    bad = ~np.isfinite(X)
+    if not bad.any():
+        return
+    col = int(np.flatnonzero(bad.any(axis=0))[0])
+    row = int(np.flatnonzero(bad[:, col])[0])
+    name = names[col] if col < len(names) else f"column {col}"
+    raise DataError(f"{label}: feature column {name!r} holds {int(bad[:, col].sum())} infinite value(s) (inf, or "
+                    f"beyond float32's range of ±3.4e38), the first at {_where(row, csv_like)}; a feature must be "
+                    "a finite number: clean the column or leave it out of params.features")
 
 
 def _where(position: int, csv_like: bool) -> str:
