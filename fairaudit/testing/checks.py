@@ -159,6 +159,8 @@ def check_debiaser_stage(cls: type) -> None:
         assert issubclass(cls, BasePostProcessor), f"{cls.__name__}: stage 'post' needs BasePostProcessor"
     for _, est in _instances(cls):
         if stage == "pre":
+            if cls.sample_weight is BaseDebiaser.sample_weight:
+                return  # unweighted: nothing more to check (and no extra fit)
             est.fit(X, y, sensitive_features=sf)
             w = est.sample_weight(y, sensitive_features=sf)
             if w is not None:
