@@ -83,8 +83,8 @@ class ExponentiatedGradientMitigation(BaseInProcessor):
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, Any]]:
-        return [{"max_iter": 10, "attributes": ["sex"]},
-                {"max_iter": 5, "constraint": "demographic_parity", "attributes": ["sex"]}]
+        return [{"max_iter": 4, "attributes": ["sex"]},
+                {"max_iter": 3, "constraint": "demographic_parity", "attributes": ["sex"]}]
 
 
 class ThresholdOptimizerMitigation(BasePostProcessor):
