@@ -166,15 +166,18 @@ class BaseModel(Plugin):
 
 
 class BaseDebiaser(Plugin):
-    """Removes demographic information from a representation.
+    """Removes demographic information from a representation (a *pre-processing* mitigation).
 
     ``fit(X, y, *, sensitive_features)`` learns on the training split; ``transform(X)`` maps
-    any split to the debiased representation the downstream model is refit on.
+    any split to the debiased representation the downstream model is refit on, with the
+    weights of :meth:`sample_weight` (``None``: unweighted).  In- and post-processing
+    mitigations subclass :class:`BaseInProcessor` and :class:`BasePostProcessor`.
     """
 
     family = "debiasers"
     modalities: ClassVar[frozenset[str]] = frozenset({"features"})
-    #: Attributes the debiaser removes; the spec sets ``params.attributes`` when supported.
+    #: Where the mitigation acts: ``pre`` transforms the inputs (and may weight the rows), ``in``
+    #: trains the downstream model itself, ``post`` adjusts the fitted baseline's decisions.
     stage: ClassVar[Literal["pre", "in", "post"]] = "pre"
 
     @abc.abstractmethod
@@ -191,10 +194,61 @@ class BaseDebiaser(Plugin):
         """Training data for the downstream head; may augment (e.g. randomised latent shifts)."""
         return self.transform(X), y, sensitive_features
 
+    def sample_weight(self, y: np.ndarray, *, sensitive_features: pd.DataFrame) -> np.ndarray | None:
+        """Row weights for the downstream model's fit on the training split (``None``: unweighted)."""
+        return None
+
     def report_blocks(self) -> list[Any]:
         """Report content produced while fitting: blocks (:mod:`fairaudit.results`: table, text,
         image, curve) or the equivalent JSON-safe dicts with a ``kind`` key."""
         return []
+
+
+class _ModelMitigation(BaseDebiaser):
+    """In/post-processing: the representation is left as it is; the mitigation acts on the model."""
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """``X`` unchanged (an in/post-processing mitigation does not touch the representation)."""
+        if not hasattr(self, "model_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit first")
+        return X
+
+    def fit(self, X: np.ndarray, y: np.ndarray, *, sensitive_features: pd.DataFrame) -> Self:
+        """Standalone use: the mitigation around a default logistic model (the runner calls
+        :meth:`fit_model` with the spec's model instead)."""
+        from fairaudit.builtin.models.logistic import LogisticModel
+
+        model = LogisticModel()
+        if self.stage == "post":
+            model.fit(X, y)
+        return self.fit_model(model, X, y, sensitive_features=sensitive_features)
+
+    @abc.abstractmethod
+    def fit_model(self, model: BaseModel, X: np.ndarray, y: np.ndarray, *,
+                  sensitive_features: pd.DataFrame) -> Self:
+        """Fit the mitigation around ``model`` on training data; the fitted model is ``model_``."""
+
+
+class BaseInProcessor(_ModelMitigation):
+    """An *in-processing* mitigation: trains (copies of) the spec's downstream model under a
+    fairness constraint; ``predict_proba(X)`` scores with the constrained classifier."""
+
+    stage: ClassVar[Literal["pre", "in", "post"]] = "in"
+
+    @abc.abstractmethod
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Positive-class score of the mitigated classifier, shape ``(n,)``."""
+
+
+class BasePostProcessor(_ModelMitigation):
+    """A *post-processing* mitigation: ``fit_model`` receives the **fitted** baseline model and
+    learns group-specific decisions; ``predict_proba(X, sensitive_features=...)`` needs the groups."""
+
+    stage: ClassVar[Literal["pre", "in", "post"]] = "post"
+
+    @abc.abstractmethod
+    def predict_proba(self, X: np.ndarray, *, sensitive_features: pd.DataFrame) -> np.ndarray:
+        """Adjusted score (or 0/1 decision) of the baseline model given each row's groups, ``(n,)``."""
 
 
 class BaseGenerator(Plugin):

@@ -24,6 +24,7 @@ ENTRY_POINT_GROUP = "fairaudit"
 BUILTIN_PLUGINS = (
     "fairaudit.builtin.datasets",
     "fairaudit.builtin.models",
+    "fairaudit.builtin.debiasers",
     "fairaudit.builtin.metrics",
 )
 

@@ -92,9 +92,14 @@ class RunState:
         return self.create("models", comp or self.spec.model).resolve(self.loaded.base_dir)
 
     def fit_predict(self, model: BaseModel, X_train: np.ndarray, y_train: np.ndarray,
-                    X_val: np.ndarray | None, X_test: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-        """Fit ``model``; its validation scores (if any) and its checked test scores."""
-        model.fit(X_train, y_train)
+                    X_val: np.ndarray | None, X_test: np.ndarray, *,
+                    sample_weight: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+        """Fit ``model`` (with row weights, if given); its validation scores (if any) and its
+        checked test scores."""
+        if sample_weight is None:
+            model.fit(X_train, y_train)
+        else:
+            model.fit(X_train, y_train, sample_weight=sample_weight)
         scores_val = model.predict_proba(X_val) if X_val is not None else None
         return scores_val, check_scores(model.predict_proba(X_test), model)
 

@@ -14,8 +14,10 @@ from fairaudit.base import (
     BaseDatasetLoader,
     BaseDebiaser,
     BaseGenerator,
+    BaseInProcessor,
     BaseMetric,
     BaseModel,
+    BasePostProcessor,
     CounterfactualSets,
     MetricContext,
     Plugin,
@@ -132,6 +134,56 @@ def check_debiaser_pickle(cls: type) -> None:
                                    rtol=1e-5, atol=1e-6)
 
 
+def _scores_ok(cls: type, scores: Any, n: int, what: str) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    assert scores.shape == (n,), f"{cls.__name__}.{what} returned shape {scores.shape}, expected ({n},)"
+    assert np.all(np.isfinite(scores)) and scores.min() >= 0 and scores.max() <= 1, \
+        f"{cls.__name__}.{what} must return finite scores in [0, 1]"
+    return scores
+
+
+def check_debiaser_stage(cls: type) -> None:
+    """The stage is real: ``pre`` gives ``None`` or one positive weight per row from
+    ``sample_weight``; ``in`` (a :class:`BaseInProcessor`) trains the given model and scores any
+    rows; ``post`` (a :class:`BasePostProcessor`) adjusts a fitted model's scores given the groups.
+    In/post leave ``transform`` the identity;
+    a fitted in/post debiaser pickles with identical scores."""
+    from fairaudit.builtin.models.logistic import LogisticModel
+
+    X, y, sf = _debiaser_data(cls)
+    stage = cls.stage
+    assert stage in ("pre", "in", "post"), f"{cls.__name__}.stage must be 'pre', 'in' or 'post', got {stage!r}"
+    if stage == "in":
+        assert issubclass(cls, BaseInProcessor), f"{cls.__name__}: stage 'in' needs BaseInProcessor"
+    if stage == "post":
+        assert issubclass(cls, BasePostProcessor), f"{cls.__name__}: stage 'post' needs BasePostProcessor"
+    for _, est in _instances(cls):
+        if stage == "pre":
+            if cls.sample_weight is BaseDebiaser.sample_weight:
+                return  # unweighted: nothing more to check (and no extra fit)
+            est.fit(X, y, sensitive_features=sf)
+            w = est.sample_weight(y, sensitive_features=sf)
+            if w is not None:
+                w = np.asarray(w, dtype=np.float64)
+                assert w.shape == (len(y),), f"{cls.__name__}.sample_weight returned shape {w.shape}"
+                assert np.all(np.isfinite(w)) and np.all(w > 0), f"{cls.__name__}: weights must be finite, > 0"
+            continue
+        model = LogisticModel()
+        if stage == "post":
+            model.fit(X, y)
+        out = est.fit_model(model, X, y, sensitive_features=sf)
+        assert out is est, f"{cls.__name__}.fit_model must return self"
+        np.testing.assert_array_equal(np.asarray(est.transform(X)), X,
+                                      err_msg=f"{cls.__name__}: an {stage}-processing transform must be the identity")
+        twin = pickle.loads(pickle.dumps(est))
+        if stage == "in":
+            scores = _scores_ok(cls, est.predict_proba(X), len(X), "predict_proba")
+            np.testing.assert_allclose(scores, twin.predict_proba(X), rtol=1e-6, atol=1e-9)
+            continue
+        scores = _scores_ok(cls, est.predict_proba(X, sensitive_features=sf), len(X), "predict_proba")
+        np.testing.assert_allclose(scores, twin.predict_proba(X, sensitive_features=sf), rtol=1e-6, atol=1e-9)
+
+
 # ---------------------------------------------------------------- models
 def check_model_fit_predict(cls: type) -> None:
     """fit returns self; predict_proba gives finite scores in [0, 1] that beat chance."""
@@ -231,7 +283,7 @@ def checks_for(cls: type) -> list[Check]:
     common: list[Check] = [check_registration, check_parameters]
     if issubclass(cls, BaseDebiaser):
         return [*common, check_debiaser_fit_transform, check_debiaser_lengths,
-                check_debiaser_deterministic, check_debiaser_pickle]
+                check_debiaser_deterministic, check_debiaser_pickle, check_debiaser_stage]
     if issubclass(cls, BaseMetric):
         return [*common, check_metric_compute]
     if issubclass(cls, BaseGenerator):

@@ -203,3 +203,37 @@ def test_check_and_errors() -> None:
 def test_registered_and_conformant() -> None:
     assert load_plugins(autoload=False).datasets.get("synthetic_cxr") is SyntheticCXR
     check_plugin(SyntheticCXR)
+
+
+def test_underdiagnosis_fades_the_disease_in_one_group() -> None:
+    """Ground truth: in the chosen group the opacities (image minus its disease-off counterfactual)
+    are drawn at ``1 - strength`` of the contrast of the same rows without the regime; the other
+    group's images are unchanged; a per-group classifier then detects the disease less well there."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import cross_val_predict
+
+    plain = SyntheticCXR(n_samples=400, image_size=32, seed=3)
+    faint = SyntheticCXR(n_samples=400, image_size=32, seed=3, underdiagnosis_group="F", underdiagnosis_strength=0.7)
+    a, b = plain.load(), faint.load()
+    assert b.meta["ground_truth"]["underdiagnosis"]["group"] == "F"
+    assert b.meta["ground_truth"]["underdiagnosis"]["visibility"] == pytest.approx(0.3)
+    male = (b.sensitive["sex"] == "M").to_numpy()
+    sick = b.extras["y_true"] == 1
+    np.testing.assert_array_equal(a.images[male], b.images[male])
+    rows = np.flatnonzero(sick & ~male)[:20]
+    healthy = plain.render_counterfactual(rows, "disease")
+    opac_plain = np.abs(a.images[rows] - healthy).sum()
+    opac_faint = np.abs(b.images[rows] - faint.render_counterfactual(rows, "disease")).sum()
+    assert opac_faint / opac_plain == pytest.approx(0.3, abs=0.05)
+    # a sex counterfactual carries the contrast with it (a generator could undo the bias)
+    # (flipped to men, the faint rows render exactly as without the regime)
+    np.testing.assert_array_equal(faint.render_counterfactual(rows, "sex"), plain.render_counterfactual(rows, "sex"))
+    pooled = b.images[:, 0].reshape(400, 16, 2, 16, 2).mean((2, 4)).reshape(400, -1)
+    scores = cross_val_predict(LogisticRegression(C=1.0, max_iter=2000), pooled, b.extras["y_true"], cv=3,
+                               method="predict_proba")[:, 1]
+    auc_f = roc_auc_score(b.extras["y_true"][~male], scores[~male])
+    auc_m = roc_auc_score(b.extras["y_true"][male], scores[male])
+    assert auc_m - auc_f > 0.1, (auc_m, auc_f)
+    with pytest.raises(DataError, match="underdiagnosis_group"):
+        SyntheticCXR(underdiagnosis_group="X").load()

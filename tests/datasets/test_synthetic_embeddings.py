@@ -156,3 +156,26 @@ def test_check_reports_bad_parameters() -> None:
 def test_registered_and_conformant() -> None:
     assert load_plugins(autoload=False).datasets.get("synthetic_embeddings") is SyntheticEmbeddings
     check_plugin(SyntheticEmbeddings)
+
+
+@pytest.mark.parametrize(("correlation", "low", "high"), [(0.0, -0.01, 0.01), (0.5, 0.05, 0.2)])
+def test_label_sex_correlation_makes_erasure_cost_task_auc(correlation: float, low: float, high: float) -> None:
+    """Orthogonal label and sex subspaces (``entanglement: 0``): erasing sex costs task AUC only
+    when the prevalence differs by sex (then the sex means differ along the label direction)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from fairaudit.builtin.debiasers import LeaceEraser
+
+    d = SyntheticEmbeddings(n_samples=3000, dim=64, seed=0, entanglement=0.0, group_label_noise={},
+                            label_group_correlation=correlation).load()
+    assert "label_sex_correlation" in d.meta["ground_truth"]
+    tr = np.arange(3000) < 2000
+    Z = LeaceEraser(attributes=["sex"]).fit(d.X[tr], d.y[tr], sensitive_features=d.sensitive[tr]).transform(d.X)
+
+    def task_auc(A: np.ndarray) -> float:
+        clf = LogisticRegression(max_iter=2000).fit(A[tr], d.y[tr])
+        return float(roc_auc_score(d.y[~tr], clf.predict_proba(A[~tr])[:, 1]))
+
+    cost = task_auc(d.X) - task_auc(Z)
+    assert low < cost < high, cost

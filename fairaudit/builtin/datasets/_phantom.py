@@ -56,6 +56,10 @@ class Style:
     size: int = 64
     disease_strength: float = 0.35
     noise_level: float = 0.02
+    #: Underdiagnosis: opacities of patients with ``male == faint_male`` are drawn at
+    #: ``faint_factor`` of their contrast (``None``: everyone alike).
+    faint_male: int | None = None
+    faint_factor: float = 1.0
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,6 +191,9 @@ def render(p: PhantomParams, style: Style) -> tuple[np.ndarray, np.ndarray, np.n
     rows = np.flatnonzero(p.disease)
     if len(rows):
         opac = _opacities(p.take(rows), style.disease_strength, yy, xx)
+        if style.faint_male is not None:
+            fade = np.where(p.male[rows] == style.faint_male, style.faint_factor, 1.0).astype(np.float32)
+            opac *= fade[:, None, None]
         img[rows] += opac * (lung_soft[rows] * (1.0 - heart_soft[rows]))
 
     # AP films: lower contrast, brighter background

@@ -65,6 +65,11 @@ class SyntheticCXR(BaseDatasetLoader):
         disease (``extras["y_true"]``).
     disease_strength:
         Peak contrast of the opacities.
+    underdiagnosis_group, underdiagnosis_strength:
+        Underdiagnosis regime: in ``underdiagnosis_group`` (``"F"``/``"M"``, ``None`` = off) the
+        opacities are drawn at ``1 - underdiagnosis_strength`` of their contrast, so the disease
+        is harder to see in that group (the image, not the label, carries the bias; flipping
+        ``sex`` in a counterfactual changes the contrast with it, so a generator could fix it).
     device_rate, shortcut_strength, shortcut_group:
         Base rate of the device; with strength ``s``, ``P(device | y=1) = r + s (1 - r)`` and
         ``P(device | y=0) = r (1 - s)``; ``shortcut_group`` (``"M"``, ``"F"`` or ``None`` = all)
@@ -97,6 +102,8 @@ class SyntheticCXR(BaseDatasetLoader):
         label_group_correlation: float = 0.0,
         group_label_noise: dict[str, float] | None = None,
         disease_strength: float = 0.35,
+        underdiagnosis_group: str | None = None,
+        underdiagnosis_strength: float = 0.0,
         device_rate: float = 0.3,
         shortcut_strength: float = 0.0,
         shortcut_group: str | None = None,
@@ -115,6 +122,8 @@ class SyntheticCXR(BaseDatasetLoader):
         self.label_group_correlation = label_group_correlation
         self.group_label_noise = group_label_noise
         self.disease_strength = disease_strength
+        self.underdiagnosis_group = underdiagnosis_group
+        self.underdiagnosis_strength = underdiagnosis_strength
         self.device_rate = device_rate
         self.shortcut_strength = shortcut_strength
         self.shortcut_group = shortcut_group
@@ -139,6 +148,7 @@ class SyntheticCXR(BaseDatasetLoader):
         for label, value in (("shortcut_strength", self.shortcut_strength),
                              ("view_label_correlation", self.view_label_correlation),
                              ("device_rate", self.device_rate), ("ap_rate", self.ap_rate),
+                             ("underdiagnosis_strength", self.underdiagnosis_strength),
                              ("male_fraction", self.male_fraction)):
             if not 0.0 <= value <= 1.0:
                 problems.append(f"{label} must lie in [0, 1], got {value}")
@@ -149,6 +159,8 @@ class SyntheticCXR(BaseDatasetLoader):
                             f"P(y|M)={p_m:.2f}, outside [0, 1]")
         if self.shortcut_group not in (None, "F", "M", "sex=F", "sex=M"):
             problems.append(f"shortcut_group must be 'F', 'M' or null, got {self.shortcut_group!r}")
+        if self.underdiagnosis_group not in (None, "F", "M", "sex=F", "sex=M"):
+            problems.append(f"underdiagnosis_group must be 'F', 'M' or null, got {self.underdiagnosis_group!r}")
         problems += check_bins(self.bins, ["age"], "continuous attributes")
         return problems
 
@@ -178,6 +190,10 @@ class SyntheticCXR(BaseDatasetLoader):
                                    "group": self._shortcut_sex()},
             "view_probability": {"y=0": self._tied(self.ap_rate, self.view_label_correlation, 0),
                                  "y=1": self._tied(self.ap_rate, self.view_label_correlation, 1)},
+            "underdiagnosis": {"group": self._faint_sex(),
+                               "visibility": 1.0 - self.underdiagnosis_strength if self._faint_sex() else 1.0,
+                               "meaning": "opacity contrast in the group relative to the others; the label "
+                                          "is unchanged, so the disease is harder to detect there"},
             "params": self.get_params(),
         }
         return AuditDataset(
@@ -267,8 +283,13 @@ class SyntheticCXR(BaseDatasetLoader):
 
     # ------------------------------------------------------------------ helpers
     def _style(self) -> Style:
+        faint = self._faint_sex()
         return Style(size=self.image_size, disease_strength=self.disease_strength,
-                     noise_level=self.noise_level)
+                     noise_level=self.noise_level, faint_male=None if faint is None else int(faint == "M"),
+                     faint_factor=1.0 - self.underdiagnosis_strength)
+
+    def _faint_sex(self) -> str | None:
+        return None if self.underdiagnosis_group is None else self.underdiagnosis_group.split("=")[-1]
 
     def _prevalences(self) -> tuple[float, float]:
         half = self.label_group_correlation / 2.0

@@ -8,6 +8,16 @@ subspaces of ``R^dim``, plus patient-level nuisance structure and isotropic nois
 The sex subspace is *entangled* with the label subspace: its mean-shift direction has cosine
 ``entanglement`` with the label direction, so erasing sex costs a little task signal and no
 single coordinate carries either.  ``meta["ground_truth"]`` holds the bases and directions.
+
+Regimes where mitigations should differ (ground truth in ``meta["ground_truth"]``):
+
+- ``sex_nonlinear > 0``: men spread ``1 + sex_nonlinear`` times wider than women inside the
+  sex subspace (orthogonal to the mean shift), a variance signal that linear erasure (LEACE,
+  INLP) leaves and only a non-linear probe or eraser can see; with ``sex_signal: 0`` it is the
+  only sex signal.
+- ``label_group_correlation != 0``: prevalence differs by sex, so the label itself predicts sex
+  and the sex group means differ along the label direction too; removing sex (linearly or
+  not) must then remove task signal, and the task AUC drops.
 """
 
 from __future__ import annotations
@@ -214,7 +224,8 @@ class SyntheticEmbeddings(BaseDatasetLoader):
         ground_truth: dict[str, Any] = {
             "factors": {
                 "label": "disease (true label y_true; mean shift along directions['label'])",
-                "sex": "binary F/M; mean shift along directions['sex']",
+                "sex": "binary F/M; mean shift along directions['sex']; with sex_nonlinear > 0 men's "
+                       "codes spread (1 + sex_nonlinear) times wider in bases['sex'] (variance signal)",
                 "age": "continuous; linear along directions['age'] and quadratic in the same basis",
                 "race": "3 group means (A/B/C) in bases['race']",
                 "nuisance": "patient-level variation unrelated to any attribute",
@@ -224,6 +235,8 @@ class SyntheticEmbeddings(BaseDatasetLoader):
             "signal_dims": k,
             "cosine_sex_label": float(directions["sex"] @ directions["label"]),
             "prevalence_by_sex": {"F": p_f, "M": p_m},
+            "label_sex_correlation": ("P(y=1|M) - P(y=1|F) = label_group_correlation; when non-zero, "
+                                      "erasing sex must remove task signal"),
             "group_label_noise": dict(noise),
             "params": self.get_params(),
         }
