@@ -59,8 +59,10 @@ def summarise_seeds(values: Sequence[float], lows: Sequence[float | None], highs
     if len(lows) != len(v) or len(highs) != len(v):
         raise ValueError("one interval per seed is needed")
     n = len(v)
-    mean = float(v.mean())
-    sd = float(v.std(ddof=1)) if n > 1 else 0.0
+    if np.all(v == v[0]):  # a deterministic arm: exactly its value, no spread from rounding
+        mean, sd = float(v[0]), 0.0
+    else:
+        mean, sd = float(v.mean()), float(v.std(ddof=1))
     alpha = 1.0 - ci_level
     z = z_quantile(1.0 - alpha / 2)
     low = _side(mean, sd, n, _half_widths(v, lows, below=True), z, alpha, sign=-1.0)

@@ -1,0 +1,177 @@
+"""Variance over training seeds (issue 14 item 4): ``repeats: N`` trains each arm N times with
+derived seeds; repeat 0 is the run without repeats; every metric and paired change gets a mean,
+SD and an interval including retraining variance; ``--resume`` keeps finished repeats."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fairaudit.errors import SpecError
+from fairaudit.spec.loader import load_spec
+from fairaudit.stats.over_seeds import summarise_seeds
+from fairaudit.stats.seeds import repeat_seed, repeat_seeds
+from fairaudit.testing.runs import cli, only_run_dir
+
+PLUGIN = Path(__file__).resolve().parent / "repeat_plugins.py"
+
+
+def spec_text(repeats: str = "", arm: str = "", marker: str = "") -> str:
+    return textwrap.dedent(f"""\
+        name: rep
+        seed: 3
+        {repeats}
+        dataset:
+          name: synthetic_embeddings
+          params: {{n_samples: 300, dim: 16, seed: 3}}
+        attributes: [sex]
+        model: {{name: logistic, params: {{C: 1.0}}}}
+        debiasers:
+          - {{name: seeded_subset, label: subset, params: {{marker: "{marker}"}}{arm}}}
+        metrics: [group_metrics]
+        statistics: {{n_boot: 30, n_permutations: 20, min_group_size: 5}}
+        thresholds:
+          equal_opportunity_difference: {{max: 0.05}}
+        report: {{formats: [html]}}
+        plugins: ["{PLUGIN}"]
+        """)
+
+
+def run(tmp_path: Path, text: str, out: str) -> tuple[Path, dict]:
+    spec = tmp_path / f"{out}.yaml"
+    spec.write_text(text)
+    outcome = cli("run", spec, "-o", tmp_path / out, "-q")
+    assert outcome.exit_code in (0, 6), outcome.output
+    run_dir = only_run_dir(tmp_path / out)
+    return run_dir, json.loads((run_dir / "result.json").read_text())
+
+
+def numbers(result: dict) -> list:
+    """Everything the arms computed, without the fields repeats add."""
+    return [{k: [{f: v for f, v in m.items() if f != "over_seeds"} for m in a[k]]
+             for k in ("metrics", "versus_baseline")} for a in result["arms"]]
+
+
+# ---------------------------------------------------------------- seeds
+def test_repeat_zero_keeps_the_historical_seed_and_later_seeds_are_deterministic_and_distinct():
+    assert repeat_seed(3, 2, "advvae", 0) == 2003  # seed + 1000 * index, as before repeats
+    seeds = {(arm, k): repeat_seed(7, 1, arm, k) for arm in ("baseline", "advvae", "x" * 80) for k in range(1, 50)}
+    assert seeds == {(arm, k): repeat_seed(7, 1, arm, k) for arm, k in seeds}  # deterministic
+    assert len(set(seeds.values())) == len(seeds)  # distinct across arms and repeats
+    assert all(0 <= s < 2**31 for s in seeds.values())
+    assert repeat_seed(8, 1, "advvae", 1) != repeat_seed(7, 1, "advvae", 1)  # follows the master seed
+    assert repeat_seeds(7, 1, "advvae", 3) == [1007, seeds[("advvae", 1)], seeds[("advvae", 2)]]
+    with pytest.raises(ValueError):
+        repeat_seeds(7, 1, "advvae", 0)
+
+
+# ---------------------------------------------------------------- the interval over seeds
+def test_interval_over_seeds_equals_the_within_seed_interval_when_seeds_agree_and_is_wider_otherwise():
+    same = summarise_seeds([0.8, 0.8, 0.8], [0.7, 0.7, 0.7], [0.85, 0.85, 0.85])
+    assert (same.mean, same.sd) == (0.8, 0.0)
+    assert same.ci_low == pytest.approx(0.7) and same.ci_high == pytest.approx(0.85)
+    spread = summarise_seeds([0.78, 0.80, 0.82], [0.68, 0.70, 0.72], [0.83, 0.85, 0.87])
+    assert spread.sd == pytest.approx(0.02)
+    assert spread.ci_low < 0.7 and spread.ci_high > 0.85  # wider than every seed's own interval
+    clipped = summarise_seeds([0.0, 0.02, 0.05], [0.0, 0.0, 0.0], [0.1, 0.12, 0.2], support=(0.0, 1.0))
+    assert clipped.ci_low == 0.0
+
+
+def coverage(n_sim: int, seed: int = 0) -> tuple[float, float]:
+    """Simulation with known truth: theta = mean over training seeds; each seed's model deviates by
+    u ~ N(0, 0.03); the shared test set adds one error e ~ N(0, 0.02) to every seed (plus 0.005 of
+    seed-specific noise); each seed's interval is its value ± 1.96 * 0.02 (test sampling only).
+    Returns the coverage of the interval over 3 seeds and of the first seed's own interval."""
+    rng = np.random.default_rng(seed)
+    theta, n_seeds, half = 0.7, 3, 1.96 * 0.02
+    covered = single = 0
+    for _ in range(n_sim):
+        values = theta + rng.normal(0, 0.03, n_seeds) + rng.normal(0, 0.02) + rng.normal(0, 0.005, n_seeds)
+        s = summarise_seeds(values, values - half, values + half)
+        covered += s.ci_low <= theta <= s.ci_high
+        single += values[0] - half <= theta <= values[0] + half
+    return covered / n_sim, single / n_sim
+
+
+@pytest.mark.slow
+def test_interval_over_seeds_covers_the_mean_over_seeds_where_a_single_seed_does_not():
+    over, single = coverage(3000, seed=1)
+    assert over >= 0.94  # Monte-Carlo SE about 0.004
+    assert single < 0.80  # the single-seed interval ignores retraining variance
+
+
+# ---------------------------------------------------------------- the spec
+@pytest.mark.parametrize(("repeats", "arm", "where"), [
+    ("repeats: 0", "", "repeats"), ("repeats: 51", "", "repeats"), ("repeats: two", "", "repeats"),
+    ("", ", repeats: 0", "debiasers[0].repeats"), ("", ", repeats: 51", "debiasers[0].repeats")])
+def test_bad_repeats_are_spec_errors_naming_the_field(tmp_path, repeats, arm, where):
+    path = tmp_path / "spec.yaml"
+    path.write_text(spec_text(repeats, arm))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert where in str(err.value) and "spec.yaml" in str(err.value)
+
+
+def test_repeats_on_a_component_that_is_not_an_arm_is_refused(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(spec_text().replace("params: {C: 1.0}}", "params: {C: 1.0}, repeats: 3}"))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert "model.repeats" in str(err.value)
+
+
+# ---------------------------------------------------------------- whole runs
+@pytest.mark.slow  # two whole runs: ~5-10 s on 2 busy cores
+def test_repeats_one_is_the_run_without_repeats(tmp_path):
+    plain_dir, plain = run(tmp_path, spec_text(), "plain")
+    one_dir, one = run(tmp_path, spec_text("repeats: 1"), "one")
+    assert numbers(one) == numbers(plain)
+    assert [v["outcome"] for v in one["verdicts"]] == [v["outcome"] for v in plain["verdicts"]]
+    assert [(a["repeats"], a["seeds"]) for a in one["arms"]] == [(1, [3]), (1, [1003])]
+    assert all(m["over_seeds"] is None for a in one["arms"] for m in a["metrics"])
+    assert sorted(p.name for p in (one_dir / "arms").glob("*.json")) == ["00_baseline.json", "01_subset.json"]
+
+
+@pytest.mark.slow  # four trainings and a resume: ~10-20 s on 2 busy cores
+def test_three_repeats_record_seeds_widen_intervals_and_resume_recomputes_only_a_deleted_repeat(tmp_path):
+    marker = tmp_path / "fits.txt"
+    _, single = run(tmp_path, spec_text(marker=str(marker)), "single")
+    marker.write_text("")
+    run_dir, result = run(tmp_path, spec_text("repeats: 1", ", repeats: 3", marker=str(marker)), "three")
+    baseline, subset = result["arms"]
+    assert (baseline["repeats"], baseline["seeds"]) == (1, [3])  # the arm's own repeats win over the spec's
+    assert subset["repeats"] == 3 and subset["seeds"][0] == 1003 and len(set(subset["seeds"])) == 3
+    # repeat 0's plugins see the spec's seed (as without repeats), later repeats their own
+    assert marker.read_text().split() == ["3", *(str(s) for s in subset["seeds"][1:])]
+    assert numbers(result)[0] == numbers(single)[0]
+    assert subset["metrics"] == [{**m, "over_seeds": subset["metrics"][i]["over_seeds"]}
+                                 for i, m in enumerate(numbers(single)[1]["metrics"])]  # repeat 0 = the single run
+    auc = next(m for m in subset["metrics"] if m["metric"] == "roc_auc")
+    seeds = auc["over_seeds"]
+    assert seeds["n"] == 3 and seeds["values"][0] == auc["value"]
+    assert seeds["mean"] == pytest.approx(np.mean(seeds["values"])) and seeds["sd"] > 0
+    assert seeds["ci_high"] - seeds["ci_low"] >= auc["ci_high"] - auc["ci_low"]
+    change = next(m for m in subset["versus_baseline"] if m["derived_from"] == "roc_auc")
+    assert change["over_seeds"]["n"] == 3 and change["over_seeds"]["values"][0] == change["value"]
+    base_auc = next(m for m in baseline["metrics"] if m["metric"] == "roc_auc")["value"]
+    assert change["over_seeds"]["mean"] == pytest.approx(seeds["mean"] - base_auc)  # baseline trained once
+    eod = [v for v in result["verdicts"] if v["arm"] == "subset"]
+    eod_seeds = next(m for m in subset["metrics"] if m["metric"] == "equal_opportunity_difference")["over_seeds"]
+    assert eod and eod[0]["value"] == eod_seeds["mean"] and eod[0]["ci_high"] == eod_seeds["ci_high"]
+    html = (run_dir / "report.html").read_text()
+    assert "SD over 3 seeds" in html and "Variance over training seeds" in html
+
+    files = sorted(p.name for p in (run_dir / "arms").glob("01_*.json"))
+    assert files == ["01_subset.json", "01_subset.r1.json", "01_subset.r2.json"]
+    (run_dir / "arms" / "01_subset.r1.json").unlink()
+    marker.write_text("")
+    outcome = cli("run", "--resume", run_dir, "-q")
+    assert outcome.exit_code in (0, 6), outcome.output
+    assert marker.read_text().split() == [str(subset["seeds"][1])]  # only the deleted repeat was trained
+    resumed = json.loads((run_dir / "result.json").read_text())
+    assert numbers(resumed) == numbers(result)
+    assert resumed["arms"][1]["metrics"] == subset["metrics"]
