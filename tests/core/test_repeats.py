@@ -11,8 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fairaudit.audit.plans import plan_arms
+from fairaudit.audit.repeats import ArmRuns, plan_repeats, repeats_of, summarise_over_seeds
+from fairaudit.audit.resume import ResumeStore
 from fairaudit.errors import SpecError
+from fairaudit.results import ArmResult, MetricResult
 from fairaudit.spec.loader import load_spec
+from fairaudit.spec.models import AuditSpec
 from fairaudit.stats.over_seeds import summarise_seeds
 from fairaudit.stats.seeds import repeat_seed, repeat_seeds
 from fairaudit.testing.runs import cli, only_run_dir
@@ -127,7 +132,7 @@ def test_repeats_on_a_component_that_is_not_an_arm_is_refused(tmp_path):
 # ---------------------------------------------------------------- whole runs
 @pytest.mark.slow  # two whole runs: ~5-10 s on 2 busy cores
 def test_repeats_one_is_the_run_without_repeats(tmp_path):
-    plain_dir, plain = run(tmp_path, spec_text(), "plain")
+    _, plain = run(tmp_path, spec_text(), "plain")
     one_dir, one = run(tmp_path, spec_text("repeats: 1"), "one")
     assert numbers(one) == numbers(plain)
     assert [v["outcome"] for v in one["verdicts"]] == [v["outcome"] for v in plain["verdicts"]]
@@ -175,3 +180,71 @@ def test_three_repeats_record_seeds_widen_intervals_and_resume_recomputes_only_a
     resumed = json.loads((run_dir / "result.json").read_text())
     assert numbers(resumed) == numbers(result)
     assert resumed["arms"][1]["metrics"] == subset["metrics"]
+
+
+# ---------------------------------------------------------------- without a run: the pieces
+def metric(name: str, value: float, low: float, high: float, **fields) -> MetricResult:
+    return MetricResult(metric=name, plugin="group_metrics", value=value, ci_low=low, ci_high=high, **fields)
+
+
+def test_summaries_pair_results_by_metric_and_attribute_and_skip_failed_repeats():
+    spec = AuditSpec.model_validate({"name": "x", "dataset": "synthetic_embeddings", "attributes": ["sex"],
+                                     "repeats": 3})
+    plan = plan_arms(spec)[0]
+    runs = ArmRuns(plan, plan_repeats(plan, spec))
+    for auc, eod in ((0.80, 0.10), (0.70, 0.20)):
+        runs.add([ArmResult(name="baseline", kind="baseline", metrics=[
+            metric("equal_opportunity_difference", eod, eod - 0.05, eod + 0.1, attribute="sex", role="gap"),
+            metric("roc_auc", auc, auc - 0.1, auc + 0.05, attribute="sex")])], {})
+    runs.add([ArmResult(name="baseline", kind="baseline", status="failed", error="diverged")], {})
+    warnings = summarise_over_seeds([runs], ci_level=0.95)
+    [shown], _ = runs.first()
+    assert shown.repeats == 3 and shown.seeds == [r.seed for r in runs.repeats] and shown.seeds[0] == 0
+    auc = shown.metric("roc_auc").over_seeds
+    assert auc.n == 2 and auc.values == [0.80, 0.70] and auc.mean == pytest.approx(0.75)
+    assert auc.ci_low < 0.65 and auc.ci_high > 0.80
+    eod = shown.metric("equal_opportunity_difference").over_seeds
+    assert eod.values == [0.10, 0.20] and eod.ci_low >= 0.0  # an unsigned gap stays in [0, 1]
+    assert shown.metric("equal_opportunity_difference").estimate()[0] == pytest.approx(0.15)
+    assert len(warnings) == 1 and "repeat 3/3" in warnings[0] and "diverged" in warnings[0]
+
+
+def test_resume_store_keeps_each_repeat_in_its_own_file(tmp_path):
+    spec = AuditSpec.model_validate({"name": "x", "dataset": "synthetic_embeddings", "attributes": ["sex"],
+                                     "debiasers": [{"name": "advvae", "repeats": 2}]})
+    plan = plan_arms(spec)[1]
+    assert repeats_of(plan, spec) == 2 and repeats_of(plan_arms(spec)[0], spec) == 1
+    store = ResumeStore(tmp_path, n_test=3)
+    zero, one = plan_repeats(plan, spec)
+    fp = {"arm": plan.config()}
+    assert "repeats" not in fp["arm"]["component"]  # the number of repeats never stales a repeat
+    assert zero.fingerprint(fp) == fp and one.fingerprint(fp)["repeat"] == {"k": 1, "seed": one.seed}
+    for rep, value in ((zero, 0.1), (one, 0.2)):
+        store.save(plan, rep.fingerprint(fp), [ArmResult(name="advvae", kind="debiaser")],
+                   {"advvae": np.full(3, value)}, rep.k)
+    assert sorted(p.name for p in tmp_path.joinpath("arms").iterdir()) == [
+        "01_advvae.advvae.scores.npy", "01_advvae.json", "01_advvae.r1.advvae.scores.npy", "01_advvae.r1.json"]
+    assert store.load(plan, one.fingerprint(fp), 1).scores["advvae"].tolist() == [0.2] * 3
+    assert store.load(plan, fp, 0).scores["advvae"].tolist() == [0.1] * 3
+    assert store.load(plan, zero.fingerprint(fp), 1).status == "stale"  # repeat 1's file is not repeat 0's
+
+
+@pytest.mark.slow
+def test_embeddings_advvae_example_with_three_repeats(tmp_path):
+    """Acceptance: the embeddings-advvae example with ``repeats: 3`` (a copy; the example is unchanged)."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "embeddings_advvae.yaml"
+    text = example.read_text()
+    assert "\nseed: 0\n" in text
+    spec = tmp_path / "embeddings_advvae.yaml"
+    spec.write_text(text.replace("\nseed: 0\n", "\nseed: 0\nrepeats: 3\n").replace("[html, pdf]", "[html]"))
+    outcome = cli("run", spec, "-o", tmp_path / "out", "-q")
+    assert outcome.exit_code in (0, 1, 6), outcome.output
+    run_dir = only_run_dir(tmp_path / "out")
+    result = json.loads((run_dir / "result.json").read_text())
+    assert [len(set(a["seeds"])) for a in result["arms"]] == [3, 3]
+    advvae = result["arms"][1]
+    assert advvae["seeds"][0] == 1000
+    change = next(m for m in advvae["versus_baseline"] if m["derived_from"] == "roc_auc")
+    assert change["over_seeds"]["n"] == 3
+    html = (run_dir / "report.html").read_text()
+    assert "SD over 3 seeds" in html and "mean of the per-seed paired changes" in html
