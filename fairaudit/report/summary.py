@@ -163,8 +163,19 @@ def near_chance(result: AuditResult) -> list[str]:
 
 
 # ---------------------------------------------------------------- mitigation comparison
-#: value, CI low, CI high, note, spread (``± SD over N seeds`` when the arm was trained N > 1 times)
-Estimate = tuple[float, "float | None", "float | None", str, str]
+class Estimate(tuple):
+    """(value, CI low, CI high, note) of one arm's key figure, with ``spread`` (``± SD over N
+    seeds`` when the arm was trained N > 1 times, else empty) as an attribute."""
+
+    spread: str
+
+    def __new__(cls, value: float, low: float | None, high: float | None, note: str = "",
+                spread: str = "") -> Estimate:
+        obj = super().__new__(cls, (value, low, high, note))
+        obj.spread = spread
+        return obj
+
+
 Getter = Callable[[ArmResult], "Estimate | None"]
 #: Order of the comparison's rows within one metric plugin.
 ROLE_ORDER = {"value": 0, "worst_group": 1, "gap": 2, "ratio": 3, "probe": 4, "attack": 5}
@@ -193,7 +204,7 @@ def _estimate(m: MetricResult, note: str = "") -> Estimate:
     value, low, high = m.estimate()
     seeds = m.over_seeds
     spread = f"± {num(seeds.sd)} SD over {seeds.n} seeds" if seeds is not None else ""
-    return float(value), low, high, note, spread  # type: ignore[arg-type]
+    return Estimate(float(value), low, high, note, spread)  # type: ignore[arg-type]
 
 
 def _value(m: MetricResult) -> float:
@@ -320,8 +331,9 @@ def _cell(arm: ArmResult, key: KeyMetric, ref: Estimate | None, is_ref: bool) ->
     got = key.get(arm) if arm.status == "ok" else None
     if got is None:
         return {**EMPTY_CELL, "failed": arm.status == "failed"}
-    value, low, high, note, spread = got
-    cell = {**EMPTY_CELL, "value": num(value), "ci": ci(low, high), "note": note, "spread": spread}
+    value, low, high, note = got
+    cell = {**EMPTY_CELL, "value": num(value), "ci": ci(low, high), "note": note,
+            "spread": getattr(got, "spread", "")}
     if is_ref or ref is None or not (is_finite(ref[0]) and is_finite(value)):
         return cell
     delta = float(value) - float(ref[0])
