@@ -164,7 +164,8 @@ def summarise_over_seeds(runs: list[ArmRuns], ci_level: float) -> list[str]:
 
 
 def _metric_key(m: MetricResult) -> tuple[Any, ...]:
-    return (m.plugin, m.metric, m.attribute, m.label, m.role)
+    # not the label: it may name what varies by seed (e.g. the strongest attacker of a probe family)
+    return (m.plugin, m.metric, m.attribute, m.role, m.variant)
 
 
 def _change_key(m: MetricResult) -> tuple[Any, ...]:

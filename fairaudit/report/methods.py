@@ -126,9 +126,9 @@ def _statistics(result: AuditResult) -> list[str]:
         stats.append(
             f"Variance over training seeds: arms were trained several times with derived seeds ({counts}; "
             "the first with the audit's seed). Each figure of a repeated arm is the mean over its seeds, "
-            "± the SD over seeds, with an interval that combines test-set sampling (the mean of the "
-            "per-seed interval's half-widths on each side, an upper bound since every seed is scored on "
-            "the same test patients) and retraining variance (SD/√N, Student t with Welch–Satterthwaite "
+            "± the SD over seeds, with an interval that combines test-set sampling (the largest per-seed "
+            "half-width on each side, an upper bound since every seed is scored on the same test "
+            "patients) and retraining variance (SD/√N, Student t with Welch–Satterthwaite "
             "degrees of freedom); a paired change is the mean of the per-seed paired changes (seed k "
             "against the reference's seed k) with the same interval. Verdicts judge these intervals; "
             "per-group tables and figures show the first seed's model (docs/statistics.md)")

@@ -8,16 +8,17 @@ error has two parts:
 * **retraining**: ``s / sqrt(N)`` with ``s`` the sample SD of the ``m_k`` (``N - 1`` degrees of
   freedom).  Because every seed is scored on the same test rows, ``s`` measures training variance
   (plus the small part of test noise that differs between models), never less than it;
-* **test sampling**: the mean over seeds of each side's half-width, ``a = mean(m_k - lo_k)``
-  (and ``mean(hi_k - m_k)`` above).  The errors of the ``m_k`` share one test set, so they are
-  strongly correlated; the SD of their mean is at most the mean of their SDs (Minkowski), so
-  ``a`` is an upper bound, whatever the correlation.
+* **test sampling**: the largest of the seeds' half-widths on each side, ``a = max(m_k - lo_k)``
+  (and ``max(hi_k - m_k)`` above).  The errors of the ``m_k`` share one test set, so they are
+  strongly correlated; the SD of their mean is at most the mean of their SDs (Minkowski), and
+  so at most the largest: ``a`` is an upper bound, whatever the correlation, and the interval
+  is never narrower than any seed's own interval.
 
 Each side combines the two as ``t_df * sqrt((a / z)^2 + s^2 / N)``, with ``z`` the normal quantile
 the within-seed interval was built for and ``df`` the Welch–Satterthwaite degrees of freedom of
 that sum (the test part counted as known).  So the within-seed interval's asymmetry (a
-Clopper–Pearson interval near 1, a bias-corrected gap) is kept, the interval equals the mean
-within-seed interval when every seed agrees, and it is never narrower than it.
+Clopper–Pearson interval near 1, a bias-corrected gap) is kept, and the interval equals the
+seeds' own interval when every seed agrees.
 """
 
 from __future__ import annotations
@@ -74,12 +75,12 @@ def summarise_seeds(values: Sequence[float], lows: Sequence[float | None], highs
 
 
 def _half_widths(v: np.ndarray, bounds: Sequence[float | None], *, below: bool) -> float:
-    """The mean within-seed half-width on one side (0 when a seed has no bound there)."""
+    """The largest within-seed half-width on one side (0 when a seed has no bound there)."""
     if any(b is None or not math.isfinite(float(b)) for b in bounds):
         return 0.0
     b = np.asarray(bounds, dtype=np.float64)
     widths = (v - b) if below else (b - v)
-    return float(np.clip(widths, 0.0, None).mean())
+    return float(np.clip(widths, 0.0, None).max())
 
 
 def _side(mean: float, sd: float, n: int, half: float, z: float, alpha: float,

@@ -81,7 +81,10 @@ def test_interval_over_seeds_equals_the_within_seed_interval_when_seeds_agree_an
     assert same.ci_low == pytest.approx(0.7) and same.ci_high == pytest.approx(0.85)
     spread = summarise_seeds([0.78, 0.80, 0.82], [0.68, 0.70, 0.72], [0.83, 0.85, 0.87])
     assert spread.sd == pytest.approx(0.02)
-    assert spread.ci_low < 0.7 and spread.ci_high > 0.85  # wider than every seed's own interval
+    # each side wider than every seed's own (0.10 below, 0.05 above)
+    assert spread.mean - spread.ci_low > 0.10 and spread.ci_high - spread.mean > 0.05
+    uneven = summarise_seeds([0.8, 0.8], [0.6, 0.75], [0.9, 0.82])  # seeds agree; intervals differ
+    assert (uneven.ci_low, uneven.ci_high) == (pytest.approx(0.6), pytest.approx(0.9))
     clipped = summarise_seeds([0.0, 0.02, 0.05], [0.0, 0.0, 0.0], [0.1, 0.12, 0.2], support=(0.0, 1.0))
     assert clipped.ci_low == 0.0
 
@@ -159,7 +162,9 @@ def test_three_repeats_record_seeds_widen_intervals_and_resume_recomputes_only_a
     seeds = auc["over_seeds"]
     assert seeds["n"] == 3 and seeds["values"][0] == auc["value"]
     assert seeds["mean"] == pytest.approx(np.mean(seeds["values"])) and seeds["sd"] > 0
-    assert seeds["ci_high"] - seeds["ci_low"] >= auc["ci_high"] - auc["ci_low"]
+    assert seeds["ci_low"] <= seeds["mean"] - (auc["value"] - auc["ci_low"])  # no side narrower than
+    assert seeds["ci_high"] >= seeds["mean"] + (auc["ci_high"] - auc["value"])  # the single seed's
+    assert seeds["ci_high"] - seeds["ci_low"] > auc["ci_high"] - auc["ci_low"]
     change = next(m for m in subset["versus_baseline"] if m["derived_from"] == "roc_auc")
     assert change["over_seeds"]["n"] == 3 and change["over_seeds"]["values"][0] == change["value"]
     base_auc = next(m for m in baseline["metrics"] if m["metric"] == "roc_auc")["value"]
