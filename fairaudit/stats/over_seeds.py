@@ -59,19 +59,33 @@ def summarise_seeds(values: Sequence[float], lows: Sequence[float | None], highs
         raise ValueError("summarise_seeds needs one finite value per seed")
     if len(lows) != len(v) or len(highs) != len(v):
         raise ValueError("one interval per seed is needed")
-    n = len(v)
+    below = _half_widths(v, lows, below=True)
+    above = _half_widths(v, highs, below=False)
+    mean, sd, low, high, df_low, df_high = seed_intervals(v[None, :], np.array([below]), np.array([above]),
+                                                          ci_level=ci_level, support=support)
     if np.all(v == v[0]):  # a deterministic arm: exactly its value, no spread from rounding
-        mean, sd = float(v[0]), 0.0
-    else:
-        mean, sd = float(v.mean()), float(v.std(ddof=1))
+        mean, sd = np.array([v[0]]), np.array([0.0])
+    return SeedSummary(n=len(v), mean=float(mean[0]), sd=float(sd[0]), ci_low=float(low[0]),
+                       ci_high=float(high[0]), df_low=float(df_low[0]), df_high=float(df_high[0]))
+
+
+def seed_intervals(values: np.ndarray, below: np.ndarray, above: np.ndarray, ci_level: float = 0.95,
+                   support: tuple[float, float] | None = None) -> tuple[np.ndarray, ...]:
+    """The intervals of many metrics at once: ``values`` is ``(metrics, seeds)``, ``below`` and
+    ``above`` the test-sampling half-widths of each metric (one per row).  Returns mean, SD, low,
+    high and the two sides' degrees of freedom, one per row."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[1]
+    mean = values.mean(axis=1)
+    sd = values.std(axis=1, ddof=1) if n > 1 else np.zeros(len(values))
     alpha = 1.0 - ci_level
     z = z_quantile(1.0 - alpha / 2)
-    low = _side(mean, sd, n, _half_widths(v, lows, below=True), z, alpha, sign=-1.0)
-    high = _side(mean, sd, n, _half_widths(v, highs, below=False), z, alpha, sign=1.0)
-    lo, hi = low[0], high[0]
+    low, df_low = _sides(sd, n, np.asarray(below, dtype=np.float64), z, alpha)
+    high, df_high = _sides(sd, n, np.asarray(above, dtype=np.float64), z, alpha)
+    low, high = mean - low, mean + high
     if support is not None:
-        lo, hi = max(lo, support[0]), min(hi, support[1])
-    return SeedSummary(n=n, mean=mean, sd=sd, ci_low=lo, ci_high=hi, df_low=low[1], df_high=high[1])
+        low, high = np.maximum(low, support[0]), np.minimum(high, support[1])
+    return mean, sd, low, high, df_low, df_high
 
 
 def _half_widths(v: np.ndarray, bounds: Sequence[float | None], *, below: bool) -> float:
@@ -83,14 +97,15 @@ def _half_widths(v: np.ndarray, bounds: Sequence[float | None], *, below: bool) 
     return float(np.clip(widths, 0.0, None).max())
 
 
-def _side(mean: float, sd: float, n: int, half: float, z: float, alpha: float,
-          sign: float) -> tuple[float, float]:
-    """One bound and its degrees of freedom."""
+def _sides(sd: np.ndarray, n: int, half: np.ndarray, z: float, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's half-width on one side, and its Welch–Satterthwaite degrees of freedom."""
     test_var = (half / z) ** 2
-    seed_var = sd**2 / n if n > 1 else 0.0
+    seed_var = sd**2 / n if n > 1 else np.zeros_like(sd)
     total = test_var + seed_var
-    if total == 0.0:
-        return mean, math.inf
-    df = math.inf if seed_var == 0.0 else total**2 / (seed_var**2 / (n - 1))
-    q = z if math.isinf(df) else float(t_quantile(alpha / 2, np.array([df]))[0])
-    return mean + sign * q * math.sqrt(total), df
+    df = np.full(len(sd), np.inf)
+    spread = seed_var > 0
+    df[spread] = total[spread] ** 2 / (seed_var[spread] ** 2 / (n - 1))
+    q = np.full(len(sd), z)
+    if spread.any():
+        q[spread] = t_quantile(alpha / 2, df[spread])
+    return q * np.sqrt(total), df
