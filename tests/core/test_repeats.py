@@ -254,3 +254,18 @@ def test_embeddings_advvae_example_with_three_repeats(tmp_path):
     assert change["over_seeds"]["n"] == 3
     html = (run_dir / "report.html").read_text()
     assert "SD over 3 seeds" in html and "mean of the per-seed paired changes" in html
+
+
+def test_a_result_written_before_repeats_still_loads_and_renders_its_comparison():
+    from fairaudit.report.summary import comparison
+    from fairaudit.results import read_result
+
+    sample = Path(__file__).resolve().parents[2] / "reports" / "samples" / "embeddings-advvae" / "result.json"
+    assert "over_seeds" not in sample.read_text()
+    result = read_result(sample)
+    assert [(a.repeats, a.seeds) for a in result.arms] == [(1, []), (1, [])] and result.settings.repeats == 1
+    assert all(m.over_seeds is None and m.estimate() == (m.value, m.ci_low, m.ci_high)
+               for a in result.arms for m in a.metrics)
+    table = comparison(result)
+    assert not table["repeated"] and table["chunks"]
+    assert all(c["spread"] == "" for r in table["chunks"][0]["rows"] for c in r["cells"])
