@@ -94,7 +94,9 @@ class ArmRuns:
 @contextlib.contextmanager
 def repeat_scope(state: RunState, repeat: Repeat) -> Iterator[None]:
     """Run a later repeat (``k >= 1``) in the shared state without disturbing repeat 0's record:
-    the run context's seed is the repeat's (plugins seeded from it draw anew), the baseline model
+    the run context's seed and ``repeat`` are the repeat's (plugins seeded from it draw anew, and
+    so do plugins with a fixed ``random_state``: :meth:`~fairaudit.base.RunContext.training_seed`),
+    the baseline model
     kept for counterfactual arms stays repeat 0's, the repeat's timings are kept as
     ``r<k>:<key>`` and a warning already given is not repeated.  Repeat 0 runs as is."""
     if repeat.k == 0:
@@ -102,7 +104,7 @@ def repeat_scope(state: RunState, repeat: Repeat) -> Iterator[None]:
         return
     context, baseline = state.context, state._baseline
     timings, n_warnings = dict(state.log.timings), len(state.log.warnings)
-    state.context = dataclasses.replace(context, seed=repeat.seed)
+    state.context = dataclasses.replace(context, seed=repeat.seed, repeat=repeat.k)
     try:
         yield
     finally:

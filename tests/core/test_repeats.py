@@ -269,3 +269,11 @@ def test_a_result_written_before_repeats_still_loads_and_renders_its_comparison(
     table = comparison(result)
     assert not table["repeated"] and table["chunks"]
     assert all(c["spread"] == "" for r in table["chunks"][0]["rows"] for c in r["cells"])
+
+
+def test_a_fixed_random_state_holds_in_the_first_training_only():
+    from fairaudit.base import RunContext
+
+    assert RunContext(seed=5).training_seed(0) == 0  # as before repeats: the plugin's own seed
+    assert RunContext(seed=5).training_seed(None) == 5
+    assert RunContext(seed=123, repeat=2).training_seed(0) == 123  # a later repeat retrains anew
