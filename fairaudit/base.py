@@ -42,6 +42,15 @@ class RunContext:
     work_dir: Path | None = None
     progress: bool = True
     mixed_precision: bool = False
+    #: Which training of the arm this is (``repeats: N``): 0 for the first (or only) one; a later
+    #: repeat has its own ``seed``.
+    repeat: int = 0
+
+    def training_seed(self, fixed: int | None = None) -> int:
+        """The seed a plugin trains with: its own fixed seed (e.g. a ``random_state`` parameter)
+        in the first training, else the run's seed; a later repeat (``repeats: N``) always uses
+        the run's seed, its own, so that retraining varies."""
+        return int(fixed) if fixed is not None and self.repeat == 0 else int(self.seed)
 
     @classmethod
     def standalone(cls) -> RunContext:

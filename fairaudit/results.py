@@ -42,6 +42,20 @@ class GroupValue(_Model):
     too_small: bool = False
 
 
+class OverSeeds(_Model):
+    """A metric over the arm's training seeds (``repeats: N``): the per-seed values, their mean and
+    SD, and an interval that covers test-set sampling and retraining variance together
+    (:mod:`fairaudit.stats.over_seeds`).  The result's own ``value``/``ci_*`` stay repeat 0's."""
+
+    n: int
+    values: list[float] = Field(default_factory=list)
+    mean: float
+    sd: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    method: str = "seed_t"
+
+
 class MetricResult(_Model):
     """One metric of one arm for one sensitive attribute (or intersection)."""
 
@@ -71,6 +85,14 @@ class MetricResult(_Model):
     per_group: list[GroupValue] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
+    #: Over the arm's training seeds, when it was trained more than once (else ``None``).
+    over_seeds: OverSeeds | None = None
+
+    def estimate(self) -> tuple[float | None, float | None, float | None]:
+        """(value, CI low, CI high) to judge and compare: over seeds when the arm was repeated."""
+        if self.over_seeds is not None:
+            return self.over_seeds.mean, self.over_seeds.ci_low, self.over_seeds.ci_high
+        return self.value, self.ci_low, self.ci_high
 
 
 class Verdict(_Model):
@@ -189,6 +211,8 @@ class Settings(_Model):
     split: dict[str, Any] = Field(default_factory=dict)
     thresholds: dict[str, dict[str, Any]] = Field(default_factory=dict)
     multiple_testing: str | None = None
+    #: Training repeats per arm by default (``repeats:`` of the spec; an arm may set its own).
+    repeats: int = 1
     #: The arm every other arm's paired change (``versus_baseline``) is measured from: the
     #: baseline, or the first model of an audit of given scores.
     reference_arm: str = "baseline"
@@ -234,6 +258,10 @@ class ArmResult(_Model):
     #: Change from the reference arm (``Settings.reference_arm``: this arm minus the reference)
     #: with paired-bootstrap CIs: results of role ``change`` from every metric that offers them.
     versus_baseline: list[MetricResult] = Field(default_factory=list)
+    #: How many times the arm was trained, and the training seed of each repeat (repeat 0 first;
+    #: ``metrics`` are repeat 0's, each with its ``over_seeds`` summary when ``repeats > 1``).
+    repeats: int = 1
+    seeds: list[int] = Field(default_factory=list)
 
     def metric(self, metric: str, attribute: str | None = None) -> MetricResult | None:
         """The first result named ``metric`` (for ``attribute`` when given)."""

@@ -72,7 +72,9 @@ class ArmPlan(abc.ABC):
 
     def config(self) -> dict[str, Any]:
         """The arm's resolved configuration (for its fingerprint)."""
-        return {"kind": self.kind, "index": self.index, "component": self.component.model_dump(mode="json")}
+        # how many repeats the arm has does not change what one repeat computes
+        component = self.component.model_dump(mode="json", exclude={"repeats"})
+        return {"kind": self.kind, "index": self.index, "component": component}
 
     def failed(self, exc: BaseException) -> ArmResult:
         """The record of this arm when running it raised ``exc``."""
@@ -84,9 +86,10 @@ class ArmPlan(abc.ABC):
 
 def seed_arm(seed: int, index: int, *, with_torch: bool = True) -> None:
     """Seed the global generators for arm ``index``, so a resumed arm draws what it would have."""
+    from fairaudit.stats.seeds import repeat_seed
     from fairaudit.training import seed_everything
 
-    seed_everything(seed + 1000 * index, with_torch=with_torch)
+    seed_everything(repeat_seed(seed, index, "", 0), with_torch=with_torch)
 
 
 def json_safe(obj: Any) -> Any:

@@ -2,7 +2,9 @@
 
 Per arm plan, ``arms/<index>_<name>.json`` holds the arm's results and its fingerprint
 (:mod:`fairaudit.audit.fingerprint`), and ``arms/<index>_<name>.<arm>.scores.npy`` each of its
-arms' test scores (for the paired comparison with the baseline).  Scores are written first: an
+arms' test scores (for the paired comparison with the baseline); an arm trained several times
+(``repeats: N``) has the same files for each further repeat ``k``, named ``<index>_<name>.r<k>...``,
+each kept or recomputed on its own.  Scores are written first: an
 arm file on disk means the arm is complete.  On resume an arm file is kept only when it is
 readable and its fingerprint equals the arm's now; otherwise the arm is recomputed and the
 reason is returned for the console and the report.
@@ -65,15 +67,16 @@ class ResumeStore:
         self.folder = Path(run_dir) / "arms"
         self.n_test = n_test
 
-    def arm_file(self, plan: ArmPlan) -> Path:
-        return self.folder / f"{_stem(plan)}.json"
+    def arm_file(self, plan: ArmPlan, repeat: int = 0) -> Path:
+        return self.folder / f"{_stem(plan, repeat)}.json"
 
-    def scores_file(self, plan: ArmPlan, arm_name: str) -> Path:
-        return self.folder / f"{_stem(plan)}.{safe_name(arm_name)}.scores.npy"
+    def scores_file(self, plan: ArmPlan, arm_name: str, repeat: int = 0) -> Path:
+        return self.folder / f"{_stem(plan, repeat)}.{safe_name(arm_name)}.scores.npy"
 
-    def load(self, plan: ArmPlan, fingerprint: dict[str, Any]) -> Lookup:
-        """The plan's stored arm when its file is readable and its fingerprint matches."""
-        path = self.arm_file(plan)
+    def load(self, plan: ArmPlan, fingerprint: dict[str, Any], repeat: int = 0) -> Lookup:
+        """The plan's stored arm (its repeat ``repeat``) when its file is readable and its
+        fingerprint matches."""
+        path = self.arm_file(plan, repeat)
         if not path.is_file():
             return Lookup("absent")
         rel = f"arms/{path.name}"
@@ -90,17 +93,18 @@ class ResumeStore:
             results = [ArmResult.model_validate(a) for a in stored["arms"]]
         except (KeyError, TypeError, pydantic.ValidationError) as exc:
             return Lookup("stale", reason=f"{rel} is incomplete: {type(exc).__name__}: {exc}")
-        scores = {r.name: s for r in results if (s := self._load_scores(self.scores_file(plan, r.name))) is not None}
+        scores = {r.name: s for r in results
+                  if (s := self._load_scores(self.scores_file(plan, r.name, repeat))) is not None}
         return Lookup("kept", results, scores)
 
     def save(self, plan: ArmPlan, fingerprint: dict[str, Any], results: list[ArmResult],
-             scores: dict[str, np.ndarray]) -> None:
+             scores: dict[str, np.ndarray], repeat: int = 0) -> None:
         """Write the scores, then the arm file (atomically: an arm file means a complete arm)."""
         for r in results:
             if r.name in scores:
-                with atomic.atomic_open(self.scores_file(plan, r.name), "wb") as fh:
+                with atomic.atomic_open(self.scores_file(plan, r.name, repeat), "wb") as fh:
                     np.save(fh, np.asarray(scores[r.name], dtype=np.float64), allow_pickle=False)
-        atomic.write_json(self.arm_file(plan), {
+        atomic.write_json(self.arm_file(plan, repeat), {
             "format": ARM_FILE_FORMAT, "fingerprint": fingerprint,
             "arms": [r.model_dump(mode="json") for r in results]})
 
@@ -114,5 +118,6 @@ class ResumeStore:
         return scores if scores.ndim == 1 and len(scores) == self.n_test else None
 
 
-def _stem(plan: ArmPlan) -> str:
-    return f"{plan.index:02d}_{safe_name(plan.name)}"
+def _stem(plan: ArmPlan, repeat: int = 0) -> str:
+    """``<index>_<name>`` (repeat 0: the file of a run without repeats), ``<index>_<name>.r<k>`` after."""
+    return f"{plan.index:02d}_{safe_name(plan.name)}" + (f".r{repeat}" if repeat else "")

@@ -24,13 +24,21 @@ import numpy as np
 
 from fairaudit import atomic
 from fairaudit.audit import comparisons, runfolder
-from fairaudit.audit.arm import Arm, ArmPlan, json_safe, seed_arm
+from fairaudit.audit.arm import Arm, ArmPlan, json_safe
 from fairaudit.audit.fingerprint import arm_fingerprint
 from fairaudit.audit.metrics_stage import Metrics, compute_metrics, create_metrics
 from fairaudit.audit.plans import plan_arms
 from fairaudit.audit.predictions_file import write_predictions
 from fairaudit.audit.predictions_plan import provides_scores, reference_arm
 from fairaudit.audit.recording import RunLog, Say, elapsed_since, quiet
+from fairaudit.audit.repeats import (
+    ArmRuns,
+    Repeat,
+    attach_repeat_changes,
+    plan_repeats,
+    repeat_scope,
+    summarise_over_seeds,
+)
 from fairaudit.audit.result_builder import build_result
 from fairaudit.audit.resume import ResumeStore
 from fairaudit.audit.state import RunState
@@ -185,32 +193,42 @@ class _Audit:
         self._write_manifest()
         metrics = create_metrics(state)
         state.oracle_counterfactuals()  # rendered once, before any arm is seeded
-        arms, scores = self._all_arms(state, metrics, data_hash)
-        result = self._judge(state, arms, scores, metrics, data_hash, started)
+        runs = self._all_arms(state, metrics, data_hash)
+        result = self._judge(state, runs, metrics, data_hash, started)
         return self._finish(result, formats or list(spec.report.formats))
 
-    def _all_arms(self, state: RunState, metrics: Metrics, data_hash: str) -> tuple[list[ArmResult], Scores]:
+    def _all_arms(self, state: RunState, metrics: Metrics, data_hash: str) -> list[ArmRuns]:
+        """Every plan, each repeat of it (``repeats: N``) kept from the earlier run or computed."""
         plans = plan_arms(state.spec, state.dataset)
         store = ResumeStore(self.run_dir, len(state.splits.test))
         trains = state.dataset.scores is None  # given scores: no model is created at all
         model_files = runfolder.file_digests(state.new_model().input_files()) if trains else {}  # e.g. weights
-        arms: list[ArmResult] = []
-        scores: Scores = {}
+        runs: list[ArmRuns] = []
         for plan in plans:
             state.position = f"arm {plan.index + 1}/{len(plans)}"
             fingerprint = json_safe(arm_fingerprint(plan, state.spec, data_hash, self.plugins, model_files))
-            kept = self._kept(state, store, plan, fingerprint) if self.resumed else None
-            if kept is not None:
-                done, done_scores = kept
-            else:
-                done, done_scores, ran = self._computed(state, plan, metrics)
-                if self.writes:  # scores first: an arm file on disk means the arm is complete
-                    self._write_predictions(state, ran)
-                    store.save(plan, fingerprint, done, done_scores)
-            arms += done
-            scores.update(done_scores)
+            done = ArmRuns(plan, plan_repeats(plan, state.spec))
+            for repeat in done.repeats:
+                if repeat.n > 1:
+                    state.say_arm(plan.name, repeat.describe())
+                with repeat_scope(state, repeat):
+                    done.add(*self._repeat(state, store, plan, repeat, repeat.fingerprint(fingerprint), metrics))
+            runs.append(done)
         state.position = ""
-        return arms, scores
+        return runs
+
+    def _repeat(self, state: RunState, store: ResumeStore, plan: ArmPlan, repeat: Repeat,
+                fingerprint: dict[str, Any], metrics: Metrics) -> tuple[list[ArmResult], Scores]:
+        """One repeat of ``plan``: kept from the earlier run (``--resume``), or computed and saved."""
+        kept = self._kept(state, store, plan, fingerprint, repeat) if self.resumed else None
+        if kept is not None:
+            return kept
+        done, done_scores, ran = self._computed(state, plan, metrics, repeat.seed)
+        if self.writes:  # scores first: an arm file on disk means the arm is complete
+            if repeat.k == 0:
+                self._write_predictions(state, ran)
+            store.save(plan, fingerprint, done, done_scores, repeat.k)
+        return done, done_scores
 
     def _write_predictions(self, state: RunState, arms: list[Arm]) -> None:
         """Each scored arm's row-level predictions (``arms/<arm>.predictions.parquet``)."""
@@ -219,10 +237,10 @@ class _Audit:
                 state.log.timed(f"{arm.result.name}.predictions_file", lambda a=arm: write_predictions(
                     self.run_dir, a, state.splits, state.spec.decision_threshold))
 
-    def _kept(self, state: RunState, store: ResumeStore, plan: ArmPlan,
-              fingerprint: dict[str, Any]) -> tuple[list[ArmResult], Scores] | None:
+    def _kept(self, state: RunState, store: ResumeStore, plan: ArmPlan, fingerprint: dict[str, Any],
+              repeat: Repeat) -> tuple[list[ArmResult], Scores] | None:
         """The plan's arms from the earlier run, when its file is readable and its fingerprint holds."""
-        found = store.load(plan, fingerprint)
+        found = store.load(plan, fingerprint, repeat.k)
         if found.status == "stale":
             state.say_arm(plan.name, f"recomputing: {found.reason}")
             state.log.warn(f"arm {plan.name!r} was recomputed on resume: {found.reason}")
@@ -233,11 +251,13 @@ class _Audit:
             state.timings.update(r.timings)
         return found.results, found.scores
 
-    def _computed(self, state: RunState, plan: ArmPlan,
-                  metrics: Metrics) -> tuple[list[ArmResult], Scores, list[Arm]]:
-        """Run the plan and every metric on its arms: their results, test scores and the arms
-        themselves; a failure is recorded (unless fatal)."""
-        seed_arm(state.spec.seed, plan.index, with_torch=plan.needs_torch)
+    def _computed(self, state: RunState, plan: ArmPlan, metrics: Metrics,
+                  seed: int) -> tuple[list[ArmResult], Scores, list[Arm]]:
+        """Run the plan (global generators seeded with ``seed``) and every metric on its arms:
+        their results, test scores and the arms themselves; a failure is recorded (unless fatal)."""
+        from fairaudit.training import seed_everything
+
+        seed_everything(seed, with_torch=plan.needs_torch)
         try:
             arms = plan.run(state)
             for arm in arms:
@@ -256,16 +276,30 @@ class _Audit:
         scores = {a.result.name: a.scores_test for a in arms if a.scores_test is not None}
         return [a.result for a in arms], scores, arms
 
-    def _judge(self, state: RunState, arms: list[ArmResult], scores: Scores, metrics: Metrics, data_hash: str,
+    def _judge(self, state: RunState, runs: list[ArmRuns], metrics: Metrics, data_hash: str,
                started: float) -> AuditResult:
-        """Paired changes, adjusted p-values and verdicts; then the result."""
+        """Paired changes (of every repeat), the summaries over seeds, adjusted p-values and
+        verdicts; then the result."""
         from fairaudit.training import world_size
 
         spec = state.spec
         reference = reference_arm(state.dataset)
+        arms: list[ArmResult] = []
+        scores: Scores = {}
+        for done in runs:
+            first, first_scores = done.first()
+            arms += first
+            scores.update(first_scores)
+
+        def pairing(some: list[ArmResult], their_scores: Scores) -> list[str]:
+            return comparisons.attach_paired_changes(some, their_scores, state.splits.test, spec,
+                                                     [m for _, m in metrics], state.stats, reference=reference)
+
         state.log.say(f"pairing every arm's change from {reference!r} (paired bootstrap)")
-        state.warnings.extend(state.log.timed("paired_changes", lambda: comparisons.attach_paired_changes(
-            arms, scores, state.splits.test, spec, [m for _, m in metrics], state.stats, reference=reference)))
+        state.warnings.extend(state.log.timed("paired_changes", lambda: pairing(arms, scores)))
+        later = attach_repeat_changes(runs, reference, pairing)
+        state.warnings.extend(w for w in later + summarise_over_seeds(runs, state.stats.ci_level)
+                              if w not in state.warnings)
         adjust_p_values(arms, method=state.stats.multiple_testing)
         verdicts = judge_all(arms, spec.thresholds, ci_level=state.stats.ci_level)
         state.timings["total"] = elapsed_since(started)

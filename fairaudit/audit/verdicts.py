@@ -30,7 +30,7 @@ def adjust_p_values(arms: list[ArmResult], method: str = "bh") -> int:
 def _is_overall(found: list[MetricResult]) -> bool:
     """One value over every test sample (declared role ``value``), repeated under each attribute:
     judge it once.  The repeats must agree."""
-    return all(m.role == "value" for m in found) and len({m.value for m in found}) == 1
+    return all(m.role == "value" for m in found) and len({m.estimate()[0] for m in found}) == 1
 
 
 def _test_of(m: MetricResult, arm: ArmResult) -> float | None:
@@ -77,16 +77,20 @@ def _judge(arm: ArmResult, m: MetricResult, rule: Threshold, alpha: float, once:
     """One result against one threshold (an overall value is judged once: ``attribute`` None)."""
     from fairaudit.stats.verdict import explain, judge_threshold
 
-    low = m.value if m.ci_low is None else m.ci_low
-    high = m.value if m.ci_high is None else m.ci_high
+    value, ci_low, ci_high = m.estimate()  # over training seeds when the arm was repeated
+    low = value if ci_low is None else ci_low
+    high = value if ci_high is None else ci_high
     above = rule.max is not None and low is not None and low > rule.max
     below = rule.min is not None and high is not None and high < rule.min
     # the permutation test concerns disparity: a gap above max, a ratio below min
     disparity = (above and m.higher_is_better is False) or (below and m.higher_is_better is True)
     p = _test_of(m, arm) if disparity and not once else None
-    outcome = judge_threshold(m.value, m.ci_low, m.ci_high, min=rule.min, max=rule.max,
+    outcome = judge_threshold(value, ci_low, ci_high, min=rule.min, max=rule.max,
                               too_small=m.status == "too_small", p_value=p, alpha=alpha)
-    reason = explain(outcome, m.ci_low, m.ci_high, p_value=p if p is not None else _test_of(m, arm),
+    reason = explain(outcome, ci_low, ci_high, p_value=p if p is not None else _test_of(m, arm),
                      alpha=alpha, outside=above or below, excluded=m.details.get("excluded"))
+    if m.over_seeds is not None:
+        reason += (f" (mean over {m.over_seeds.n} training seeds; the interval includes retraining variance; "
+                   "the permutation test is of the first seed's model)")
     return Verdict(arm=arm.name, metric=m.metric, attribute=None if once else m.attribute, min=rule.min,
-                   max=rule.max, value=m.value, ci_low=m.ci_low, ci_high=m.ci_high, outcome=outcome, reason=reason)
+                   max=rule.max, value=value, ci_low=ci_low, ci_high=ci_high, outcome=outcome, reason=reason)

@@ -128,6 +128,18 @@ def _statistics(result: AuditResult) -> list[str]:
             "bootstrap interval: the same patient resample scores both arms (stratified by the first "
             "attribute), so the interval is that of the difference"
             + ("" if given else "; it does not include retraining variation"))
+    repeated = [a for a in result.arms if a.repeats > 1]
+    if repeated:
+        counts = ", ".join(f"{a.name} {a.repeats}" for a in repeated)
+        stats.append(
+            f"Variance over training seeds: arms were trained several times with derived seeds ({counts}; "
+            "the first with the audit's seed). Each figure of a repeated arm is the mean over its seeds, "
+            "± the SD over seeds, with an interval that combines test-set sampling (the largest per-seed "
+            "half-width on each side, an upper bound since every seed is scored on the same test "
+            "patients) and retraining variance (SD/√N, Student t with Welch–Satterthwaite "
+            "degrees of freedom); a paired change is the mean of the per-seed paired changes (seed k "
+            "against the reference's seed k) with the same interval. Verdicts judge these intervals; "
+            "per-group tables and figures show the first seed's model (docs/statistics.md)")
     if settings.min_group_size is not None:
         stats.append(f"A group is judged on a metric only with at least {settings.min_group_positives} of each "
                      "event the metric counts (positives for TPR, negatives for FPR, both for AUC); metrics over "

@@ -163,7 +163,19 @@ def near_chance(result: AuditResult) -> list[str]:
 
 
 # ---------------------------------------------------------------- mitigation comparison
-Estimate = tuple[float, "float | None", "float | None", str]  # value, CI low, CI high, note
+class Estimate(tuple):
+    """(value, CI low, CI high, note) of one arm's key figure, with ``spread`` (``± SD over N
+    seeds`` when the arm was trained N > 1 times, else empty) as an attribute."""
+
+    spread: str
+
+    def __new__(cls, value: float, low: float | None, high: float | None, note: str = "",
+                spread: str = "") -> Estimate:
+        obj = super().__new__(cls, (value, low, high, note))
+        obj.spread = spread
+        return obj
+
+
 Getter = Callable[[ArmResult], "Estimate | None"]
 #: Order of the comparison's rows within one metric plugin.
 ROLE_ORDER = {"value": 0, "worst_group": 1, "gap": 2, "ratio": 3, "probe": 4, "attack": 5}
@@ -187,7 +199,16 @@ def _ok(m: MetricResult) -> bool:
 
 
 def _estimate(m: MetricResult, note: str = "") -> Estimate:
-    return float(m.value), m.ci_low, m.ci_high, note  # type: ignore[arg-type]
+    """The figure a table shows: over training seeds (mean, interval with retraining variance,
+    spread) when the arm was repeated, else the single run's value and interval."""
+    value, low, high = m.estimate()
+    seeds = m.over_seeds
+    spread = f"± {num(seeds.sd)} SD over {seeds.n} seeds" if seeds is not None else ""
+    return Estimate(float(value), low, high, note, spread)  # type: ignore[arg-type]
+
+
+def _value(m: MetricResult) -> float:
+    return float(m.estimate()[0])  # type: ignore[arg-type]
 
 
 def _paired_change(arm: ArmResult, key: KeyMetric, delta: float) -> MetricResult | None:
@@ -196,9 +217,10 @@ def _paired_change(arm: ArmResult, key: KeyMetric, delta: float) -> MetricResult
     if key.paired is None:
         return None
     for m in arm.versus_baseline:
-        if m.role == "change" and (m.derived_from, m.attribute) == key.paired and is_finite(m.value):
-            same = abs(float(m.value) - delta) <= 1e-9  # type: ignore[arg-type]
-            return m if same and is_finite(m.ci_low) and is_finite(m.ci_high) else None
+        value, low, high = m.estimate()
+        if m.role == "change" and (m.derived_from, m.attribute) == key.paired and is_finite(value):
+            same = abs(float(value) - delta) <= 1e-9  # type: ignore[arg-type]
+            return m if same and is_finite(low) and is_finite(high) else None
     return None
 
 
@@ -220,7 +242,7 @@ def _worst_over_attributes(metric: str, higher_is_better: bool) -> Getter:
         found = [m for m in arm.metrics if m.metric == metric and _ok(m)]
         if not found:
             return None
-        m = (min if higher_is_better else max)(found, key=lambda r: float(r.value))  # type: ignore[arg-type]
+        m = (min if higher_is_better else max)(found, key=_value)
         group = m.details.get("group")
         return _estimate(m, f"{m.attribute} = {group}" if group is not None else str(m.attribute or ""))
 
@@ -234,7 +256,7 @@ def _strongest_probe(attribute: str | None) -> Getter:
         found = [m for m in arm.metrics if m.role == "probe" and m.headline and m.attribute == attribute and _ok(m)]
         if not found:
             return None
-        m = max(found, key=lambda r: float(r.value))  # type: ignore[arg-type]
+        m = max(found, key=_value)
         kind = probe_kind(m)
         return _estimate(m, f"{kind} probe" if kind else metric_label(m.metric, None))
 
@@ -301,7 +323,7 @@ ARMS_PER_TABLE = 4
 
 
 EMPTY_CELL = {"value": "–", "ci": "", "delta": "", "delta_ci": "", "paired": False, "trend": "", "note": "",
-              "beyond_noise": False, "failed": False}
+              "spread": "", "beyond_noise": False, "failed": False}
 
 
 def _cell(arm: ArmResult, key: KeyMetric, ref: Estimate | None, is_ref: bool) -> dict[str, Any]:
@@ -310,7 +332,8 @@ def _cell(arm: ArmResult, key: KeyMetric, ref: Estimate | None, is_ref: bool) ->
     if got is None:
         return {**EMPTY_CELL, "failed": arm.status == "failed"}
     value, low, high, note = got
-    cell = {**EMPTY_CELL, "value": num(value), "ci": ci(low, high), "note": note}
+    cell = {**EMPTY_CELL, "value": num(value), "ci": ci(low, high), "note": note,
+            "spread": getattr(got, "spread", "")}
     if is_ref or ref is None or not (is_finite(ref[0]) and is_finite(value)):
         return cell
     delta = float(value) - float(ref[0])
@@ -319,8 +342,10 @@ def _cell(arm: ArmResult, key: KeyMetric, ref: Estimate | None, is_ref: bool) ->
     cell["trend"] = "better" if diff > 1e-9 else "worse" if diff < -1e-9 else ""
     change = _paired_change(arm, key, delta)
     if change is not None:
-        cell.update(delta_ci=ci(change.ci_low, change.ci_high), paired=True,
-                    beyond_noise=bool(change.details.get("excludes_zero")))
+        _, c_low, c_high = change.estimate()
+        excludes_zero = (bool(c_low > 0 or c_high < 0) if change.over_seeds is not None  # type: ignore[operator]
+                         else bool(change.details.get("excludes_zero")))
+        cell.update(delta_ci=ci(c_low, c_high), paired=True, beyond_noise=excludes_zero)
     else:  # no paired change for this row: does the arm's interval exclude the baseline?
         cell["beyond_noise"] = bool(is_finite(low) and is_finite(high)
                                     and not (min(low, high) <= ref[0] <= max(low, high)))  # type: ignore[type-var]
@@ -358,7 +383,9 @@ def comparison(result: AuditResult) -> dict[str, Any]:
             "reference_label": reference_label(result),
             "failed": [f"{a.name}: {a.error or 'failed'}" for a in result.arms if a.status == "failed"],
             "has_flips": any(k.plugin == "counterfactual_sensitivity" for k in keys),
-            "has_paired": any(c["paired"] for r in rows for c in r["cells"])}
+            "has_paired": any(c["paired"] for r in rows for c in r["cells"]),
+            "repeats": sorted({a.repeats for a in result.arms if a.status == "ok"}),
+            "repeated": any(a.repeats > 1 for a in result.arms if a.status == "ok")}
 
 
 def _moves(base: ArmResult, arm: ArmResult, keys: list[KeyMetric]) -> list[str]:
@@ -370,7 +397,7 @@ def _moves(base: ArmResult, arm: ArmResult, keys: list[KeyMetric]) -> list[str]:
             continue
         delta = float(b[0]) - float(a[0])
         change = _paired_change(arm, k, delta)
-        interval = f", paired CI {ci(change.ci_low, change.ci_high)}" if change is not None else ""
+        interval = f", paired CI {ci(*change.estimate()[1:])}" if change is not None else ""
         moves.append(f"{k.label}: {num(a[0])} → {num(b[0])} ({'+' if delta > 0 else ''}{num(delta)}{interval})")
     return moves
 

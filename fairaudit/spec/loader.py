@@ -477,6 +477,7 @@ SCORES_REFUSE = {
                   "remove `debiasers` (several models' scores are compared with `score: {name: column}`)"),
     "generators": ("a generator retrains a model on generated images, and an audit of given scores has "
                    "neither; remove `generators`"),
+    "repeats": "no model is trained, so there is no training seed to repeat; remove `repeats`",
 }
 
 

@@ -36,7 +36,18 @@ class Component(StrictModel):
         return self.label or self.name.rpartition(":")[2]
 
 
-class GeneratorComponent(Component):
+MAX_REPEATS = 50
+
+
+class ArmComponent(Component):
+    """A debiaser or generator arm: a plugin, and how many times to train it."""
+
+    repeats: int | None = Field(None, ge=1, le=MAX_REPEATS, description=(
+        "Train this arm N times with derived seeds (1-50; default: the spec's `repeats`); the report "
+        "gives the mean, the spread and an interval that includes retraining variance."))
+
+
+class GeneratorComponent(ArmComponent):
     """A generator arm: train on synthetic data, and/or augment real training data with it."""
 
     evaluation: list[Literal["train_on_synthetic", "augment", "counterfactuals", "counterfactual_augment"]] = Field(
@@ -113,6 +124,10 @@ class AuditSpec(StrictModel):
     title: str | None = None
     description: str | None = None
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of every random draw (0 to 2**32 - 1).")
+    repeats: int = Field(1, ge=1, le=MAX_REPEATS, description=(
+        "Train every arm N times (1-50) with seeds derived from `seed` (repeat 0 uses the seed a single "
+        "run uses); a debiaser or generator may set its own `repeats`. The report gives each metric's "
+        "mean, spread and an interval including retraining variance (docs/statistics.md)."))
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
     on_missing_cuda: Literal["warn", "fail"] = "warn"
     mixed_precision: bool = False
@@ -125,7 +140,7 @@ class AuditSpec(StrictModel):
     intersections: list[list[str]] = Field(default_factory=list)
     split: SplitSpec = Field(default_factory=SplitSpec)
     model: Component = Field(default_factory=lambda: Component(name="logistic"))
-    debiasers: list[Component] = Field(default_factory=list)
+    debiasers: list[ArmComponent] = Field(default_factory=list)
     generators: list[GeneratorComponent] = Field(default_factory=list)
     metrics: list[Component] = Field(default_factory=lambda: [Component(name="group_metrics")])
     decision_threshold: float = Field(0.5, gt=0, lt=1)

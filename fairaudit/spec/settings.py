@@ -37,5 +37,6 @@ def result_settings(spec: AuditSpec, stats: StatsConfig, device: str, *, referen
         "model": model,
         "split": given_split if given_split is not None else spec.split.model_dump(),
         "reference_arm": reference_arm,
+        "repeats": spec.repeats,
         "thresholds": {k: v.model_dump(exclude_none=True) for k, v in spec.thresholds.items()},
     }

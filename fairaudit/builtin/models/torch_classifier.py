@@ -60,14 +60,15 @@ class TorchBinaryClassifier(BaseModel):
     def fit(self, X: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None) -> Self:
         import torch
 
-        seed_everything(self.random_state)
+        seed = self.run_context().training_seed(self.random_state)  # a later repeat: its own seed
+        seed_everything(seed)
         device = resolve_device(self.device)
         lazy = is_lazy_images(X)
         if not lazy:
             X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y, dtype=np.float32)
         weights = np.ones(len(y), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
-        rng = np.random.default_rng(self.random_state)
+        rng = np.random.default_rng(seed)
         order = rng.permutation(len(y))
         n_val = round(self.val_fraction * len(y)) if len(y) >= 20 else 0
         val, train = order[:n_val], order[n_val:]
@@ -76,13 +77,13 @@ class TorchBinaryClassifier(BaseModel):
             self.mean_, self.std_ = float(sample.mean()), float(sample.std() + 1e-6)
             loader = make_dataset_loader(
                 _NormalisedImages(X.take(train), y[train], weights[train], self.mean_, self.std_),
-                batch_size=self.batch_size, shuffle=True, seed=self.random_state,
+                batch_size=self.batch_size, shuffle=True, seed=seed,
                 num_workers=getattr(self, "num_workers", 0))
         else:
             self.mean_ = float(X[train].mean())
             self.std_ = float(X[train].std() + 1e-6)
             loader = make_loader((X[train] - self.mean_) / self.std_, y[train], weights[train],
-                                 batch_size=self.batch_size, shuffle=True, seed=self.random_state)
+                                 batch_size=self.batch_size, shuffle=True, seed=seed)
         module = self.build_module(tuple(X.shape[1:])).to(device)
         model = wrap_ddp(module, device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)

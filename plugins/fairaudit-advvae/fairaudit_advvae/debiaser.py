@@ -191,7 +191,7 @@ class AdversarialVAEDebiaser(BaseDebiaser):
             raise ValueError("advvae: " + "; ".join(problems))
 
     def _seed(self) -> int:
-        return int(self.random_state if self.random_state is not None else self.run_context().seed)
+        return self.run_context().training_seed(self.random_state)
 
     def _device(self) -> str:
         from fairaudit.training import resolve_device

@@ -178,7 +178,8 @@ class AlphaShiftDebiaser(BaseDebiaser):
         from fairaudit_alphashift.model import ShuffleVAE, count_parameters
         from fairaudit_alphashift.train import TrainConfig, train_autoencoder
 
-        seed_everything(self.random_state)
+        seed = self.run_context().training_seed(self.random_state)  # a later repeat: its own seed
+        seed_everything(seed)
         self.device_ = self._device()
         vae = ShuffleVAE(self.image_size, self.latent_dim, self.width, self.groups, self.attention,
                          self.depth)
@@ -186,7 +187,7 @@ class AlphaShiftDebiaser(BaseDebiaser):
                           erase_prob=self.erase_prob, attention_penalty=self.attention_penalty,
                           max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
                           val_fraction=self.val_fraction, patience=self.patience,
-                          seed=self.random_state,
+                          seed=seed,
                           progress=self.run_context().progress if self.progress is None else bool(self.progress),
                           mixed_precision=self.run_context().mixed_precision)
         self.train_report_ = train_autoencoder(vae, images, cfg, self.device_)
@@ -319,7 +320,7 @@ class AlphaShiftDebiaser(BaseDebiaser):
         if not (len(Z) == len(y) == len(sensitive)):
             raise DataError("alphashift.transform_train: X, y and sensitive_features differ "
                             "in length")
-        rng = np.random.default_rng(self.random_state + 1)
+        rng = np.random.default_rng(self.run_context().training_seed(self.random_state) + 1)
         return randomised_shifts(Z, np.asarray(y), sensitive, self.directions_,
                                  n_augment=self.n_augment, alpha_max=self.alpha_max, rng=rng)
 
