@@ -64,8 +64,8 @@ PREREGISTERED_LAMBDA = 1.0
 AUC_MARGIN = 0.03
 
 FULL = {"gan_seeds": [0, 1, 2], "ds_seeds": [0, 1, 2], "lambdas": [0.0, 0.1, 0.3, 1.0],
-        "samplings": ["as_data", "balanced"], "n_steps": 150, "n_train": 512, "n_val": 500, "n_test": 1000,
-        "n_judge": 512, "n_judged": 400, "ds_epochs": 30, "judge_epochs": 10}
+        "samplings": ["as_data", "balanced"], "n_steps": 100, "n_train": 512, "n_val": 500, "n_test": 1000,
+        "n_judge": 512, "n_judged": 400, "ds_epochs": 20, "judge_epochs": 10}
 QUICK = {"gan_seeds": [0], "ds_seeds": [0], "lambdas": [0.0, 1.0], "samplings": ["as_data", "balanced"],
          "n_steps": 20, "n_train": 192, "n_val": 160, "n_test": 240, "n_judge": 192, "n_judged": 80,
          "ds_epochs": 6, "judge_epochs": 3, "classifier_epochs": 4, "segmenter_epochs": 3}

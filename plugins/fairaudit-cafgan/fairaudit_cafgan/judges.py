@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from fairaudit.data import AuditDataset
 
 
-def _reader(seed: int) -> Any:
+def _reader(seed: int, epochs: int) -> Any:
     from fairaudit.builtin.models.cnn import SmallCNN
 
-    return SmallCNN(channels=[8, 16, 32], lr=1e-2, patience=6, max_epochs=25, device="cpu", random_state=seed)
+    return SmallCNN(channels=[8, 16, 32], lr=1e-2, patience=6, max_epochs=epochs, device="cpu", random_state=seed)
 
 
 def _auc(y: np.ndarray, scores: np.ndarray) -> float:
@@ -51,6 +51,7 @@ class Judges:
     segmenter_channels: int = 6
     segmenter_depth: int = 2
     segmenter_epochs: int = 10
+    reader_epochs: int = 25
     two_sample_test: bool = True
     fitted: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -78,8 +79,8 @@ class Judges:
             "segmenter": segmenter,
             "segmenter_dice": history[-1]["dice"],
             "bounds": plausibility_reference(np.asarray(data.masks)),
-            "label_reader": _reader(self.seed).fit(images, np.asarray(data.y)),
-            "group_reader": _reader(self.seed + 1).fit(images, (groups == names[1]).astype(int)),
+            "label_reader": _reader(self.seed, self.reader_epochs).fit(images, np.asarray(data.y)),
+            "group_reader": _reader(self.seed + 1, self.reader_epochs).fit(images, (groups == names[1]).astype(int)),
             "groups": names,
             "real_flat": images.reshape(len(images), -1),
         }
