@@ -1,6 +1,6 @@
 """Benchmark: CAF-GAN against plain WGAN-GP, train on synthetic / test on real, over seeds.
 
-Run ``python benchmarks/bench_cafgan.py`` (about 25-35 minutes on one loaded CPU core) or
+Run ``python benchmarks/bench_cafgan.py`` (26 minutes on a 2-core machine at load 6-10) or
 ``--quick`` (one GAN seed, two arms, 20 generator steps: about a minute; used by the test).
 
 Data: ``synthetic_cxr`` at 32 px with a support-device shortcut tied to men
