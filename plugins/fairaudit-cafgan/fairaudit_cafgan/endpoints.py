@@ -24,7 +24,7 @@ FIXED_THRESHOLD = 0.5
 
 
 def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """The score threshold maximising TPR - FPR (ties: the highest such threshold).
+    """The score threshold maximising TPR - FPR (ties: the highest such threshold; capped at 1.0).
 
     Raises ``ValueError`` when ``y_true`` does not hold both classes."""
     from sklearn.metrics import roc_curve
