@@ -154,7 +154,30 @@ class DevicePainter(BaseGenerator):
         return out
 
 
+class CellMeans(BaseGenerator):
+    """Samples the mean training image of each (label, sex) cell; logs the conditions it was
+    asked for (label and sex of every requested image).  Ground truth for synthetic sampling."""
+
+    name = "cell_means"
+
+    def __init__(self, log: str = ""):
+        self.log = log
+
+    def fit(self, dataset):
+        images = np.asarray(dataset.images, dtype=np.float32)
+        sex = dataset.sensitive["sex"].astype(str).to_numpy()
+        self.means_ = {(int(y), s): images[(dataset.y == y) & (sex == s)].mean(axis=0)
+                       for y in (0, 1) for s in sorted(set(sex))}
+        return self
+
+    def generate(self, y, sensitive_features):
+        sex = sensitive_features["sex"].astype(str).to_numpy()
+        Path(self.log).write_text(json.dumps({"y": [int(v) for v in y], "sex": sex.tolist()}))
+        return np.stack([self.means_[(int(v), s)] for v, s in zip(y, sex, strict=True)])
+
+
 @hookimpl
 def fairaudit_register_generators(registry):
     registry.add(IdentityEditor)
     registry.add(DevicePainter)
+    registry.add(CellMeans)

@@ -60,6 +60,14 @@ class GeneratorComponent(ArmComponent):
         ),
     )
     n_synthetic: int | None = Field(None, ge=1, description="Synthetic images (default: size of train split).")
+    sampling: Literal["as_data", "balanced"] = Field(
+        "as_data",
+        description=(
+            "Conditions of the synthetic images: as_data draws (label, attributes) rows of the training split "
+            "at random (its base rates and group sizes); balanced gives every (label, group) cell of the spec's "
+            "attributes the same number of images (remainder to the first cells)."
+        ),
+    )
     counterfactual_factor: str = Field("device", description="Factor edited for counterfactual metrics.")
 
     def label_of(self, evaluation: str) -> str:

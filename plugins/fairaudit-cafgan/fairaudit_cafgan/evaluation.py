@@ -98,12 +98,16 @@ def default_model_factory(seed: int = 0) -> ModelFactory:
 
 
 def synthetic_training_set(
-    generator: CAFGAN, train: AuditDataset, n_synthetic: int | None = None, seed: int = 0
+    generator: CAFGAN, train: AuditDataset, n_synthetic: int | None = None, seed: int = 0,
+    sampling: str = "as_data",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Labelled synthetic images: labels and groups of training rows drawn at random (as
-    the runner does), one generated image per drawn row."""
+    """Labelled synthetic images: labels and groups of training rows chosen as the runner
+    does (``sampling``: ``as_data`` or ``balanced`` over (label, ``generator.group_attribute``)
+    cells, :func:`fairaudit.audit.generator_plan.synthetic_rows`), one generated image per row."""
+    from fairaudit.audit.generator_plan import synthetic_rows
+
     n = n_synthetic or len(train)
-    rows = np.random.default_rng(seed).choice(len(train), size=n, replace=n > len(train))
+    rows = synthetic_rows(train.y, train.sensitive, n, sampling, attributes=[generator.group_attribute], seed=seed)
     y = np.asarray(train.y)[rows]
     sf = train.sensitive.iloc[rows].reset_index(drop=True)
     return np.asarray(generator.generate(y, sf), np.float32), y
