@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from fairaudit.errors import CheckpointError, DeviceError, TrainingError
+from fairaudit.errors import CheckpointError, DataError, DeviceError, TrainingError
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
 
 T = TypeVar("T")
@@ -46,6 +47,7 @@ __all__ = [
     "save_checkpoint",
     "seed_everything",
     "set_epoch",
+    "synthetic_rows",
     "torch_generator",
     "unwrap",
     "world_size",
@@ -364,3 +366,39 @@ def load_checkpoint(path: str | os.PathLike[str], device: str = "cpu") -> dict[s
         return load_file(str(p), device=device)
     except Exception as exc:
         raise CheckpointError(f"checkpoint {p} is corrupted or not a safetensors file: {exc}") from exc
+
+
+def synthetic_rows(y: np.ndarray, sensitive: pd.DataFrame, n: int, sampling: str = "as_data", *,
+                   attributes: list[str] | None = None, seed: int | None = 0) -> np.ndarray:
+    """Training rows whose (label, attributes) condition the ``n`` synthetic images.
+
+    ``as_data``: ``n`` rows drawn at random (with replacement only when ``n`` exceeds the rows),
+    so the synthetic set keeps the data's base rates and group sizes.  ``balanced``: the rows
+    are split into (label, group) cells, ``group`` being the combination of ``attributes``
+    (default: every column of ``sensitive``; missing values form their own group), and every
+    non-empty cell gets ``n // cells`` rows (the first ``n % cells`` cells one more), drawn
+    without replacement while the cell has enough rows.  The other columns of a drawn row
+    come with it, so every condition is one that occurs in the data."""
+    import pandas as pd
+
+    y = np.asarray(y).reshape(-1)
+    if len(y) != len(sensitive):
+        raise DataError(f"synthetic_rows: {len(y)} labels but {len(sensitive)} rows of sensitive features")
+    if n < 1 or len(y) == 0:
+        raise DataError(f"synthetic_rows: need n >= 1 and training rows (n={n}, rows={len(y)})")
+    rng = np.random.default_rng(seed)
+    if sampling == "as_data":
+        return rng.choice(len(y), size=n, replace=n > len(y))
+    if sampling != "balanced":
+        raise DataError(f"generator sampling must be 'as_data' or 'balanced', got {sampling!r}")
+    cols = list(sensitive.columns) if attributes is None else list(attributes)
+    missing = [c for c in cols if c not in sensitive.columns]
+    if missing:
+        raise DataError(f"synthetic_rows: attribute(s) {missing} not in the sensitive features {list(sensitive)}")
+    keys = pd.DataFrame({"__y": y, **{c: sensitive[c].astype("object").fillna("<missing>").astype(str).to_numpy()
+                                      for c in cols}})
+    cells = [np.asarray(rows) for _, rows in sorted(keys.groupby(list(keys.columns), sort=True).indices.items())]
+    per, extra = divmod(n, len(cells))
+    picked = [rng.choice(rows, size=per + (k < extra), replace=per + (k < extra) > len(rows))
+              for k, rows in enumerate(cells)]
+    return rng.permutation(np.concatenate(picked))

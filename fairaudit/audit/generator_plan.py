@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from fairaudit.audit.arm import Arm, ArmPlan, plugin_blocks
 from fairaudit.audit.data_stage import test_metadata
@@ -22,6 +21,7 @@ from fairaudit.data import AuditDataset
 from fairaudit.errors import FairAuditError
 from fairaudit.results import ArmResult, ImageBlock
 from fairaudit.spec.models import GeneratorComponent
+from fairaudit.training import synthetic_rows
 
 if TYPE_CHECKING:
     from fairaudit.audit.state import RunState
@@ -154,40 +154,6 @@ class GeneratorPlan(ArmPlan):
                   counterfactuals={factor: cf})
         arm.result.blocks = [counterfactual_grid(state, label, factor, cf)]
         return arm
-
-
-def synthetic_rows(y: np.ndarray, sensitive: pd.DataFrame, n: int, sampling: str = "as_data", *,
-                   attributes: list[str] | None = None, seed: int | None = 0) -> np.ndarray:
-    """Training rows whose (label, attributes) condition the ``n`` synthetic images.
-
-    ``as_data``: ``n`` rows drawn at random (with replacement only when ``n`` exceeds the rows),
-    so the synthetic set keeps the data's base rates and group sizes.  ``balanced``: the rows
-    are split into (label, group) cells, ``group`` being the combination of ``attributes``
-    (default: every column of ``sensitive``; missing values form their own group), and every
-    non-empty cell gets ``n // cells`` rows (the first ``n % cells`` cells one more), drawn
-    without replacement while the cell has enough rows.  The other columns of a drawn row
-    come with it, so every condition is one that occurs in the data."""
-    y = np.asarray(y).reshape(-1)
-    if len(y) != len(sensitive):
-        raise FairAuditError(f"synthetic_rows: {len(y)} labels but {len(sensitive)} rows of sensitive features")
-    if n < 1 or len(y) == 0:
-        raise FairAuditError(f"synthetic_rows: need n >= 1 and training rows (n={n}, rows={len(y)})")
-    rng = np.random.default_rng(seed)
-    if sampling == "as_data":
-        return rng.choice(len(y), size=n, replace=n > len(y))
-    if sampling != "balanced":
-        raise FairAuditError(f"generator sampling must be 'as_data' or 'balanced', got {sampling!r}")
-    cols = list(sensitive.columns) if attributes is None else list(attributes)
-    missing = [c for c in cols if c not in sensitive.columns]
-    if missing:
-        raise FairAuditError(f"synthetic_rows: attribute(s) {missing} not in the sensitive features {list(sensitive)}")
-    keys = pd.DataFrame({"__y": y, **{c: sensitive[c].astype("object").fillna("<missing>").astype(str).to_numpy()
-                                      for c in cols}})
-    cells = [np.asarray(rows) for _, rows in sorted(keys.groupby(list(keys.columns), sort=True).indices.items())]
-    per, extra = divmod(n, len(cells))
-    picked = [rng.choice(rows, size=per + (k < extra), replace=per + (k < extra) > len(rows))
-              for k, rows in enumerate(cells)]
-    return rng.permutation(np.concatenate(picked))
 
 
 def counterfactual_grid(state: RunState, label: str, factor: str, cf: np.ndarray,

@@ -5,6 +5,7 @@ runner applies it to any generator (a transparent local one here)."""
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -13,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairaudit.audit.generator_plan import synthetic_rows
 from fairaudit.errors import FairAuditError
 from fairaudit.testing.runs import cli, load_result, run_dirs
+from fairaudit.training import synthetic_rows
 
 PLUGINS = Path(__file__).parent.parent / "local_plugins.py"
 
@@ -69,6 +70,7 @@ def test_bad_sampling_inputs_are_named():
 def test_runner_samples_any_generator_as_data_or_balanced(tmp_path):
     logs = {s: tmp_path / f"{s}.json" for s in ("as_data", "balanced")}
     spec = tmp_path / "s.yaml"
+    shutil.copy(PLUGINS, tmp_path / PLUGINS.name)  # local plugins load from the spec's folder tree only
     spec.write_text(textwrap.dedent(f"""\
         name: sampling
         seed: 1
@@ -85,7 +87,7 @@ def test_runner_samples_any_generator_as_data_or_balanced(tmp_path):
         metrics: [group_metrics]
         statistics: {{n_boot: 20, n_permutations: 20, min_group_size: 5}}
         report: {{formats: []}}
-        plugins: ["{PLUGINS}"]
+        plugins: ["{PLUGINS.name}"]
         """))
     result = cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
     assert result.exit_code == 0, result.output

@@ -27,6 +27,8 @@ KNOWN: dict[str, set[str]] = {
     # the lead's file (issue 12 item 2 reworks paired changes; the downstream CNN is a builtin)
     "plugins/fairaudit-cafgan/fairaudit_cafgan/evaluation.py": {
         "fairaudit.base", "fairaudit.data", "fairaudit.builtin.models.cnn", "fairaudit.stats.paired"},
+    # the independent judges train the same built-in downstream CNN as a reader
+    "plugins/fairaudit-cafgan/fairaudit_cafgan/judges.py": {"fairaudit.builtin.models.cnn"},
 }
 
 

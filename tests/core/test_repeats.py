@@ -4,6 +4,7 @@ SD and an interval including retraining variance; ``--resume`` keeps finished re
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import textwrap
@@ -262,12 +263,14 @@ def test_embeddings_advvae_example_with_three_repeats(tmp_path):
     assert "SD over 3 seeds" in html and "mean of the per-seed paired changes" in html
 
 
-def test_a_result_written_before_repeats_still_loads_and_renders_its_comparison():
+def test_a_result_written_before_repeats_still_loads_and_renders_its_comparison(tmp_path):
     from fairaudit.report.summary import comparison
     from fairaudit.results import read_result
 
     # the custom-debiaser sample as rendered before repeats existed (schema 1)
-    sample = Path(__file__).resolve().parent / "data" / "result_before_repeats.json"
+    sample = tmp_path / "result.json"
+    packed = Path(__file__).resolve().parents[1] / "report" / "data" / "v1" / "custom-debiaser.result.json.gz"
+    sample.write_bytes(gzip.decompress(packed.read_bytes()))
     assert "over_seeds" not in sample.read_text()
     result = read_result(sample)
     assert len(result.arms) == 2 and result.settings.repeats == 1

@@ -103,8 +103,8 @@ def synthetic_training_set(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labelled synthetic images: labels and groups of training rows chosen as the runner
     does (``sampling``: ``as_data`` or ``balanced`` over (label, ``generator.group_attribute``)
-    cells, :func:`fairaudit.audit.generator_plan.synthetic_rows`), one generated image per row."""
-    from fairaudit.audit.generator_plan import synthetic_rows
+    cells, :func:`fairaudit.training.synthetic_rows`), one generated image per row."""
+    from fairaudit.training import synthetic_rows
 
     n = n_synthetic or len(train)
     rows = synthetic_rows(train.y, train.sensitive, n, sampling, attributes=[generator.group_attribute], seed=seed)

@@ -24,7 +24,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-    from fairaudit.data import AuditDataset
+    from fairaudit import AuditDataset
 
 
 def _reader(seed: int, epochs: int) -> Any:
