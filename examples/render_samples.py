@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SPECS = ["quickstart.yaml", "embeddings_advvae.yaml", "cxr_shortcut.yaml",
-                 "cxr_generators.yaml", "custom_debiaser/audit.yaml"]
+                 "cxr_generators.yaml", "custom_debiaser/audit.yaml", "predictions.yaml"]
 
 
 def main(argv: list[str] | None = None) -> int:
