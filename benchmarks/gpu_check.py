@@ -4,13 +4,17 @@
     python benchmarks/gpu_check.py --dry-run        # tiny sizes, a few steps each (what CI and the tests run)
     python benchmarks/gpu_check.py --json out.json  # where the table goes as JSON (default: reports/gpu_check/)
 
-For the downstream MLP and CNN, advvae, alpha-shift, CAF-GAN and the tiny diffusion pipeline it
-trains with and without bf16 autocast and checks, from hooks on every module call, that each
-module's parameters and inputs sit on the chosen device (no silent CPU fallback) and which
-dtype the layers computed in; that the loss falls (mean of the first quarter of the trainer's
-loss history against the last quarter); and it records samples/s (items drawn from the
-trainers' DataLoaders per second of ``fit``), peak memory (``torch.cuda.max_memory_allocated``
-on CUDA, the process's peak RSS on CPU) and the share of ``fit`` spent waiting for data
+For the downstream MLP and CNN, advvae, alpha-shift, CAF-GAN, the tiny diffusion pipeline (with
+gradient checkpointing, EMA, a warm-up + cosine LR schedule, checkpoints and validation grids in a
+run folder, then an img2img edit) and the built-in ``torch_checkpoint`` densenet121 (``train:
+full`` fine-tuning, and the evaluation throughput of a saved checkpoint) it runs with and without
+bf16 autocast (a model without mixed precision says so in its row) and checks, from hooks on
+every module call, that each module's parameters and inputs sit on the chosen device (no silent
+CPU fallback) and which dtype the layers computed in; that the loss falls (mean of the first
+quarter of the trainer's loss history against the last quarter); and it records samples/s
+(items drawn from the trainers' DataLoaders, or torch_checkpoint's image blocks, per second of
+``fit``), peak memory (``torch.cuda.max_memory_allocated`` on CUDA, the process's peak RSS on
+CPU) and the share of ``fit`` spent waiting for data
 (DataLoader iteration and streamed-image decoding).  Then it runs one small audit end to end
 through ``fairaudit.audit.runner.run_audit`` with ``device: cuda`` (``cpu`` without CUDA) and
 the 2-rank DDP path (``torchrun --nproc_per_node 2 -m fairaudit run SPEC``: NCCL, or gloo when
@@ -41,6 +45,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 NO_CUDA_LINE = "no CUDA was found: ran the CPU dry run (same code paths, tiny sizes)"
@@ -117,6 +123,25 @@ class Probe:
 
         return wrapper
 
+    def _timed_blocks(self, blocks: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+        """Wrap a generator of ``(positions, tensor)`` blocks: each ``next`` is data time, each
+        block a batch of ``len(positions)`` samples."""
+        timed_next = self._timed(next, count=False)
+        probe = self
+
+        def wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            it = blocks(*args, **kwargs)
+            while True:
+                try:
+                    pos, xb = timed_next(it)
+                except StopIteration:
+                    return
+                probe.batches += 1
+                probe.samples += len(pos)
+                yield pos, xb
+
+        return wrapper
+
     @contextlib.contextmanager
     def watch(self) -> Iterator[Probe]:
         import torch
@@ -133,10 +158,13 @@ class Probe:
         else:
             _reset_peak_rss()
             self.start_bytes = _rss()
-        originals = [(dataloader._BaseDataLoaderIter, "__next__"), (LazyImages, "read")]
+        from fairaudit.builtin.models import _checkpoint_net
+
+        originals = [(dataloader._BaseDataLoaderIter, "__next__"), (LazyImages, "read"), (_checkpoint_net, "batches")]
         saved = [getattr(cls, attr) for cls, attr in originals]
         dataloader._BaseDataLoaderIter.__next__ = self._timed(saved[0], count=True)  # type: ignore[method-assign]
         LazyImages.read = self._timed(saved[1], count=False)  # type: ignore[method-assign]
+        _checkpoint_net.batches = self._timed_blocks(saved[2])  # torch_checkpoint reads blocks without a DataLoader
         handle = register_module_forward_hook(self._forward_hook)
         start = time.perf_counter()
         try:
@@ -218,20 +246,25 @@ class Sizes:
     gan_px: int
     sd_steps: int
     sd_px: int
+    sd_infer_steps: int
+    sd_ema: float
+    ckpt_px: int
+    ckpt_epochs: int
+    ckpt_batch: int
     audit_rows: int
 
     @classmethod
     def full(cls) -> Sizes:
         return cls(embed_rows=8000, embed_dim=1408, epochs=8, image_rows=2048, image_px=64, cnn_channels=(16, 32, 64),
                    advvae_epochs=10, alpha_px=64, alpha_width=0.5, gan_steps=200, gan_batch=32, gan_px=64,
-                   sd_steps=200, sd_px=64, audit_rows=4000)
+                   sd_steps=200, sd_px=64, sd_infer_steps=20, sd_ema=0.99, ckpt_px=224, ckpt_epochs=5,
+                   ckpt_batch=32, audit_rows=4000)
 
     @classmethod
     def dry(cls) -> Sizes:
         return cls(embed_rows=400, embed_dim=32, epochs=6, image_rows=96, image_px=32, cnn_channels=(4, 8),
                    advvae_epochs=6, alpha_px=16, alpha_width=0.125, gan_steps=8, gan_batch=16, gan_px=32, sd_steps=10,
-                   sd_px=32,
-                   audit_rows=400)
+                   sd_px=32, sd_infer_steps=4, sd_ema=0.9, ckpt_px=32, ckpt_epochs=3, ckpt_batch=16, audit_rows=400)
 
 
 @dataclass
@@ -241,12 +274,18 @@ class Trained:
     losses: list[float]
     loss_name: str
     note: str = ""
+    #: Failed checks of the job's own (beyond device, dtype and loss).
+    problems: list[str] = field(default_factory=list)
+    #: False for an evaluation-only job: no loss to fall.
+    judge_loss: bool = True
+    #: Samples/s of the timed part only (e.g. ``predict_proba`` without building the network).
+    samples_per_s: float | None = None
 
 
-def _context(model: Any, device: str, amp: bool) -> Any:
+def _context(model: Any, device: str, amp: bool, work_dir: Path | None = None) -> Any:
     from fairaudit.base import RunContext
 
-    return model.bind(RunContext(device=device, seed=0, progress=False, mixed_precision=amp))
+    return model.bind(RunContext(device=device, seed=0, progress=False, mixed_precision=amp, work_dir=work_dir))
 
 
 class Data:
@@ -338,16 +377,100 @@ def train_cafgan(data: Data, device: str, amp: bool) -> Trained:
     return Trained([h["critic_loss"] for h in gen.history_], "WGAN-GP critic loss per epoch")
 
 
+SD_PROMPTS = ["chest x-ray, female patient", "chest x-ray, with support devices"]
+
+
 def train_diffusion(data: Data, device: str, amp: bool) -> Trained:
+    """Fine-tune the tiny pipeline's UNet with every training option of the plugin on (gradient
+    checkpointing, EMA, warm-up + cosine LR, checkpoints and validation grids in a run folder),
+    then edit a few images with the img2img editor; each option's trace is checked."""
     from fairaudit_diffusion import DiffusionCounterfactuals
 
     s = data.sizes
-    gen = _context(DiffusionCounterfactuals(model_dir=f"tiny://{s.sd_px}", finetune="unet", lr=1e-3,
-                                            max_steps=s.sd_steps, batch_size=8, resolution=s.sd_px, device=device,
-                                            progress=False, mixed_precision=amp), device, amp)
+    run = data.work / f"sd-run-{'bf16' if amp else 'fp32'}"  # its own folder: the same one would resume
+    every, warmup = max(1, s.sd_steps // 2), max(2, s.sd_steps // 10)  # 2+: a warm-up that rises
+    gen = _context(DiffusionCounterfactuals(
+        model_dir=f"tiny://{s.sd_px}", finetune="unet", lr=1e-3, max_steps=s.sd_steps, batch_size=8,
+        resolution=s.sd_px, gradient_checkpointing=True, ema_decay=s.sd_ema, lr_schedule="cosine",
+        lr_warmup_steps=warmup, checkpoint_every=every, validation_every=every, validation_prompts=SD_PROMPTS,
+        editor="img2img", strength=0.5, num_inference_steps=s.sd_infer_steps, device=device, progress=False,
+        mixed_precision=amp), device, amp, work_dir=run)
     gen.fit(data.cxr)
-    return Trained([gen.eval_loss_before_, gen.eval_loss_after_], "held-out denoising loss before/after",
-                   note=f"per-step loss {gen.train_log_.losses[0]:.3f} -> {gen.train_log_.losses[-1]:.3f}")
+    log, problems = gen.train_log_, []
+    lrs = log.lrs
+    if not (len(lrs) == s.sd_steps and lrs[0] < max(lrs) and lrs[-1] < max(lrs)):
+        problems.append(f"lr schedule: no warm-up then decay in {[round(v, 6) for v in lrs[:3]]}...{lrs[-1]:.3g}")
+    want = sorted({*range(every, s.sd_steps + 1, every), s.sd_steps})
+    if log.checkpoints != want or not (run / "checkpoints" / "sd_counterfactual_train_state.safetensors").is_file():
+        problems.append(f"checkpoints at steps {log.checkpoints}, wanted {want} and a train state in {run}")
+    rows = [0, *range(every, s.sd_steps + 1, every)]  # before training, then every `every` steps
+    if sorted(log.validation) != rows or not (run / "figures" / "sd_counterfactual_validation.png").is_file():
+        problems.append(f"validation samples at steps {sorted(log.validation)}, wanted {rows} "
+                        "and figures/sd_counterfactual_validation.png")
+    images = data.cxr.images[:4]
+    edit = {"source_prompt": "chest x-ray, male patient", "target_prompt": SD_PROMPTS[0]}
+    start = time.perf_counter()
+    edited = gen.counterfactual(images, edit)
+    edit_s = time.perf_counter() - start
+    if type(gen.img2img_pipe_).__name__ != "StableDiffusionImg2ImgPipeline":
+        problems.append(f"editor img2img ran {type(gen.img2img_pipe_).__name__}")
+    if edited.shape != images.shape or not np.isfinite(edited).all() or np.abs(edited - images).mean() < 1e-4:
+        problems.append(f"img2img edit: shape {edited.shape} (input {images.shape}) or no change")
+    note = (f"per-step loss {log.losses[0]:.3f} -> {log.losses[-1]:.3f}; gradient checkpointing, EMA {s.sd_ema}, "
+            f"cosine LR (warm-up {warmup}), checkpoints at {log.checkpoints}, validation grid rows "
+            f"{sorted(log.validation)}; img2img edit {len(images) / edit_s:.1f} img/s")
+    return Trained([gen.eval_loss_before_, gen.eval_loss_after_], "held-out denoising loss before/after (EMA)",
+                   note=note, problems=problems)
+
+
+def _checkpoint_model(data: Data, device: str, amp: bool, **params: Any) -> Any:
+    from fairaudit.builtin.models.torch_checkpoint import TorchCheckpoint
+
+    s = data.sizes
+    return _context(TorchCheckpoint(arch="densenet121", channels=3, input_size=s.ckpt_px, batch_size=s.ckpt_batch,
+                                    device=device, random_state=0, **params), device, amp)
+
+
+def train_densenet(data: Data, device: str, amp: bool) -> Trained:
+    """``torch_checkpoint`` densenet121, ``train: full`` from scratch (grey images repeated to 3
+    channels and resized to ``input_size``)."""
+    s = data.sizes
+    model = _checkpoint_model(data, device, amp, train="full", lr=1e-3, max_epochs=s.ckpt_epochs,
+                              patience=s.ckpt_epochs)
+    model.fit(data.cxr.images, data.cxr.y)
+    n_train = len(data.cxr.y) - round(model.val_fraction * len(data.cxr.y))
+    steps = s.ckpt_epochs * -(-n_train // s.ckpt_batch)
+    return Trained([h["train_loss"] for h in model.history_], "train BCE per epoch",
+                   note=f"train: full, {s.ckpt_px} px, {steps} steps")
+
+
+def predict_densenet(data: Data, device: str, amp: bool) -> Trained:
+    """Evaluation throughput: a densenet121 checkpoint saved as safetensors, loaded with
+    ``train: none`` and scored with ``predict_proba`` (timed alone, after one warm-up block)."""
+    from safetensors.torch import save_file
+
+    from fairaudit.builtin.models._architectures import build_architecture
+
+    s = data.sizes
+    weights = data.work / "densenet121.safetensors"
+    if not weights.is_file():
+        import torch
+
+        torch.manual_seed(0)
+        save_file({k: v.contiguous() for k, v in build_architecture("densenet121", 1).state_dict().items()},
+                  str(weights))
+    model = _checkpoint_model(data, device, amp, weights=str(weights), train="none")
+    images = data.cxr.images
+    model.fit(images[:2], data.cxr.y[:2])
+    model.predict_proba(images[: s.ckpt_batch])  # warm-up: kernels, allocator
+    start = time.perf_counter()
+    scores = model.predict_proba(images)
+    rate = len(images) / (time.perf_counter() - start)
+    problems = [] if scores.shape == (len(images),) and np.isfinite(scores).all() else [
+        f"predict_proba gave shape {scores.shape} with non-finite values"]
+    return Trained([], "evaluation only", note=f"predict_proba {rate:,.0f} img/s at {s.ckpt_px} px "
+                   "(samples/s column: the timed predict only)", problems=problems, judge_loss=False,
+                   samples_per_s=rate)
 
 
 #: name -> (trainer, whether it honours mixed_precision, runs with bf16 too)
@@ -359,6 +482,8 @@ JOBS: dict[str, tuple[Callable[[Data, str, bool], Trained], bool, bool]] = {
     "alphashift": (train_alphashift, True, True),
     "cafgan": (train_cafgan, False, True),
     "diffusion": (train_diffusion, True, True),
+    "densenet121": (train_densenet, False, True),
+    "densenet121-predict": (predict_densenet, False, True),
 }
 
 
@@ -404,16 +529,19 @@ def run_job(name: str, data: Data, device: str, amp: bool) -> Row:
         return row
     fallback = [str(w.message) for w in caught if "CUDA is not available" in str(w.message)]
     _fill_measurements(row, probe)
-    first, last, falls = loss_falls(trained.losses)
-    row.loss, row.loss_first, row.loss_last, row.loss_falls = trained.loss_name, first, last, falls
-    row.note = trained.note
-    if not falls:
-        row.problems.append(f"loss did not fall ({first:.4g} -> {last:.4g})")
-    row.problems += fallback
+    if trained.samples_per_s is not None:
+        row.samples_per_s = trained.samples_per_s
+    row.loss, row.note = trained.loss_name, trained.note
+    if trained.judge_loss:
+        first, last, falls = loss_falls(trained.losses)
+        row.loss_first, row.loss_last, row.loss_falls = first, last, falls
+        if not falls:
+            row.problems.append(f"loss did not fall ({first:.4g} -> {last:.4g})")
+    row.problems += trained.problems + fallback
     if amp and device.startswith("cuda") and honours_amp and "bfloat16" not in probe.dtypes:
         row.problems.append("mixed_precision requested but no layer computed in bfloat16")
     if amp and not honours_amp:
-        row.note = (row.note + "; " if row.note else "") + "trainer ignores mixed_precision"
+        row.note = (row.note + "; " if row.note else "") + "does not support mixed precision: ran in fp32"
     row.status = "ok" if not row.problems else "FAIL"
     return row
 
