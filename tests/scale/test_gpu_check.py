@@ -67,6 +67,33 @@ def test_probe_sees_autocast_dtypes_and_times_the_data(gpu_check):
     assert probe.peak_bytes > 0
 
 
+def test_probe_counts_torch_checkpoint_blocks_and_restores_them(gpu_check):
+    from fairaudit.builtin.models import _checkpoint_net
+
+    original = _checkpoint_net.batches
+    probe = gpu_check.Probe("cpu")
+    with probe.watch():
+        from fairaudit.builtin.models._checkpoint_net import batches  # as torch_checkpoint imports it
+
+        blocks = [(pos.tolist(), xb.shape[0]) for pos, xb in batches(np.zeros((10, 1, 4, 4)), 4)]
+    assert blocks == [([0, 1, 2, 3], 4), ([4, 5, 6, 7], 4), ([8, 9], 2)]
+    assert (probe.batches, probe.samples) == (3, 10) and 0 < probe.data_seconds <= probe.seconds
+    assert _checkpoint_net.batches is original
+
+
+def test_evaluation_only_job_reports_its_own_throughput(gpu_check, tmp_path):
+    """densenet121-predict: no loss to judge, samples/s of predict_proba alone, the bf16 row
+    says the model has no mixed precision."""
+    out = tmp_path / "check.json"
+    code = gpu_check.main(["--only", "densenet121-predict", "--skip-audit", "--skip-ddp", "--json", str(out)])
+    rows = {r["precision"]: r for r in json.loads(out.read_text())["rows"]}
+    assert code == 0, rows
+    fp32, bf16 = rows["fp32"], rows["bf16 autocast"]
+    assert fp32["status"] == "ok" and fp32["on_device"] and fp32["loss_falls"] is None
+    assert fp32["batches"] >= 2 and fp32["samples_per_s"] > 0 and "predict_proba" in fp32["note"]
+    assert "does not support mixed precision: ran in fp32" in bf16["note"] and "bfloat16" not in bf16["compute_dtype"]
+
+
 def test_table_lists_every_row_and_its_problems(gpu_check):
     ok = gpu_check.Row(job="mlp", precision="fp32", device="cpu", batches=5, seconds=1.0, samples_per_s=10.0,
                        peak_mib=100.0, peak_kind="RSS", loss_first=1.0, loss_last=0.5, loss_falls=True, on_device=True)
@@ -102,14 +129,19 @@ def test_the_cpu_dry_run_passes_every_check(tmp_path):
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     report = json.loads(out.read_text())
     rows = {(r["job"], r["precision"]): r for r in report["rows"]}
-    trainers = ("mlp", "cnn", "advvae", "alphashift", "cafgan", "diffusion")
-    assert {(j, p) for j in trainers for p in ("fp32", "bf16 autocast")} | {("cnn-stream", "fp32")} <= set(rows)
+    trainers = ("mlp", "cnn", "advvae", "alphashift", "cafgan", "diffusion", "densenet121")
+    jobs = (*trainers, "densenet121-predict")
+    assert {(j, p) for j in jobs for p in ("fp32", "bf16 autocast")} | {("cnn-stream", "fp32")} <= set(rows)
     assert {"audit (run_audit)", "ddp (torchrun x2)"} <= {job for job, _ in rows}
     assert all(r["status"] == "ok" for r in rows.values())
     for job in trainers:
         assert rows[(job, "fp32")]["loss_falls"] and rows[(job, "fp32")]["on_device"]
+    for option in ("gradient checkpointing", "EMA", "cosine LR", "checkpoints at [5, 10]",
+                   "validation grid rows [0, 5, 10]", "img2img edit"):
+        assert option in rows[("diffusion", "fp32")]["note"]
+    assert "does not support mixed precision" in rows[("densenet121", "bf16 autocast")]["note"]
     table = proc.stdout
-    for job in (*trainers, "audit (run_audit)", "ddp (torchrun x2)"):
+    for job in (*jobs, "audit (run_audit)", "ddp (torchrun x2)"):
         assert f"\n{job} " in table
     if not report["environment"]["cuda"]:
         assert report["dry_run"] and proc.stdout.rstrip().endswith("no CUDA was found: ran the CPU dry run "
