@@ -237,7 +237,7 @@ def _fit_trees(z: np.ndarray, targets: Targets, folds: Folds, s: FamilySettings)
             a, b = fit[~np.isnan(y[fit])], check[~np.isnan(y[check])]
             cls = trees("regressor" if n_classes == 1 else "classifier")
             model = cls(max_iter=s.boosting_rounds, learning_rate=0.3, max_leaf_nodes=7, max_bins=TREE_BINS,
-                        n_iter_no_change=5, random_state=s.seed)
+                        n_iter_no_change=3, random_state=s.seed)
             if n_classes > 1:  # early stopping needs every class seen in training among the held-out rows
                 enough = len(b) > 0 and set(np.unique(y[b])) <= set(np.unique(y[a]))
             else:
