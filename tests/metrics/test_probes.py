@@ -328,3 +328,29 @@ def test_bootstrap_of_the_strongest_probe() -> None:
     assert np.all(best.samples >= est["strong"].samples) and np.all(best.samples >= est["weak"].samples)
     single = bootstrap_macro_auc(y, strong, n_boot=300, seed=2)
     assert single.value == est["strong"].value and np.array_equal(single.samples, est["strong"].samples)
+
+
+def test_prebinned_trees_equal_scikit_learns_on_the_same_codes() -> None:
+    """Trees reading the family's bin codes without re-binning them are scikit-learn's trees
+    fitted (and early-stopped) on those codes: the same probabilities and values."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    from fairaudit.builtin.metrics._probe_trees import bin_codes, trees
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(900, 6))
+    y = (z[:, 0] ** 2 + z[:, 1] + rng.normal(size=900) > 1).astype(int)
+    codes = bin_codes(z, 31)
+    assert codes.min() == 0 and codes.max() == 30 and np.all(np.diff(codes[np.argsort(z[:, 2]), 2]) >= 0)
+    kw = dict(max_iter=50, learning_rate=0.3, max_leaf_nodes=7, max_bins=31, early_stopping=True,
+              n_iter_no_change=5, random_state=0)
+    fit, val, test = slice(0, 500), slice(500, 700), slice(700, 900)
+    assert trees("classifier") is not HistGradientBoostingClassifier  # the hook is in use on this scikit-learn
+    ours = trees("classifier")(**kw).fit(codes[fit], y[fit], X_val=codes[val], y_val=y[val])
+    ref = HistGradientBoostingClassifier(**kw).fit(codes[fit], y[fit], X_val=codes[val], y_val=y[val])
+    assert ours.n_iter_ == ref.n_iter_ and 1 < ours.n_iter_ < 50
+    np.testing.assert_allclose(ours.predict_proba(codes[test]), ref.predict_proba(codes[test]), atol=1e-12)
+    target = z[:, 0] ** 2 + rng.normal(size=900) * 0.1
+    ours = trees("regressor")(**kw).fit(codes[fit], target[fit], X_val=codes[val], y_val=target[val])
+    ref = HistGradientBoostingRegressor(**kw).fit(codes[fit], target[fit], X_val=codes[val], y_val=target[val])
+    np.testing.assert_allclose(ours.predict(codes[test]), ref.predict(codes[test]), atol=1e-12)
