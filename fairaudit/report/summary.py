@@ -456,16 +456,27 @@ def named_comparisons(result: AuditResult) -> list[dict[str, Any]]:
     return tables
 
 
+def _over_seeds_change(arm: ArmResult, key: KeyMetric, ref: ArmResult) -> MetricResult | None:
+    """The arm's change from ``ref`` for ``key`` summarised over seeds (mean of the per-seed
+    paired changes: it differs from the difference of the two means when the arms were trained a
+    different number of times), with a finite interval."""
+    for m in arm.versus.get(ref.name, []):
+        if m.role == "change" and (m.derived_from, m.attribute) == key.paired and m.over_seeds is not None:
+            _, low, high = m.estimate()
+            return m if is_finite(low) and is_finite(high) else None
+    return None
+
+
 def _named_row(arm: ArmResult, ref: ArmResult, key: KeyMetric) -> dict[str, Any] | None:
     """``key``'s row of a named comparison: both values, the change and its paired interval."""
     a, b = key.get(ref), key.get(arm)
     if a is None or b is None or not (is_finite(a[0]) and is_finite(b[0])):
         return None
-    delta = float(b[0]) - float(a[0])
-    change = _paired_change(arm, key, delta, versus=ref.name)
+    change = _paired_change(arm, key, float(b[0]) - float(a[0]), versus=ref.name) or _over_seeds_change(arm, key, ref)
     if change is None:
         return None
-    _, low, high = change.estimate()
+    value, low, high = change.estimate()
+    delta = float(value)  # type: ignore[arg-type]
     excludes_zero = (bool(low > 0 or high < 0) if change.over_seeds is not None  # type: ignore[operator]
                      else bool(change.details.get("excludes_zero")))
     diff = _score(float(b[0]), key.better) - _score(float(a[0]), key.better)

@@ -134,3 +134,44 @@ def test_old_results_load_without_named_comparisons():
     result = AuditResult.model_validate({"name": "x", "title": "x", "created": "now",
                                          "arms": [{"name": "baseline", "kind": "baseline"}]})
     assert result.arms[0].versus == {}
+
+
+REPEATED = textwrap.dedent("""\
+    name: named-rep
+    seed: 3
+    dataset:
+      name: synthetic_embeddings
+      params: {n_samples: 300, dim: 16, seed: 3}
+    attributes: [sex]
+    model: {name: logistic, params: {C: 1.0}}
+    debiasers:
+      - {name: seeded_subset, label: subset, repeats: 3, compare_with: other}
+      - {name: seeded_subset, label: other, repeats: 2}
+    metrics: [group_metrics]
+    statistics: {n_boot: 30, n_permutations: 20, min_group_size: 5}
+    report: {formats: [html]}
+    plugins: [repeat_plugins.py]
+    """)
+
+
+@pytest.mark.slow  # five trainings and two reports: ~14 s on one core
+def test_named_comparison_over_seeds_pairs_seed_k_with_seed_k(tmp_path):
+    """Repeat k of the arm is paired with repeat k (mod its repeats) of the named arm; the summary
+    over seeds is over those per-seed changes."""
+    import shutil
+
+    shutil.copy(Path(__file__).resolve().parent / "repeat_plugins.py", tmp_path / "repeat_plugins.py")
+    (tmp_path / "spec.yaml").write_text(REPEATED, encoding="utf-8")
+    assert cli("run", str(tmp_path / "spec.yaml"), "-o", str(tmp_path / "out"), "-q").exit_code in (0, 1)
+    (run_dir,) = [p for p in (tmp_path / "out").glob("*/*") if p.is_dir()]
+    result = read_result(run_dir / "result.json")
+    subset, other = result.arm("subset"), result.arm("other")
+    auc = {a.name: a.metric("roc_auc").over_seeds.values for a in (subset, other)}  # type: ignore[union-attr]
+    assert len(auc["subset"]) == 3 and len(auc["other"]) == 2
+    change = next(c for c in subset.versus["other"] if c.derived_from == "roc_auc")  # type: ignore[union-attr]
+    assert change.over_seeds is not None and change.over_seeds.n == 3
+    expected = [auc["subset"][k] - auc["other"][k % 2] for k in range(3)]
+    assert change.over_seeds.values == pytest.approx(expected, abs=1e-12)
+    assert change.over_seeds.mean == pytest.approx(np.mean(expected))
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "Over training seeds: the mean of the per-seed paired changes" in html
