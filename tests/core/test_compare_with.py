@@ -175,3 +175,24 @@ def test_named_comparison_over_seeds_pairs_seed_k_with_seed_k(tmp_path):
     assert change.over_seeds.mean == pytest.approx(np.mean(expected))
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "Over training seeds: the mean of the per-seed paired changes" in html
+
+
+def test_a_generator_entry_may_not_name_its_own_evaluations():
+    from fairaudit.errors import SpecError
+    from fairaudit.spec.compare_with import comparison_pairs
+    from fairaudit.spec.loader import load_spec_text
+
+    text = SPEC.replace("{target}", "leace") + textwrap.dedent("""\
+        generators:
+          - name: some_generator
+            label: gen
+            evaluation: [train_on_synthetic, augment]
+            compare_with: {other}
+        """)
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(text.replace("{other}", "gen (augment)"), "spec.yaml")
+    (issue,) = caught.value.issues
+    assert issue.loc == "generators[0].compare_with" and issue.line == 20 and "own arm 'gen (augment)'" in issue.msg
+    loaded = load_spec_text(text.replace("{other}", "projection"), "spec.yaml")
+    assert comparison_pairs(loaded.spec) == {"projection": "leace", "gen": "projection",
+                                             "gen (augment)": "projection"}
