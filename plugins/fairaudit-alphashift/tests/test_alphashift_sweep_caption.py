@@ -45,3 +45,35 @@ def test_caption_says_the_images_are_not_evidence_when_the_decoder_draws_nothing
     assert "does not render what the direction encodes" not in drawn and "80%" in drawn
     assert "if that feature does not change across a row" in drawn
     assert "recovers" not in sweep_reading("device", None)
+    missed = sweep_reading("device", 0.57, ("1", 3.9))
+    assert "does not render the 'device' feature" in missed and "3.9x" in missed
+    assert "the decoder does not draw it, so these images are not evidence of what the head sees" in missed
+
+
+class _Drops(_Codes):
+    """Reconstructs every image as its body (0.5) alone: a bright device drawn only in the
+    'device=1' images is lost."""
+
+    image_size = 8
+
+    def _prepare_images(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(images, np.float32)
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        return np.zeros((len(images), len(self.vector)), np.float32)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return np.full((len(codes), 1, 8, 8), 0.5, np.float32)
+
+
+def test_a_feature_of_one_level_the_decoder_never_draws_is_found():
+    from fairaudit_alphashift.figures import missed_feature
+
+    rng = np.random.default_rng(1)
+    images = 0.5 + 0.05 * rng.standard_normal((4, 1, 8, 8))
+    images[2:, 0, 1:7, 3] = 1.0  # a tube in the device=1 images
+    labels = ["device=0", "device=0", "device=1", "device=1"]
+    found = missed_feature(_Drops(np.ones(3)), images, labels, "device", "0", ["1"])
+    assert found is not None and found[0] == "1" and found[1] > 3
+    images[2:, 0, 1:7, 3] = 0.5  # no device drawn in the inputs either: nothing is missed
+    assert missed_feature(_Drops(np.ones(3)), images, labels, "device", "0", ["1"]) is None
