@@ -258,6 +258,10 @@ class ArmResult(_Model):
     #: Change from the reference arm (``Settings.reference_arm``: this arm minus the reference)
     #: with paired-bootstrap CIs: results of role ``change`` from every metric that offers them.
     versus_baseline: list[MetricResult] = Field(default_factory=list)
+    #: Change from the arm the spec entry names in ``compare_with`` (this arm minus that arm),
+    #: keyed by that arm's name: the same results as ``versus_baseline`` (same metrics, same paired
+    #: bootstrap, same patient resamples), measured from another arm.
+    versus: dict[str, list[MetricResult]] = Field(default_factory=dict)
     #: How many times the arm was trained, and the training seed of each repeat (repeat 0 first;
     #: ``metrics`` are repeat 0's, each with its ``over_seeds`` summary when ``repeats > 1``).
     repeats: int = 1

@@ -72,8 +72,9 @@ class ArmPlan(abc.ABC):
 
     def config(self) -> dict[str, Any]:
         """The arm's resolved configuration (for its fingerprint)."""
-        # how many repeats the arm has does not change what one repeat computes
-        component = self.component.model_dump(mode="json", exclude={"repeats"})
+        # how many repeats the arm has, and which arm it is compared with, do not change what one
+        # repeat computes
+        component = self.component.model_dump(mode="json", exclude={"repeats", "compare_with"})
         return {"kind": self.kind, "index": self.index, "component": component}
 
     def failed(self, exc: BaseException) -> ArmResult:

@@ -4,7 +4,12 @@ scores), with paired-bootstrap intervals, for the results.
 The runner keeps every arm's test scores (the resume store saves them beside the arm's results,
 so that a resumed audit can still pair an arm finished earlier); once all arms are done,
 :func:`attach_paired_changes` fills ``ArmResult.versus_baseline`` from every metric that offers
-paired changes.
+paired changes, and :func:`attach_named_changes` fills ``ArmResult.versus`` for the arms whose spec
+entry names another arm in ``compare_with``: the same metrics' paired changes with that arm as
+the reference.  Both draw the same patient resamples (the metric seeds its bootstrap from the
+audit's seed and stratifies by the test split's groups, neither of which depends on the arms), so
+an arm's change from the named arm is, resample by resample, its change from the baseline minus
+the named arm's.
 """
 
 from __future__ import annotations
@@ -50,6 +55,57 @@ def attach_paired_changes(
             continue
         for arm in arms:
             arm.versus_baseline += changes.get(arm.name, [])
+    return warnings
+
+
+def attach_named_changes(
+    arms: list[ArmResult],
+    scores: Mapping[str, np.ndarray],
+    test: AuditDataset,
+    spec: AuditSpec,
+    metrics: Sequence[BaseMetric],
+    stats: StatsConfig,
+    pairs: Mapping[str, str],
+) -> list[str]:
+    """Fill ``versus[reference]`` of every arm named in ``pairs`` (``arm -> reference arm``, from
+    the spec's ``compare_with``) with its change from that reference, computed as
+    :func:`attach_paired_changes` computes the change from the baseline; returns warnings for
+    the report (an arm or reference that failed or kept no scores has no such change)."""
+    offering = [m for m in metrics if m.offers_paired_changes()]
+    present = {a.name: a for a in arms}
+    warnings: list[str] = []
+    if not offering:
+        return warnings
+    by_reference: dict[str, list[str]] = {}
+    for arm, reference in pairs.items():
+        if arm in present and present[arm].status == "ok":
+            by_reference.setdefault(reference, []).append(arm)
+    for reference, compared in by_reference.items():
+        ref = present.get(reference)
+        if ref is None:  # not in this batch (a later repeat of an arm whose reference has none)
+            continue
+        if ref.status != "ok":
+            warnings += [f"arm {name!r}: no change from {reference!r} (compare_with): {reference!r} failed"
+                         for name in compared]
+            continue
+        chosen = [a for a in arms if a.name in (reference, *compared)]
+        paired, missing = _scored(chosen, scores, {m.name for m in offering}, reference)
+        warnings += missing
+        if reference not in paired or len(paired) < 2:
+            continue
+        ctx = PairedContext(
+            y_true=test.y, scores=paired, sensitive=test.sensitive, patient_ids=test.patient_ids,
+            reference=reference, threshold=spec.decision_threshold, attributes=list(spec.attributes),
+            intersections=[list(c) for c in spec.intersections], stats=stats)
+        for metric in offering:
+            try:
+                changes = metric.paired_changes(ctx)
+            except (ValueError, FloatingPointError) as exc:
+                warnings.append(f"paired changes from {reference!r} ({metric.name}) not computed: {exc}")
+                continue
+            for name in compared:
+                if name in changes:
+                    present[name].versus.setdefault(reference, []).extend(changes[name])
     return warnings
 
 

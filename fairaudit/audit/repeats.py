@@ -6,8 +6,9 @@ repeats makes (same seed, same files, same fingerprint), repeat ``k >= 1`` is se
 so ``--resume`` keeps every finished repeat.  Once every arm is done, the arm's reported results
 are repeat 0's, each metric with an :class:`~fairaudit.results.OverSeeds` summary (mean, SD and an
 interval including retraining variance, :mod:`fairaudit.stats.over_seeds`), and each paired
-change from the reference arm likewise, over the per-seed paired changes (arm repeat ``k``
-against reference repeat ``k``, or the reference's only run).
+change from the reference arm (and from the arm ``compare_with`` names) likewise, over the
+per-seed paired changes (arm repeat ``k`` against reference repeat ``k``, or the reference's only
+run).
 """
 
 from __future__ import annotations
@@ -121,10 +122,13 @@ def repeat_scope(state: RunState, repeat: Repeat) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- after every arm is done
-def attach_repeat_changes(runs: list[ArmRuns], reference: str, pairing: Pairing) -> list[str]:
+def attach_repeat_changes(runs: list[ArmRuns], reference: str, pairing: Pairing,
+                          also: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """Paired changes of every later repeat: arm repeat ``k`` against reference repeat ``k`` (the
     reference's repeat ``k mod N_ref``: its only run when it was trained once), filled into each
-    repeat's ``versus_baseline``; returns the warnings not given already by repeat 0's pairing."""
+    repeat's ``versus_baseline`` (and ``versus``, for the arms named by ``compare_with``: ``also``
+    holds their names, each likewise taken at its repeat ``k mod N``); returns the warnings not
+    given already by repeat 0's pairing."""
     ref_runs = next((r for r in runs if r.results and any(a.name == reference for a in r.results[0])), None)
     if ref_runs is None:
         return []
@@ -140,6 +144,9 @@ def attach_repeat_changes(runs: list[ArmRuns], reference: str, pairing: Pairing)
             elif k < len(r.results):
                 arms += r.results[k]
                 scores.update(r.scores[k])
+            elif r.results and any(a.name in also for a in r.results[0]):  # a named reference trained fewer times
+                arms += [a.model_copy(deep=True) for a in r.results[k % len(r.results)]]
+                scores.update(r.scores[k % len(r.results)])
         if len(arms) > len(ref_runs.results[j]):
             warnings += [w for w in pairing(arms, scores) if w not in warnings]
     return warnings
@@ -162,6 +169,8 @@ def summarise_over_seeds(runs: list[ArmRuns], ci_level: float) -> list[str]:
                 continue
             _summarise(shown.metrics, [a.metrics for a in ok], ci_level, _metric_key)
             _summarise(shown.versus_baseline, [a.versus_baseline for a in ok], ci_level, _change_key)
+            for other, found in shown.versus.items():
+                _summarise(found, [a.versus.get(other, []) for a in ok], ci_level, _change_key)
     return warnings
 
 

@@ -46,6 +46,7 @@ from fairaudit.audit.verdicts import adjust_p_values, judge_all
 from fairaudit.errors import DataError, ExitCode, FairAuditError, RunInterrupted, SpecError
 from fairaudit.plugins import PluginSet, load_plugins
 from fairaudit.results import ArmResult, AuditResult
+from fairaudit.spec.compare_with import comparison_pairs
 from fairaudit.spec.loader import LoadedSpec, check_components, load_spec
 from fairaudit.spec.plugin_files import local_plugins
 
@@ -291,13 +292,20 @@ class _Audit:
             arms += first
             scores.update(first_scores)
 
-        def pairing(some: list[ArmResult], their_scores: Scores) -> list[str]:
-            return comparisons.attach_paired_changes(some, their_scores, state.splits.test, spec,
-                                                     [m for _, m in metrics], state.stats, reference=reference)
+        pairs = comparison_pairs(spec)  # arm -> the arm its entry names in compare_with
+        measures = [m for _, m in metrics]
 
-        state.log.say(f"pairing every arm's change from {reference!r} (paired bootstrap)")
+        def pairing(some: list[ArmResult], their_scores: Scores) -> list[str]:
+            test = state.splits.test
+            found = comparisons.attach_paired_changes(some, their_scores, test, spec, measures, state.stats,
+                                                      reference=reference)
+            return found + comparisons.attach_named_changes(some, their_scores, test, spec, measures, state.stats,
+                                                            pairs)
+
+        state.log.say(f"pairing every arm's change from {reference!r} (paired bootstrap)"
+                      + (", and from the arms named in compare_with" if pairs else ""))
         state.warnings.extend(state.log.timed("paired_changes", lambda: pairing(arms, scores)))
-        later = attach_repeat_changes(runs, reference, pairing)
+        later = attach_repeat_changes(runs, reference, pairing, also=set(pairs.values()))
         state.warnings.extend(w for w in later + summarise_over_seeds(runs, state.stats.ci_level)
                               if w not in state.warnings)
         adjust_p_values(arms, method=state.stats.multiple_testing)

@@ -128,6 +128,13 @@ def _statistics(result: AuditResult) -> list[str]:
             "bootstrap interval: the same patient resample scores both arms (stratified by the first "
             "attribute), so the interval is that of the difference"
             + ("" if given else "; it does not include retraining variation"))
+    named = sorted({(a.name, other) for a in result.arms for other, found in a.versus.items() if found})
+    if named:
+        pairs = ", ".join(f"{arm!r} against {other!r}" for arm, other in named)
+        stats.append(
+            f"Changes between two mitigations named by the spec's compare_with ({pairs}) are computed the same "
+            "way, from the same patient resamples: each resample's change from the named arm is the arm's "
+            "change from the baseline minus the named arm's")
     repeated = [a for a in result.arms if a.repeats > 1]
     if repeated:
         counts = ", ".join(f"{a.name} {a.repeats}" for a in repeated)

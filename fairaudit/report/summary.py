@@ -211,12 +211,13 @@ def _value(m: MetricResult) -> float:
     return float(m.estimate()[0])  # type: ignore[arg-type]
 
 
-def _paired_change(arm: ArmResult, key: KeyMetric, delta: float) -> MetricResult | None:
-    """The arm's paired change from the baseline for ``key``, with a finite interval, when one
-    was computed for exactly the displayed ``delta`` (not, say, on other groups)."""
+def _paired_change(arm: ArmResult, key: KeyMetric, delta: float, versus: str | None = None) -> MetricResult | None:
+    """The arm's paired change from the baseline (from the arm ``versus`` when given: its
+    ``compare_with``) for ``key``, with a finite interval, when one was computed for exactly the
+    displayed ``delta`` (not, say, on other groups)."""
     if key.paired is None:
         return None
-    for m in arm.versus_baseline:
+    for m in (arm.versus_baseline if versus is None else arm.versus.get(versus, [])):
         value, low, high = m.estimate()
         if m.role == "change" and (m.derived_from, m.attribute) == key.paired and is_finite(value):
             same = abs(float(value) - delta) <= 1e-9  # type: ignore[arg-type]
@@ -382,21 +383,23 @@ def comparison(result: AuditResult) -> dict[str, Any]:
             "reference": result.settings.reference_arm, "given_scores": given_scores(result),
             "reference_label": reference_label(result),
             "failed": [f"{a.name}: {a.error or 'failed'}" for a in result.arms if a.status == "failed"],
+            "named": named_comparisons(result) if keys else [],
             "has_flips": any(k.plugin == "counterfactual_sensitivity" for k in keys),
             "has_paired": any(c["paired"] for r in rows for c in r["cells"]),
             "repeats": sorted({a.repeats for a in result.arms if a.status == "ok"}),
             "repeated": any(a.repeats > 1 for a in result.arms if a.status == "ok")}
 
 
-def _moves(base: ArmResult, arm: ArmResult, keys: list[KeyMetric]) -> list[str]:
-    """``label: before → after (delta, paired CI)`` for every key metric both arms have."""
+def _moves(base: ArmResult, arm: ArmResult, keys: list[KeyMetric], versus: str | None = None) -> list[str]:
+    """``label: before → after (delta, paired CI)`` for every key metric both arms have (the
+    paired CI of the change from ``versus`` when given, else from the reference arm)."""
     moves = []
     for k in keys:
         a, b = k.get(base), k.get(arm)
         if a is None or b is None or not (is_finite(a[0]) and is_finite(b[0])):
             continue
         delta = float(b[0]) - float(a[0])
-        change = _paired_change(arm, k, delta)
+        change = _paired_change(arm, k, delta, versus)
         interval = f", paired CI {ci(*change.estimate()[1:])}" if change is not None else ""
         moves.append(f"{k.label}: {num(a[0])} → {num(b[0])} ({'+' if delta > 0 else ''}{num(delta)}{interval})")
     return moves
@@ -423,10 +426,63 @@ def changes(result: AuditResult) -> list[dict[str, Any]]:
     out = []
     for arm in (a for a in result.arms if a.name != result.settings.reference_arm):
         both = comparable and arm.status == "ok"
+        named = []
+        for other in arm.versus:
+            found = result.arm(other)
+            if arm.status == "ok" and found is not None and found.status == "ok":
+                named.append({"arm": other, "moves": _moves(found, arm, keys, versus=other)})
         out.append({"arm": arm.name, "kind": arm.kind, "failed": arm.status == "failed", "error": arm.error or "",
                     "moves": _moves(base, arm, keys) if both else [],  # type: ignore[arg-type]
-                    "verdicts": _verdict_moves(result, base, arm) if both else []})  # type: ignore[arg-type]
+                    "verdicts": _verdict_moves(result, base, arm) if both else [],  # type: ignore[arg-type]
+                    "named": [n for n in named if n["moves"]]})
     return out
+
+
+def named_comparisons(result: AuditResult) -> list[dict[str, Any]]:
+    """One small table per arm whose spec entry names another arm (``compare_with``): each key
+    metric with a paired change, the two arms' values and the arm's change from the named arm
+    with its paired interval (``beyond_noise``: the interval excludes zero)."""
+    keys = [k for k in key_metrics(result) if k.paired is not None]
+    tables = []
+    for arm in (a for a in result.arms if a.status == "ok"):
+        for other in arm.versus:
+            ref = result.arm(other)
+            if ref is None or ref.status != "ok":
+                continue
+            rows = [row for k in keys if (row := _named_row(arm, ref, k)) is not None]
+            if rows:
+                tables.append({"arm": arm.name, "versus": other, "rows": rows,
+                               "repeated": arm.repeats > 1 or ref.repeats > 1})
+    return tables
+
+
+def _over_seeds_change(arm: ArmResult, key: KeyMetric, ref: ArmResult) -> MetricResult | None:
+    """The arm's change from ``ref`` for ``key`` summarised over seeds (mean of the per-seed
+    paired changes: it differs from the difference of the two means when the arms were trained a
+    different number of times), with a finite interval."""
+    for m in arm.versus.get(ref.name, []):
+        if m.role == "change" and (m.derived_from, m.attribute) == key.paired and m.over_seeds is not None:
+            _, low, high = m.estimate()
+            return m if is_finite(low) and is_finite(high) else None
+    return None
+
+
+def _named_row(arm: ArmResult, ref: ArmResult, key: KeyMetric) -> dict[str, Any] | None:
+    """``key``'s row of a named comparison: both values, the change and its paired interval."""
+    a, b = key.get(ref), key.get(arm)
+    if a is None or b is None or not (is_finite(a[0]) and is_finite(b[0])):
+        return None
+    change = _paired_change(arm, key, float(b[0]) - float(a[0]), versus=ref.name) or _over_seeds_change(arm, key, ref)
+    if change is None:
+        return None
+    value, low, high = change.estimate()
+    delta = float(value)  # type: ignore[arg-type]
+    excludes_zero = (bool(low > 0 or high < 0) if change.over_seeds is not None  # type: ignore[operator]
+                     else bool(change.details.get("excludes_zero")))
+    diff = _score(float(b[0]), key.better) - _score(float(a[0]), key.better)
+    return {"label": key.label, "reference": num(a[0]), "value": num(b[0]),
+            "delta": ("+" if delta > 0 else "") + num(delta), "delta_ci": ci(low, high),
+            "beyond_noise": excludes_zero, "trend": "better" if diff > 1e-9 else "worse" if diff < -1e-9 else ""}
 
 
 def reference_label(result: AuditResult) -> str:

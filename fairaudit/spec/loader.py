@@ -367,10 +367,13 @@ def load_spec_text(text: str, file: str = "<spec>", *, plugins: PluginSet | None
             issues += _component_issues_raw(plain, tree, file, plugins)
         raise SpecError(sorted(issues, key=_order)) from None
     loaded = LoadedSpec(spec, Path(file), text, tree)
+    from fairaudit.spec.compare_with import compare_with_issues
+
+    issues = compare_with_issues(loaded)
     if plugins is not None:
-        issues = check_components(loaded, plugins)
-        if issues:
-            raise SpecError(sorted(issues, key=_order))
+        issues += check_components(loaded, plugins)
+    if issues:
+        raise SpecError(sorted(issues, key=_order))
     return loaded
 
 

@@ -45,6 +45,10 @@ class ArmComponent(Component):
     repeats: int | None = Field(None, ge=1, le=MAX_REPEATS, description=(
         "Train this arm N times with derived seeds (1-50; default: the spec's `repeats`); the report "
         "gives the mean, the spread and an interval that includes retraining variance."))
+    compare_with: str | None = Field(None, min_length=1, description=(
+        "Another arm of this audit (its label) to compare this arm with, besides the baseline: the "
+        "report gives this arm's change from it with a paired-bootstrap interval (same test patients, "
+        "same resamples as the change from the baseline), e.g. a method against its ablation."))
 
 
 class GeneratorComponent(ArmComponent):

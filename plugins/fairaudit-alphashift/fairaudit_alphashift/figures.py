@@ -82,13 +82,82 @@ def sweep_section(deb: AlphaShiftDebiaser, attribute: str) -> dict[str, Any] | N
     cols = ["input", *[f"a={a:g}" for a in alphas], f"diff {alphas[-1]:g} vs {alphas[0]:g}"]
     save_grid(path, rows, row_labels=labels, col_labels=cols)
     direction = next(d for d in deb.directions_ if d.attribute == attribute)
+    kept = round_trip(deb, decoded, attribute, alphas)
+    missed = missed_feature(deb, images, labels, attribute, direction.reference, direction.levels)
     return {"kind": "image_grid", "title": f"alpha sweep along '{attribute}'",
             "image": f"figures/{path.name}",
             "caption": f"Each row decodes z + alpha (zbar_{direction.levels[0]} - "
                        f"zbar_{direction.reference}) for one training image "
                        f"({direction.mode} estimate); the last column is the signed difference "
-                       "between the extreme alphas (grey = no change). What changes is what the "
-                       "latent space associates with the attribute."}
+                       "between the extreme alphas (grey = no change). " + sweep_reading(attribute, kept, missed)}
+
+
+#: Below this share of the latent move surviving decoding, the caption says the decoder does not
+#: render what the direction encodes.
+RENDERED = 0.5
+#: A level whose reconstructions miss this many times more (99th-percentile error) than the
+#: reference level's has a feature the decoder does not draw.
+MISSED = 2.0
+
+
+def round_trip(deb: AlphaShiftDebiaser, decoded: np.ndarray, attribute: str, alphas: list[float]) -> float | None:
+    """How much of the sweep's latent move the decoded images carry: the decoded extremes are
+    encoded again and their difference projected on the direction ``d``, per unit of the move
+    (``<E(D(z + a_max d)) - E(D(z + a_min d)), d> / ((a_max - a_min) |d|^2)``, mean over rows).
+    1 = the images carry the whole move; 0 = the decoder draws nothing of it.  Whatever the
+    decoder draws counts, not only the attribute's own feature.  ``None`` without two alphas."""
+    span = float(alphas[-1]) - float(alphas[0])
+    vector = np.asarray(deb.direction_for(attribute), dtype=np.float64)
+    norm2 = float(vector @ vector)
+    if len(alphas) < 2 or abs(span) < 1e-12 or norm2 <= 0.0:
+        return None
+    low, high = deb.transform(decoded[:, 0]), deb.transform(decoded[:, -1])
+    return float(np.mean((high - low).astype(np.float64) @ vector) / (span * norm2))
+
+
+def missed_feature(deb: AlphaShiftDebiaser, images: np.ndarray, labels: list[str], attribute: str,
+                   reference: str, levels: list[str]) -> tuple[str, float] | None:
+    """The level whose images the decoder reconstructs worst against the reference level's, with
+    the ratio of their 99th-percentile absolute reconstruction errors (mean over the level's
+    examples), when it is at least :data:`MISSED`: a feature only that level has (a thin device,
+    a marker) that the decoder does not draw.  ``None`` when no level stands out."""
+    prepared = deb._prepare_images(images)
+    errors = np.abs(prepared - deb.decode(deb.transform(images)))
+    q99 = np.quantile(errors.reshape(len(errors), -1), 0.99, axis=1)
+    names = np.asarray(labels)
+    ref = q99[names == f"{attribute}={reference}"]
+    if len(ref) == 0 or float(ref.mean()) <= 0.0:
+        return None
+    ratios = {lv: float(q99[names == f"{attribute}={lv}"].mean() / ref.mean())
+              for lv in levels if np.any(names == f"{attribute}={lv}")}
+    worst = max(ratios.items(), key=lambda item: item[1], default=None)
+    return worst if worst is not None and worst[1] >= MISSED else None
+
+
+def sweep_reading(attribute: str, kept: float | None, missed: tuple[str, float] | None = None) -> str:
+    """How to read an alpha sweep: the latent moves along the direction; what the images show is
+    only what the decoder renders of that move (``kept``: :func:`round_trip`; ``missed``:
+    :func:`missed_feature`)."""
+    text = (f"The sweep moves the latent code along the '{attribute}' direction the encoder separates; "
+            "the images show only what the decoder renders of that move.")
+    if kept is not None:
+        text += (f" Encoding the decoded extremes again recovers {100 * kept:.0f}% of the move along the "
+                 "direction (carried by whatever the decoder draws, not necessarily the attribute's own feature).")
+    if missed is not None:
+        level, ratio = missed
+        return text + (f" The decoder does not render the '{attribute}' feature: its reconstructions of "
+                       f"'{attribute}={level}' images miss something the other images lack (99th-percentile "
+                       f"reconstruction error {ratio:.1f}x theirs). The sweep moves the latent along the "
+                       f"'{attribute}' direction but the decoder does not draw it, so these images are not "
+                       "evidence of what the head sees: read the head's reliance from the counterfactual "
+                       "metrics instead.")
+    if kept is not None and kept < RENDERED:
+        return text + (" The decoder does not render what the direction encodes, so these images are not "
+                       "evidence of what the head sees: read the head's reliance from the counterfactual "
+                       "metrics instead.")
+    return text + (f" Check that the change is the '{attribute}' feature itself before reading it as what the "
+                   "head sees: if that feature does not change across a row, the decoder does not draw it and "
+                   "the images are not evidence of what the head sees.")
 
 
 def attention_section(deb: AlphaShiftDebiaser) -> dict[str, Any] | None:

@@ -120,6 +120,9 @@ def test_report_sections_checkpoint_and_figures_in_a_run_folder(tmp_path: Path, 
                                            "alphashift learned attention map"}
     for s in grids:
         assert s["image"].startswith("figures/") and s["caption"]
+        if s["title"].startswith("alpha sweep"):  # says what the images can and cannot show
+            assert "the images show only what the decoder renders" in s["caption"]
+            assert "% of the move along the direction" in s["caption"]
         with Image.open(tmp_path / s["image"]) as im:
             assert im.format == "PNG" and im.size[0] > 100
     recon = next(t for t in tables if "reconstruction" in t["title"])
