@@ -244,17 +244,25 @@ def test_resume_store_keeps_each_repeat_in_its_own_file(tmp_path):
 
 @pytest.mark.slow
 def test_embeddings_advvae_example_with_three_repeats(tmp_path):
-    """Acceptance: the embeddings-advvae example (``repeats: 3``), HTML only."""
+    """Acceptance: the embeddings-advvae example's ``repeats: 3`` on its advvae arm (HTML only;
+    the closed-form baselines and the attack probe are left out to keep CI short: the committed
+    sample, reports/samples/embeddings-advvae, is the whole example)."""
+    import yaml
+
     example = Path(__file__).resolve().parents[2] / "examples" / "embeddings_advvae.yaml"
-    text = example.read_text()
-    assert "\nrepeats: 3\n" in text
+    spec_data = yaml.safe_load(example.read_text())
+    assert spec_data["repeats"] == 3
+    spec_data["debiasers"] = [d for d in spec_data["debiasers"] if d["name"] == "advvae"]
+    spec_data["metrics"] = ["group_metrics", "attribute_probe"]
+    spec_data["thresholds"]["attribute_probe_auc"]["arms"] = ["advvae"]
+    spec_data["report"] = {"formats": ["html"]}
     spec = tmp_path / "embeddings_advvae.yaml"
-    spec.write_text(text.replace("[html, pdf]", "[html]"))
+    spec.write_text(yaml.safe_dump(spec_data, sort_keys=False))
     outcome = cli("run", spec, "-o", tmp_path / "out", "-q")
     assert outcome.exit_code in (0, 1, 6), outcome.output
     run_dir = only_run_dir(tmp_path / "out")
     result = json.loads((run_dir / "result.json").read_text())
-    assert len(result["arms"]) == 5 and all(len(set(a["seeds"])) == 3 for a in result["arms"])
+    assert [len(set(a["seeds"])) for a in result["arms"]] == [3, 3]
     advvae = result["arms"][1]
     assert advvae["seeds"][0] == 1000
     change = next(m for m in advvae["versus_baseline"] if m["derived_from"] == "roc_auc")
