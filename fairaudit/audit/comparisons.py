@@ -20,7 +20,7 @@ import numpy as np
 
 from fairaudit.base import BaseMetric, PairedContext, StatsConfig
 from fairaudit.data import AuditDataset
-from fairaudit.results import ArmResult
+from fairaudit.results import ArmResult, MetricResult
 from fairaudit.spec.models import AuditSpec
 
 
@@ -43,18 +43,9 @@ def attach_paired_changes(
     paired, warnings = _scored(arms, scores, {m.name for m in offering}, reference)
     if reference not in paired or len(paired) < 2:
         return warnings
-    ctx = PairedContext(
-        y_true=test.y, scores=paired, sensitive=test.sensitive, patient_ids=test.patient_ids,
-        reference=reference, threshold=spec.decision_threshold, attributes=list(spec.attributes),
-        intersections=[list(c) for c in spec.intersections], stats=stats)
-    for metric in offering:
-        try:
-            changes = metric.paired_changes(ctx)
-        except (ValueError, FloatingPointError) as exc:
-            warnings.append(f"paired changes from {reference!r} ({metric.name}) not computed: {exc}")
-            continue
-        for arm in arms:
-            arm.versus_baseline += changes.get(arm.name, [])
+    changes = _changes_from(reference, paired, test, spec, offering, stats, warnings)
+    for arm in arms:
+        arm.versus_baseline += changes.get(arm.name, [])
     return warnings
 
 
@@ -93,20 +84,32 @@ def attach_named_changes(
         warnings += missing
         if reference not in paired or len(paired) < 2:
             continue
-        ctx = PairedContext(
-            y_true=test.y, scores=paired, sensitive=test.sensitive, patient_ids=test.patient_ids,
-            reference=reference, threshold=spec.decision_threshold, attributes=list(spec.attributes),
-            intersections=[list(c) for c in spec.intersections], stats=stats)
-        for metric in offering:
-            try:
-                changes = metric.paired_changes(ctx)
-            except (ValueError, FloatingPointError) as exc:
-                warnings.append(f"paired changes from {reference!r} ({metric.name}) not computed: {exc}")
-                continue
-            for name in compared:
-                if name in changes:
-                    present[name].versus.setdefault(reference, []).extend(changes[name])
+        changes = _changes_from(reference, paired, test, spec, offering, stats, warnings)
+        for name in compared:
+            if name in changes:
+                present[name].versus.setdefault(reference, []).extend(changes[name])
     return warnings
+
+
+def _changes_from(reference: str, paired: dict[str, np.ndarray], test: AuditDataset, spec: AuditSpec,
+                  offering: Sequence[BaseMetric], stats: StatsConfig,
+                  warnings: list[str]) -> dict[str, list[MetricResult]]:
+    """Every offering metric's paired changes of the ``paired`` arms from ``reference``, by arm, in
+    metric order; a metric that fails adds a warning instead."""
+    ctx = PairedContext(
+        y_true=test.y, scores=paired, sensitive=test.sensitive, patient_ids=test.patient_ids,
+        reference=reference, threshold=spec.decision_threshold, attributes=list(spec.attributes),
+        intersections=[list(c) for c in spec.intersections], stats=stats)
+    merged: dict[str, list[MetricResult]] = {}
+    for metric in offering:
+        try:
+            changes = metric.paired_changes(ctx)
+        except (ValueError, FloatingPointError) as exc:
+            warnings.append(f"paired changes from {reference!r} ({metric.name}) not computed: {exc}")
+            continue
+        for name, results in changes.items():
+            merged.setdefault(name, []).extend(results)
+    return merged
 
 
 def _scored(arms: list[ArmResult], scores: Mapping[str, np.ndarray], producers: set[str],
