@@ -58,6 +58,8 @@ def validate(
     else:
         given_scores = False
     s = loaded.spec
+    if not given_scores and not any(note.startswith(f"models {s.model.name!r}") for note in notes):
+        _check_model_files(spec, loaded, plugins)
     if given_scores:  # given scores: no model, no mitigations
         console.print(f"[green]ok[/] {spec}: dataset {s.dataset.name!r} (given scores, no model is trained), "
                       f"{len(s.metrics)} metric plugin(s), attributes {s.attributes}", markup=False)
@@ -66,6 +68,27 @@ def validate(
     console.print(f"{spec}: dataset {s.dataset.name!r}, model {s.model.name!r}, "
                   f"{len(s.debiasers)} debiaser(s), {len(s.generators)} generator(s), "
                   f"{len(s.metrics)} metric plugin(s), attributes {s.attributes}", markup=False)
+
+
+def _check_model_files(spec: Path, loaded: Any, plugins: Any) -> None:
+    """The files the model reads (e.g. its weights) exist, each named at its parameter's line;
+    the model is only constructed (its parameters stored), never fitted or imported from."""
+    from fairaudit.errors import SpecError, SpecIssue
+    from fairaudit.spec.loader import field_path, position
+
+    model_spec = loaded.spec.model
+    model = plugins.models.create(model_spec.name, model_spec.params).resolve(loaded.base_dir)
+    issues = []
+    for path in model.input_files():
+        if Path(path).is_file():
+            continue
+        key = next((k for k, v in model_spec.params.items() if isinstance(v, str) and Path(v).name == Path(path).name),
+                   None)
+        loc = ("model", "params", key) if key is not None else ("model",)
+        line, col = position(loaded.tree, loc)
+        issues.append(SpecIssue(str(spec), line, col, field_path(loc), f"file not found: {path}"))
+    if issues:
+        raise SpecError(issues)
 
 
 def _scan_local(local: Any, plugins: Any) -> list[str]:

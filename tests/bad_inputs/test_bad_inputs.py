@@ -230,6 +230,9 @@ DATA_CASES = [
           r"torch\.load\(weights_only=True\) refused it \(Unsupported global: GLOBAL io\.open"),
     _case("checkpoint_not_state_dict.yaml", "run",
           r"error: CheckpointError: weights file \S*tensor_list\.pt holds a list, not a state dict"),
+    _case("checkpoint_missing_weights.yaml", "validate",
+          r"checkpoint_missing_weights\.yaml:6:\d+  model\.params\.weights  file not found: "
+          r"\S*no_such_file\.safetensors"),
     _case("checkpoint_missing_weights.yaml", "run",
           r"error: CheckpointError: weights file not found: \S*no_such_file\.safetensors"),
     _case("predictions_score_missing.yaml", "run",
