@@ -61,7 +61,8 @@ def validate(
     if not given_scores and not any(note.startswith(f"models {s.model.name!r}") for note in notes):
         _check_model_files(spec, loaded, plugins)
     if given_scores:  # given scores: no model, no mitigations
-        console.print(f"[green]ok[/] {spec}: dataset {s.dataset.name!r} (given scores, no model is trained), "
+        console.print("[green]ok[/] ", end="")  # markup for the badge only: user text stays literal
+        console.print(f"{spec}: dataset {s.dataset.name!r} (given scores, no model is trained), "
                       f"{len(s.metrics)} metric plugin(s), attributes {s.attributes}", markup=False)
         return
     console.print("[green]ok[/] ", end="")

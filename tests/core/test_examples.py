@@ -16,6 +16,7 @@ SPECS = sorted(p for p in EXAMPLES.rglob("*.yaml"))
 def test_example_validates(spec: Path):
     result = cli("validate", spec, catch_exceptions=True)
     assert result.exit_code == 0, result.output
+    assert "ok " in result.output and "[green]" not in result.output  # console markup rendered, not printed
 
 
 def test_there_are_examples():
