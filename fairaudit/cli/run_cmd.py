@@ -94,7 +94,7 @@ def _print_outcome(outcome: RunOutcome, shown: set[str] = frozenset()) -> None: 
     for v in result.verdicts:
         colour = {"pass": "green", "fail": "red"}.get(v.outcome, "yellow")
         console.print(f"  [{colour}]{v.outcome.upper():>12}[/] ", end="")
-        console.print(f"{v.arm} · {v.metric} · {v.attribute}", markup=False)
+        console.print(f"{v.arm} · {v.metric} · {v.attribute or 'all'}", markup=False)  # as the report names it
 
 
 def _check_output_folder(output: Path) -> None:

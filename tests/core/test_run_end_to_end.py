@@ -234,6 +234,7 @@ def test_failed_threshold_exits_1(tmp_path):
     result = run("run", str(spec), "-o", str(tmp_path / "out"), "-q")
     assert result.exit_code == 1, result.output
     assert "FAIL" in result.output
+    assert "baseline · roc_auc · all" in result.output  # an overall metric is judged once, for all rows
 
 
 @pytest.mark.parametrize("command", [["plugins"], ["plugins", "--json"], ["schema"]])
