@@ -17,8 +17,6 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 #: At most this many spec problems are printed (an alias bomb or a pasted list can make thousands).
 MAX_ISSUES_SHOWN = 50
-#: ``OSError`` numbers that mean the machine, not fairaudit, refused (no traceback; exit 8).
-ENVIRONMENT_ERRNOS = MACHINE_ERRNOS
 
 #: Said after an error the machine caused (exit 8).
 REFUSED_HINT = (" (the machine refused: free disk space or fix permissions, then run again or resume with "
@@ -58,7 +56,7 @@ def handle_errors(fn: F) -> F:
             err_console.print(str(exc) + (REFUSED_HINT if refused else ""), markup=False)
             raise typer.Exit(int(ExitCode.MACHINE_REFUSED if refused else exc.exit_code)) from None
         except OSError as exc:
-            if exc.errno not in ENVIRONMENT_ERRNOS:
+            if exc.errno not in MACHINE_ERRNOS:  # only the machine refusing is exit 8
                 raise
             err_console.print(f"[bold red]error:[/] {type(exc).__name__}: ", end="")
             err_console.print(str(exc) + REFUSED_HINT, markup=False)

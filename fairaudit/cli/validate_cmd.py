@@ -22,7 +22,7 @@ def validate(
 ) -> None:
     """Check SPEC: structure, plugin names and parameters, files and column headers.  Nothing the
     spec names is imported or run: local plugin files are read, not executed."""
-    from fairaudit.errors import SpecError, SpecIssue
+    from fairaudit.errors import SpecError
     from fairaudit.plugins import load_plugins
     from fairaudit.spec.loader import load_spec
     from fairaudit.spec.plugin_files import local_plugins
@@ -46,20 +46,16 @@ def validate(
         loader = plugins.datasets.create(dataset.name, dataset.params)
         problems = loader.resolve(loaded.base_dir).check(loaded.base_dir)
         if problems:
-            from fairaudit.spec.loader import field_path, position
+            from fairaudit.spec.loader import issue_at
 
-            issues = []
-            for problem in problems:
-                loc = ("dataset", "params", *_param_at_fault(dataset.params, problem))
-                line, col = position(loaded.tree, loc)
-                issues.append(SpecIssue(str(spec), line, col, field_path(loc), problem))
-            raise SpecError(issues)
+            raise SpecError([issue_at(loaded, ("dataset", "params", *_param_at_fault(dataset.params, problem)),
+                                      problem) for problem in problems])
         given_scores = loader.provides_scores
     else:
         given_scores = False
     s = loaded.spec
     if not given_scores and not any(note.startswith(f"models {s.model.name!r}") for note in notes):
-        _check_model_files(spec, loaded, plugins)
+        _check_model_files(loaded, plugins)
     if given_scores:  # given scores: no model, no mitigations
         console.print("[green]ok[/] ", end="")  # markup for the badge only: user text stays literal
         console.print(f"{spec}: dataset {s.dataset.name!r} (given scores, no model is trained), "
@@ -71,11 +67,11 @@ def validate(
                   f"{len(s.metrics)} metric plugin(s), attributes {s.attributes}", markup=False)
 
 
-def _check_model_files(spec: Path, loaded: Any, plugins: Any) -> None:
+def _check_model_files(loaded: Any, plugins: Any) -> None:
     """The files the model reads (e.g. its weights) exist, each named at its parameter's line;
     the model is only constructed (its parameters stored), never fitted or imported from."""
-    from fairaudit.errors import SpecError, SpecIssue
-    from fairaudit.spec.loader import field_path, position
+    from fairaudit.errors import SpecError
+    from fairaudit.spec.loader import issue_at
 
     model_spec = loaded.spec.model
     model = plugins.models.create(model_spec.name, model_spec.params).resolve(loaded.base_dir)
@@ -86,8 +82,7 @@ def _check_model_files(spec: Path, loaded: Any, plugins: Any) -> None:
         key = next((k for k, v in model_spec.params.items() if isinstance(v, str) and Path(v).name == Path(path).name),
                    None)
         loc = ("model", "params", key) if key is not None else ("model",)
-        line, col = position(loaded.tree, loc)
-        issues.append(SpecIssue(str(spec), line, col, field_path(loc), f"file not found: {path}"))
+        issues.append(issue_at(loaded, loc, f"file not found: {path}"))
     if issues:
         raise SpecError(issues)
 

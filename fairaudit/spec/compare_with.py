@@ -34,7 +34,7 @@ def comparison_pairs(spec: AuditSpec) -> dict[str, str]:
 
 def compare_with_issues(loaded: LoadedSpec) -> list[SpecIssue]:
     """Every ``compare_with`` naming no arm of the audit, the entry's own arm or the baseline."""
-    from fairaudit.spec.loader import field_path, position
+    from fairaudit.spec.loader import issue_at
 
     spec = loaded.spec
     arms = spec.arm_names()
@@ -47,8 +47,7 @@ def compare_with_issues(loaded: LoadedSpec) -> list[SpecIssue]:
             loc = (family, i, "compare_with")
             msg = _problem(target, own_arms(component), arms)
             if msg:
-                line, col = position(loaded.tree, loc)
-                issues.append(SpecIssue(str(loaded.path), line, col, field_path(loc), msg))
+                issues.append(issue_at(loaded, loc, msg))
     return issues
 
 

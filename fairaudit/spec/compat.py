@@ -28,10 +28,9 @@ def compat_issues(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:
 
 
 def _issue(loaded: LoadedSpec, loc: tuple[Any, ...], msg: str) -> SpecIssue:
-    from fairaudit.spec.loader import field_path, position
+    from fairaudit.spec.loader import issue_at
 
-    line, col = position(loaded.tree, loc)
-    return SpecIssue(str(loaded.path), line, col, field_path(loc), msg)
+    return issue_at(loaded, loc, msg)
 
 
 def _attribute_issues(loaded: LoadedSpec, dataset: type) -> list[SpecIssue]:

@@ -324,6 +324,12 @@ def position(tree: Any, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
     return line, col
 
 
+def issue_at(loaded: LoadedSpec, loc: tuple[Any, ...], msg: str) -> SpecIssue:
+    """``msg`` as a problem of the spec's field at ``loc``, with its file, line and column."""
+    line, col = position(loaded.tree, loc)
+    return SpecIssue(str(loaded.path), line, col, field_path(loc), msg)
+
+
 def field_path(loc: tuple[Any, ...]) -> str:
     """``("dataset", "params", "sensitive", 0)`` -> ``"dataset.params.sensitive[0]"``."""
     out = ""
@@ -399,35 +405,6 @@ def load_spec(path: str | Path, *, plugins: PluginSet | None = None) -> LoadedSp
     loaded = load_spec_text(_read_text(p), str(p), plugins=plugins)
     loaded.path = p
     return loaded
-
-
-def declared_plugins(path: str | Path) -> list[str] | None:
-    """The ``plugins:`` files a spec names, even when it does not validate (so that every
-    problem, plugin parameters included, can be reported at once); ``None`` if unreadable."""
-    try:
-        return _declared_plugins(Path(path))
-    except SpecError:
-        return None
-
-
-def _declared_plugins(path: Path) -> list[str]:
-    _, plain = _parse(_read_text(path), str(path))
-    listed = plain.get("plugins")
-    return [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
-
-
-def local_plugin_files(path: str | Path, *, allow_outside: bool = False) -> tuple[Path, ...]:
-    """The local plugin files a spec names, resolved against its folder and checked (see
-    :func:`fairaudit.spec.plugin_files.local_plugins`: inside the spec's folder tree unless
-    ``allow_outside``), read even from a spec that does not validate; a spec that cannot be read
-    as YAML raises its :class:`SpecError`.
-
-    Load these, then ``load_spec(path, plugins=...)``: every problem of the spec, plugin
-    parameters included, is then reported at once.
-    """
-    from fairaudit.spec.plugin_files import local_plugins
-
-    return local_plugins(path, allow_outside=allow_outside).paths
 
 
 def check_components(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:

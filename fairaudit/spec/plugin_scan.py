@@ -22,9 +22,6 @@ from fairaudit.registry import FAMILIES, PluginSource
 if TYPE_CHECKING:
     from fairaudit.plugins import PluginSet
 
-#: The base class of each family, as a plugin file names it.
-BASES = {"BaseDatasetLoader": "datasets", "BaseModel": "models", "BaseDebiaser": "debiasers",
-         "BaseGenerator": "generators", "BaseMetric": "metrics", "BaseReportSection": "report_sections"}
 HOOK = "fairaudit_register_"
 
 

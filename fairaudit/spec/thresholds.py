@@ -40,10 +40,9 @@ def _hint(name: str, choices: list[str]) -> str:
 
 
 def _issue(loaded: LoadedSpec, loc: tuple[Any, ...], msg: str) -> SpecIssue:
-    from fairaudit.spec.loader import field_path, position
+    from fairaudit.spec.loader import issue_at
 
-    line, col = position(loaded.tree, loc)
-    return SpecIssue(str(loaded.path), line, col, field_path(loc), msg)
+    return issue_at(loaded, loc, msg)
 
 
 def threshold_issues(loaded: LoadedSpec, plugins: PluginSet) -> list[SpecIssue]:
