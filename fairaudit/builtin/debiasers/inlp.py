@@ -14,7 +14,6 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from fairaudit.builtin.debiasers._common import attribute_columns, check_inputs
 from fairaudit.builtin.debiasers.erasure import _LinearEraser
 
 
@@ -37,15 +36,11 @@ class INLP(_LinearEraser):
     def fit(self, X: np.ndarray, y: np.ndarray, *, sensitive_features: pd.DataFrame) -> Self:
         from sklearn.linear_model import LogisticRegression
 
-        check_inputs(self.name, X, y, sensitive_features)
-        self.columns_ = attribute_columns(self.name, self.attributes, sensitive_features)
-        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-        self.mean_ = X.mean(axis=0)
-        Xc = X - self.mean_
+        Xc, _ = self._prepare(X, y, sensitive_features)  # checks, attribute columns, centring
         rng = np.random.default_rng(self.random_state)
-        val = rng.random(len(X)) < self.val_fraction
+        val = rng.random(len(Xc)) < self.val_fraction
         targets = [sensitive_features[c].astype(str).to_numpy() for c in self.columns_]
-        directions = np.zeros((0, X.shape[1]))
+        directions = np.zeros((0, Xc.shape[1]))
         self.history_: list[dict[str, Any]] = []
         for it in range(self.n_iterations):
             Xp = Xc - Xc @ (directions.T @ directions) if len(directions) else Xc

@@ -11,6 +11,7 @@ each fit only records the identity binning.  Without the hook (a scikit-learn wh
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,10 @@ def _identity_bins(estimator: Any, X: np.ndarray, is_training_data: bool) -> np.
     return np.ascontiguousarray(np.minimum(X, mapper.n_bins_non_missing_ - 1), dtype=np.uint8)
 
 
+@functools.cache
 def trees(kind: str) -> type:
     """``HistGradientBoostingClassifier`` (``kind="classifier"``) or ``...Regressor`` reading
-    :func:`bin_codes` without binning them again."""
+    :func:`bin_codes` without binning them again (the class is built once per kind)."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     base = HistGradientBoostingClassifier if kind == "classifier" else HistGradientBoostingRegressor

@@ -22,7 +22,6 @@ from fairaudit.errors import CheckpointError, DataError, PluginError
 
 #: ImageNet's per-channel mean and std (torchvision's pretrained weights expect them).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 def build_network(arch: str | None, factory: str | None, factory_kwargs: dict[str, Any],
