@@ -177,6 +177,25 @@ def test_train_head_changes_only_the_head(tmp_path: Path) -> None:
     assert len(model.history_) >= 1
 
 
+def test_a_later_repeat_fine_tunes_with_its_own_seed(tmp_path: Path) -> None:
+    """``random_state`` fixes the first training only: repeat k > 0 of an arm (``repeats: N``)
+    trains with the run's seed for that repeat, so retraining varies as for the other models."""
+    from fairaudit.base import RunContext
+
+    data = tiny_images(n=64)
+    torch.manual_seed(0)
+    torch.save(build_architecture("resnet18", 1).state_dict(), tmp_path / "r.pt")
+
+    def head_after(context: RunContext) -> torch.Tensor:
+        model = TorchCheckpoint(arch="resnet18", weights=str(tmp_path / "r.pt"), train="head", max_epochs=2,
+                                lr=1e-2, input_size=32, device="cpu", random_state=7).bind(context)
+        return model.fit(data.images, data.y).state_dict()["fc.weight"]
+
+    first = head_after(RunContext(seed=11, repeat=0))
+    assert torch.equal(first, head_after(RunContext(seed=99, repeat=0)))  # repeat 0: random_state decides
+    assert not torch.equal(first, head_after(RunContext(seed=11, repeat=1)))
+
+
 def test_train_full_changes_the_body_too() -> None:
     data = tiny_images(n=40)
     model = TorchCheckpoint(arch="resnet18", train="full", max_epochs=1, input_size=32, device="cpu")

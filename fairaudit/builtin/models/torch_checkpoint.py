@@ -208,7 +208,8 @@ class TorchCheckpoint(BaseModel):
     def fit(self, X: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None) -> Self:
         from fairaudit.training import resolve_device, seed_everything
 
-        seed_everything(self.random_state)
+        self.seed_ = self.run_context().training_seed(self.random_state)  # a later repeat: its own seed
+        seed_everything(self.seed_)
         if len(X.shape) != 4:
             raise DataError(f"torch_checkpoint expects images (n, C, H, W); got inputs of shape {X.shape}")
         scorer = self._build()
@@ -236,7 +237,7 @@ class TorchCheckpoint(BaseModel):
         from fairaudit.builtin.models._checkpoint_net import batches
         from fairaudit.training import EarlyStopping, check_finite, progress
 
-        rng = np.random.default_rng(self.random_state)
+        rng = np.random.default_rng(self.seed_)
         order = rng.permutation(len(y))
         n_val = round(self.val_fraction * len(y)) if len(y) >= 20 else 0
         val, train = np.sort(order[:n_val]), order[n_val:]
