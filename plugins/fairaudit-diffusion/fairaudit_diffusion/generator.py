@@ -836,9 +836,10 @@ def _data_digest(images: Any, captions: list[str]) -> str:
     h = hashlib.blake2b(digest_size=16)
     if hasattr(images, "update_hash"):  # streamed or memory-mapped rows hash their own fingerprints
         images.update_hash(h)
-    else:
-        array = np.ascontiguousarray(images)
-        h.update(f"{array.dtype}{array.shape}".encode())
-        h.update(memoryview(array).cast("B"))
+    else:  # row blocks: a memory-mapped array is never read whole (same bytes as one update)
+        images = np.asanyarray(images)
+        h.update(f"{images.dtype}{images.shape}".encode())
+        for start in range(0, len(images), 256):
+            h.update(memoryview(np.ascontiguousarray(images[start:start + 256])).cast("B"))
     h.update("\n".join(captions).encode("utf-8"))
     return h.hexdigest()
