@@ -344,9 +344,7 @@ def _cell(arm: ArmResult, key: KeyMetric, ref: Estimate | None, is_ref: bool) ->
     change = _paired_change(arm, key, delta)
     if change is not None:
         _, c_low, c_high = change.estimate()
-        excludes_zero = (bool(c_low > 0 or c_high < 0) if change.over_seeds is not None  # type: ignore[operator]
-                         else bool(change.details.get("excludes_zero")))
-        cell.update(delta_ci=ci(c_low, c_high), paired=True, beyond_noise=excludes_zero)
+        cell.update(delta_ci=ci(c_low, c_high), paired=True, beyond_noise=_excludes_zero(change))
     else:  # no paired change for this row: does the arm's interval exclude the baseline?
         cell["beyond_noise"] = bool(is_finite(low) and is_finite(high)
                                     and not (min(low, high) <= ref[0] <= max(low, high)))  # type: ignore[type-var]
@@ -363,6 +361,15 @@ def _chunks(columns: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[d
     return [{"columns": columns[i:i + ARMS_PER_TABLE],
              "rows": [{"label": r["label"], "cells": r["cells"][i:i + ARMS_PER_TABLE]} for r in rows]}
             for i in range(0, len(columns), ARMS_PER_TABLE)]
+
+
+def _excludes_zero(change: MetricResult) -> bool:
+    """Whether a paired change's interval excludes zero: over seeds, from its over-seeds interval;
+    else as the paired bootstrap recorded it (results upgraded from schema 1 may lack the key)."""
+    if change.over_seeds is not None:
+        _, low, high = change.estimate()
+        return bool(low > 0 or high < 0)  # type: ignore[operator]
+    return bool(change.details.get("excludes_zero"))
 
 
 def comparable_arms(result: AuditResult) -> list[ArmResult]:
@@ -477,12 +484,11 @@ def _named_row(arm: ArmResult, ref: ArmResult, key: KeyMetric) -> dict[str, Any]
         return None
     value, low, high = change.estimate()
     delta = float(value)  # type: ignore[arg-type]
-    excludes_zero = (bool(low > 0 or high < 0) if change.over_seeds is not None  # type: ignore[operator]
-                     else bool(change.details.get("excludes_zero")))
     diff = _score(float(b[0]), key.better) - _score(float(a[0]), key.better)
     return {"label": key.label, "reference": num(a[0]), "value": num(b[0]),
             "delta": ("+" if delta > 0 else "") + num(delta), "delta_ci": ci(low, high),
-            "beyond_noise": excludes_zero, "trend": "better" if diff > 1e-9 else "worse" if diff < -1e-9 else ""}
+            "beyond_noise": _excludes_zero(change),
+            "trend": "better" if diff > 1e-9 else "worse" if diff < -1e-9 else ""}
 
 
 def reference_label(result: AuditResult) -> str:
